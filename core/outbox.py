@@ -1,0 +1,2 @@
+def autodiscover_handlers() -> None:
+    """Placeholder, replaced by the outbox implementation."""

@@ -1,0 +1,67 @@
+"""Reads of core data. Every function takes its scope (user / workspace) explicitly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils.module_loading import import_string
+
+from core.models import AuditEntry, Membership, OutboxEvent, Workspace
+
+
+def workspaces_for_user(*, user: Any) -> QuerySet[Workspace]:
+    if not getattr(user, "is_authenticated", False):
+        return Workspace.objects.none()
+    return Workspace.objects.filter(memberships__user=user).order_by("name")
+
+
+def workspace_ids_for_user(*, user: Any) -> list[int]:
+    return list(workspaces_for_user(user=user).values_list("id", flat=True))
+
+
+def workspace_for_user(*, user: Any, workspace_id: int | str | None = None) -> Workspace | None:
+    """The workspace ``workspace_id`` if the user is a member, else the user's first one."""
+    workspaces = workspaces_for_user(user=user)
+    if workspace_id is not None:
+        try:
+            chosen = workspaces.filter(pk=int(workspace_id)).first()
+        except (TypeError, ValueError):
+            chosen = None
+        if chosen is not None:
+            return chosen
+    return workspaces.first()
+
+
+def membership_role(*, user: Any, workspace_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, workspace_id=workspace_id).values_list("role", flat=True).first()
+    )
+
+
+def workspace_summary(*, workspace_id: int) -> list[dict[str, Any]]:
+    """What is in a workspace: one entry per registered summary selector (settings)."""
+    sections: list[dict[str, Any]] = [
+        {
+            "title": "Activity",
+            "items": [
+                ("Audit entries", AuditEntry.objects.filter(workspace_id=workspace_id).count()),
+                (
+                    "Outbox events pending",
+                    OutboxEvent.objects.filter(workspace_id=workspace_id, status=OutboxEvent.Status.PENDING).count(),
+                ),
+                (
+                    "Dead letters",
+                    OutboxEvent.objects.filter(workspace_id=workspace_id, status=OutboxEvent.Status.DEAD).count(),
+                ),
+            ],
+        }
+    ]
+    for path in settings.STRATA_WORKSPACE_SUMMARIES:
+        sections.append(import_string(path)(workspace_id=workspace_id))
+    return sections
+
+
+def audit_entries(*, workspace_id: int, limit: int = 20) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(workspace_id=workspace_id)[:limit])

@@ -1,0 +1,212 @@
+"""Strata settings. Everything secret or deployment-specific comes from the environment.
+
+With no ``DATABASE_URL`` / ``REDIS_URL`` the project runs on an embedded PostgreSQL (with
+pgvector and Apache AGE) and an embedded Redis under ``STRATA_DATA_DIR`` (see core/embedded.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from core import embedded
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or not os.environ.get("DATABASE_URL"):
+        # Local embedded mode: a per-checkout key kept next to the embedded data, never committed.
+        _key_file = embedded.data_dir() / "secret_key"
+        if not _key_file.exists():
+            import secrets
+
+            _key_file.parent.mkdir(parents=True, exist_ok=True)
+            _key_file.write_text(secrets.token_urlsafe(50))
+            _key_file.chmod(0o600)
+        SECRET_KEY = _key_file.read_text().strip()
+    else:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DATABASE_URL is set")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "core",
+    "content",
+    "knowledge",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.WorkspaceMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "core.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------ database
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+    _db["ENGINE"] = "core.db.backend"
+else:
+    _db = {
+        "ENGINE": "core.db.backend",
+        "NAME": "strata",
+        "USER": "postgres",
+        "HOST": str(embedded.pg_data_dir()),  # replaced by the real socket dir on connect
+        "CONN_MAX_AGE": 60,
+        "OPTIONS": {"strata_embedded": True},
+    }
+if os.environ.get("STRATA_DB_NAME"):
+    _db["NAME"] = os.environ["STRATA_DB_NAME"]
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ------------------------------------------------------------------ redis, cache, celery
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if not REDIS_URL:
+    REDIS_URL = embedded.redis_url(env_int("STRATA_REDIS_DB", 0))
+    if embedded.autostart_enabled():
+        embedded.ensure_redis()
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("STRATA_CACHE_PREFIX", "strata"),
+        "TIMEOUT": env_int("STRATA_CACHE_TIMEOUT", 300),
+        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+    }
+}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", None) or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "core.tasks.outbox_relay",
+        "schedule": float(os.environ.get("STRATA_OUTBOX_RELAY_INTERVAL", "5")),
+    },
+}
+
+# ------------------------------------------------------------------ Strata
+# Storage ports: one adapter per (app, kind), chosen here the way Wagtail chooses search
+# backends. "default" applies to every app that does not name its own.
+STRATA_STORAGE = {
+    "default": {
+        "documents": {"BACKEND": "core.storage.postgres.documents.PostgresDocumentStore"},
+        "vectors": {"BACKEND": "core.storage.postgres.vectors.PostgresVectorStore"},
+        "graph": {"BACKEND": "core.storage.postgres.graph.AgeGraphStore"},
+        "cache": {"BACKEND": "core.storage.redis_cache.RedisCache"},
+    },
+}
+STRATA_GRAPH_NAME = os.environ.get("STRATA_GRAPH_NAME", "strata")
+STRATA_VECTOR_DIMENSIONS = 1536
+# pgvector < 0.8.2 has CVE-2026-3172 in parallel HNSW builds: build with
+# max_parallel_maintenance_workers = 0 there (the adapters check the installed version).
+STRATA_HNSW_M = env_int("STRATA_HNSW_M", 16)
+STRATA_HNSW_EF_CONSTRUCTION = env_int("STRATA_HNSW_EF_CONSTRUCTION", 64)
+STRATA_HNSW_EF_SEARCH = env_int("STRATA_HNSW_EF_SEARCH", 100)
+STRATA_MAX_DOCUMENT_BYTES = env_int("STRATA_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024)
+STRATA_MAX_METADATA_BYTES = env_int("STRATA_MAX_METADATA_BYTES", 64 * 1024)
+STRATA_OUTBOX_MAX_ATTEMPTS = env_int("STRATA_OUTBOX_MAX_ATTEMPTS", 8)
+STRATA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("STRATA_OUTBOX_BACKOFF_SECONDS", "2"))
+STRATA_OUTBOX_BATCH_SIZE = env_int("STRATA_OUTBOX_BATCH_SIZE", 100)
+# Extra modules whose import registers outbox handlers (each app's handlers.py is found by itself).
+STRATA_OUTBOX_HANDLER_MODULES = env_list("STRATA_OUTBOX_HANDLER_MODULES", [])
+# Selectors that describe a workspace on the home page: "dotted.path" -> callable(workspace_id) -> dict
+STRATA_WORKSPACE_SUMMARIES: list[str] = []
+
+# ------------------------------------------------------------------ auth, i18n, static
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("STRATA_LOG_LEVEL", "INFO")},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from core import selectors
+from core.middleware import SESSION_KEY
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace
+    context = {"workspace": workspace or None}
+    if workspace:
+        context["sections"] = selectors.workspace_summary(workspace_id=workspace.id)
+        context["audit"] = selectors.audit_entries(workspace_id=workspace.id, limit=10)
+    return render(request, "core/home.html", context)
+
+
+@login_required
+@require_POST
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    chosen = selectors.workspace_for_user(user=request.user, workspace_id=request.POST.get("workspace"))
+    if chosen is not None and str(chosen.id) == request.POST.get("workspace"):
+        request.session[SESSION_KEY] = chosen.id
+    return redirect("home")
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,13 @@
+"""Test settings: the same real Postgres (embedded unless DATABASE_URL) and Redis, on a
+separate Redis database and key prefix so tests never touch development data."""
+
+import os
+
+os.environ.setdefault("STRATA_REDIS_DB", "1")
+os.environ.setdefault("STRATA_CACHE_PREFIX", "strata-test")
+
+from core.settings import *  # noqa: E402,F403
+from core.settings import CACHES  # noqa: E402
+
+CACHES["default"]["KEY_PREFIX"] = os.environ["STRATA_CACHE_PREFIX"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
