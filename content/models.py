@@ -1,0 +1,81 @@
+"""Content tables. A document's body and free-form metadata live in the DocumentStore,
+its chunks' embeddings in the VectorStore and its graph node in the GraphStore
+(see content/stores.py); these rows are the relational index over them."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for embedding"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Embedding failed"
+
+    class ContentType(models.TextChoices):
+        TEXT = "text/plain", "Plain text"
+        MARKDOWN = "text/markdown", "Markdown"
+        HTML = "text/html", "HTML"
+        JSON = "application/json", "JSON"
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    source = models.CharField(max_length=1000, blank=True)
+    content_type = models.CharField(max_length=50, choices=ContentType.choices, default=ContentType.TEXT)
+    content_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    char_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "external_id"], name="content_document_uniq_external_id")
+        ]
+        indexes = [models.Index(fields=["workspace", "status"], name="content_doc_ws_status_idx")]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class Chunk(models.Model):
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    start_offset = models.PositiveIntegerField()
+    end_offset = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField(default=0)
+    # which embedding model made this chunk's vector ("" until it is embedded)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    embedded_at = models.DateTimeField(null=True, blank=True)
+    search_vector = SearchVectorField(null=True)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="content_chunk_uniq_ordinal")]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="content_chunk_fts_gin"),
+            models.Index(fields=["workspace", "embedding_model"], name="content_chunk_ws_model_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+class WorkspaceEmbedding(models.Model):
+    """Which embedding model a workspace's chunk vectors are made with (one collection per model)."""
+
+    workspace = models.OneToOneField("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: {self.model}"

@@ -106,6 +106,16 @@ class DocumentStore(Protocol):
         """Documents that contain ``contains`` (JSON containment) and for which the SQL/JSON
         path predicate ``path`` (e.g. ``'$.tags[*] ? (@ == "ai")'``) matches; ordered by id."""
 
+    def find_ids(
+        self,
+        collection: str,
+        *,
+        contains: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Like ``find`` but only the ids (no bodies); ``limit=None`` means all."""
+
     def count(self, collection: str, *, contains: Mapping[str, Any] | None = None) -> int: ...
 
 
