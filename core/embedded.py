@@ -52,6 +52,7 @@ def _import_pgserver():
     # keep it inside our data dir instead of falling back to /tmp with a warning.
     runtime = data_dir() / "run"
     runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver
 
