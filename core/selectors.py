@@ -35,9 +35,7 @@ def workspace_for_user(*, user: Any, workspace_id: int | str | None = None) -> W
 
 
 def membership_role(*, user: Any, workspace_id: int) -> str | None:
-    return (
-        Membership.objects.filter(user=user, workspace_id=workspace_id).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(user=user, workspace_id=workspace_id).values_list("role", flat=True).first()
 
 
 def workspace_summary(*, workspace_id: int) -> list[dict[str, Any]]:

@@ -89,12 +89,12 @@ def workspace_create(*, name: str, owner: Any, slug: str | None = None) -> Works
 
 
 @transaction.atomic
-def membership_add(*, workspace: Workspace, user: Any, role: str = Membership.Role.EDITOR, actor: Any = None) -> Membership:
+def membership_add(
+    *, workspace: Workspace, user: Any, role: str = Membership.Role.EDITOR, actor: Any = None
+) -> Membership:
     if role not in Membership.Role.values:
         raise ValueError(f"unknown role {role!r}; expected one of {Membership.Role.values}")
-    membership, created = Membership.objects.update_or_create(
-        user=user, workspace=workspace, defaults={"role": role}
-    )
+    membership, created = Membership.objects.update_or_create(user=user, workspace=workspace, defaults={"role": role})
     audit_record(
         actor=actor,
         action="membership.add" if created else "membership.change",

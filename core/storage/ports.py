@@ -151,7 +151,9 @@ class VectorHit:
 class VectorStore(Protocol):
     """Embeddings with JSON metadata in collections of fixed dimension and embedding model."""
 
-    def create_collection(self, name: str, *, dimension: int, model: str, metric: Metric = "cosine") -> VectorCollection:
+    def create_collection(
+        self, name: str, *, dimension: int, model: str, metric: Metric = "cosine"
+    ) -> VectorCollection:
         """Create (or return the identical existing) collection; a different spec raises CollectionConflict."""
 
     def get_collection(self, name: str) -> VectorCollection:
@@ -319,7 +321,9 @@ class GraphStore(Protocol):
     ) -> Subgraph:
         """The start node, the nodes within ``depth`` edges, and every edge among them."""
 
-    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, columns: Sequence[str] = ("result",)) -> list[dict[str, Any]]:
+    def cypher(
+        self, query: str, params: Mapping[str, Any] | None = None, *, columns: Sequence[str] = ("result",)
+    ) -> list[dict[str, Any]]:
         """Run a Cypher query with ``$name`` parameters; one dict per row keyed by ``columns``.
         Vertices/edges come back as dicts (``id``, ``label``, ``properties``, ...)."""
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 import psycopg
-from psycopg import sql
 from django.db.backends.postgresql import base
+from psycopg import sql
 
 from core import embedded
 
