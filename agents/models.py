@@ -1,0 +1,3 @@
+"""Agents domain: agents, conversations, state, memory and interaction events (a later issue).
+
+Nothing here yet."""
