@@ -57,8 +57,16 @@ def outbox_publish(*, event_type: str, payload: dict[str, Any], workspace_id: in
         workspace_id=workspace_id,
         available_at=timezone.now(),
     )
-    transaction.on_commit(outbox.kick_relay)
+    _kick_relay_once_on_commit(outbox.kick_relay)
     return event
+
+
+def _kick_relay_once_on_commit(kick: Any) -> None:
+    """One relay kick per transaction, however many events it records."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(entry[1] is kick for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(kick)
 
 
 def _unique_slug(name: str) -> str:

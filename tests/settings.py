@@ -11,3 +11,9 @@ from core.settings import CACHES  # noqa: E402
 
 CACHES["default"]["KEY_PREFIX"] = os.environ["STRATA_CACHE_PREFIX"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# The tests' outbox handlers (tests/outbox_handlers.py), also loaded by the worker tests' Celery worker.
+from core.settings import STRATA_OUTBOX_HANDLER_MODULES  # noqa: E402
+
+if "tests.outbox_handlers" not in STRATA_OUTBOX_HANDLER_MODULES:
+    STRATA_OUTBOX_HANDLER_MODULES = [*STRATA_OUTBOX_HANDLER_MODULES, "tests.outbox_handlers"]

@@ -1,0 +1,67 @@
+"""Outbox handlers used by the tests only (loaded through STRATA_OUTBOX_HANDLER_MODULES in
+tests/settings.py, and by the Celery worker the worker tests start).
+
+Every handler leaves a checkable effect: an AuditEntry whose ``object_id`` is the event id and
+whose ``action`` names the handler, so "the effect exists exactly once" is a simple count.
+
+Event types:
+    test.audit       record_audit
+    test.flaky       record_audit + flaky (fails while event.attempts < payload["fail_times"])
+    test.downstream  downstream (fails while the cache flag DOWNSTREAM_DOWN_KEY is set)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.core.cache import cache
+
+from core import outbox
+from core.models import OutboxEvent
+from core.services import audit_record
+
+AUDIT_ACTION = "test.outbox.audit"
+FLAKY_ACTION = "test.outbox.flaky"
+DOWNSTREAM_ACTION = "test.outbox.downstream"
+DOWNSTREAM_DOWN_KEY = "test-outbox-downstream-down"
+
+
+class DownstreamUnavailable(RuntimeError):
+    pass
+
+
+def _effect(event: OutboxEvent, action: str) -> None:
+    audit_record(
+        actor=None,
+        action=action,
+        object_type="core.OutboxEvent",
+        object_id=event.id,
+        workspace_id=event.workspace_id,
+        changes={"pid": os.getpid(), "attempts": event.attempts},
+    )
+
+
+@outbox.register("test.audit")
+@outbox.register("test.flaky")
+def record_audit(event: OutboxEvent) -> None:
+    # payload["sleep"] slows the handler so concurrent relays overlap (not a timing assertion)
+    if event.payload.get("sleep"):
+        time.sleep(float(event.payload["sleep"]))
+    _effect(event, AUDIT_ACTION)
+
+
+@outbox.register("test.flaky")
+def flaky(event: OutboxEvent) -> None:
+    # The write happens before the failure: the savepoint must roll it back.
+    _effect(event, FLAKY_ACTION)
+    fail_times = int(event.payload.get("fail_times", 0))
+    if event.attempts < fail_times:
+        raise RuntimeError(f"flaky handler: planned failure {event.attempts + 1} of {fail_times}")
+
+
+@outbox.register("test.downstream")
+def downstream(event: OutboxEvent) -> None:
+    _effect(event, DOWNSTREAM_ACTION)
+    if cache.get(DOWNSTREAM_DOWN_KEY):
+        raise DownstreamUnavailable("downstream service is down")

@@ -1,0 +1,220 @@
+"""The outbox delivered by a REAL Celery worker process (``celery -A core worker``) through the
+real Redis broker, on the test database.
+
+The worker runs with the test settings, on the test database (``STRATA_DB_NAME`` is the name
+the test connection uses, already ``test_``-prefixed) and the test Redis database, and loads
+tests/outbox_handlers.py. Tests are ``transaction=True`` so the worker sees committed rows; the
+worker is stopped before pytest-django flushes the tables.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections, transaction
+
+from core import outbox, services
+from core.celery import app as celery_app
+from core.models import AuditEntry, OutboxDelivery, OutboxEvent
+from core.tasks import outbox_relay
+from tests import outbox_handlers as h
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+DELIVERY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen, hostname: str, log: Path) -> None:
+        self.process, self.hostname, self.log = process, hostname, log
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def fail(self, message: str) -> None:
+        pytest.fail(f"{message}\n--- worker {self.hostname} log (tail) ---\n{self.log_tail()}")
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.fail(f"the worker exited with code {self.process.returncode}")
+            if celery_app.control.ping(destination=[self.hostname], timeout=0.5):
+                return
+        self.fail(f"the worker did not answer a ping within {READY_TIMEOUT:.0f} s")
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM); SIGKILL to the worker's process group if it hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT)
+        try:  # pool children left behind by a crash, if any
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Start ``celery -A core worker`` processes; all are stopped at teardown, before the
+    test database is flushed (this fixture depends on ``transactional_db``)."""
+    db_name = connection.settings_dict["NAME"]
+    assert db_name.startswith("test_") and not db_name.startswith("test_test_"), db_name
+    workers: list[Worker] = []
+
+    def start(*, beat: bool = False, concurrency: int = 2, env: dict[str, str] | None = None) -> Worker:
+        hostname = f"strata-test-{uuid.uuid4().hex[:8]}@localhost"
+        log = tmp_path / f"worker-{len(workers)}.log"
+        worker_env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "tests.settings"),
+            "STRATA_DB_NAME": db_name,  # already test_-prefixed; the worker is not a test runner
+            "STRATA_REDIS_DB": os.environ["STRATA_REDIS_DB"],  # set by tests/settings.py
+            "STRATA_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+            "STRATA_OUTBOX_HANDLER_MODULES": "tests.outbox_handlers",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "core",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            f"--hostname={hostname}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if beat:
+            command += ["--beat", f"--schedule={tmp_path / 'celerybeat-schedule'}"]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, cwd=PROJECT_DIR, env=worker_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        worker = Worker(process, hostname, log)
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_until(worker: Worker, done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        if done():
+            return
+        if worker.process.poll() is not None:
+            worker.fail(f"the worker died while waiting for {what}")
+        time.sleep(0.2)
+    worker.fail(f"timed out after {DELIVERY_TIMEOUT:.0f} s waiting for {what}")
+
+
+def undelivered(ids: list[uuid.UUID]) -> int:
+    return OutboxEvent.objects.filter(id__in=ids).exclude(status=OutboxEvent.Status.DELIVERED).count()
+
+
+def effect_counts(ids: list[uuid.UUID], action: str = h.AUDIT_ACTION) -> Counter[str]:
+    counts = Counter({str(i): 0 for i in ids})
+    counts.update(
+        AuditEntry.objects.filter(action=action, object_id__in=counts.keys()).values_list("object_id", flat=True)
+    )
+    return counts
+
+
+def test_worker_delivers_each_event_exactly_once_despite_repeated_kicks(start_worker):
+    worker = start_worker(concurrency=2)
+
+    with transaction.atomic():  # one commit, 12 on_commit kicks
+        ids = [services.outbox_publish(event_type="test.audit", payload={"n": n, "sleep": 0.02}).id for n in range(12)]
+    for _ in range(3):  # more relay tasks racing for the same events in both pool processes
+        outbox.kick_relay()
+        outbox_relay.delay(batch_size=2)
+
+    wait_until(worker, lambda: undelivered(ids) == 0, "12 events to be delivered")
+    counts = effect_counts(ids)
+    assert set(counts.values()) == {1}, counts
+    pids = set(AuditEntry.objects.filter(action=h.AUDIT_ACTION).values_list("changes__pid", flat=True))
+    assert os.getpid() not in pids  # delivered by the worker's processes, not by this test
+    assert "outbox: handler tests.outbox_handlers.record_audit delivered" in worker.log.read_text(errors="replace")
+
+
+def test_worker_and_an_in_process_relay_racing_deliver_each_event_once(start_worker):
+    worker = start_worker(concurrency=2)
+    with transaction.atomic():
+        ids = [services.outbox_publish(event_type="test.audit", payload={"n": n, "sleep": 0.01}).id for n in range(30)]
+
+    local: list[outbox.RelayResult] = []
+    errors: list[BaseException] = []
+
+    def relay_here() -> None:
+        try:
+            total = outbox.RelayResult()
+            for _ in range(200):
+                total += outbox.relay(batch_size=2)
+                if not undelivered(ids):
+                    break
+            local.append(total)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=relay_here)
+    thread.start()
+    for _ in range(4):
+        outbox_relay.delay(batch_size=3)
+    thread.join(timeout=DELIVERY_TIMEOUT)
+    assert not errors
+    wait_until(worker, lambda: undelivered(ids) == 0, "30 events to be delivered")
+    counts = effect_counts(ids)
+    assert set(counts.values()) == {1}, counts
+    assert len(local) == 1
+    assert OutboxDelivery.objects.filter(event_id__in=ids).count() == 30
+
+
+def test_beat_retries_a_failing_handler_until_it_succeeds(start_worker):
+    worker = start_worker(
+        beat=True,
+        concurrency=1,
+        env={
+            "STRATA_OUTBOX_RELAY_INTERVAL": "0.5",
+            "STRATA_OUTBOX_BACKOFF_SECONDS": "0.2",
+            "STRATA_OUTBOX_MAX_ATTEMPTS": "5",
+        },
+    )
+    with transaction.atomic():  # kicked once on commit; the retries come from beat alone
+        event = services.outbox_publish(event_type="test.flaky", payload={"fail_times": 2})
+
+    wait_until(worker, lambda: undelivered([event.id]) == 0, "the flaky event to be delivered")
+    stored = OutboxEvent.objects.get(pk=event.pk)
+    assert stored.attempts == 2
+    assert "planned failure 2 of 2" in stored.last_error
+    assert effect_counts([event.id], h.AUDIT_ACTION)[str(event.id)] == 1
+    flaky_runs = AuditEntry.objects.filter(action=h.FLAKY_ACTION, object_id=str(event.id))
+    assert [e.changes["attempts"] for e in flaky_runs] == [2]  # the failed runs' writes rolled back
