@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -12,7 +13,8 @@ from core import selectors
 
 
 class WorkspaceScopedAdmin(admin.ModelAdmin):
-    """For models with a ``workspace`` foreign key (or ``workspace_id`` column).
+    """For models with a ``workspace`` foreign key, a plain ``workspace_id`` column, or a
+    workspace reached through a relation (``workspace_field = "event__workspace_id"``).
 
     Non-superusers see, change and create rows only in workspaces they are members of, and
     can pick only those workspaces in forms. ``workspace_field`` names the column.
@@ -27,23 +29,41 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             request._strata_workspace_ids = cached
         return cached
 
+    def _workspace_column(self) -> str:
+        field = self.workspace_field
+        return field if field.endswith("_id") else f"{field}_id"
+
     def _workspace_id_of(self, obj: Any) -> int | None:
-        value = getattr(obj, f"{self.workspace_field}_id", None)
-        if value is None:
-            value = getattr(obj, self.workspace_field, None)
-        return getattr(value, "pk", value)
+        value = obj
+        for part in self._workspace_column().split("__"):
+            value = getattr(value, part, None)
+            if value is None:
+                return None
+        return value
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        column = self.workspace_field if self.workspace_field.endswith("_id") else f"{self.workspace_field}_id"
-        return qs.filter(**{f"{column}__in": self._allowed_ids(request)})
+        return qs.filter(**{f"{self._workspace_column()}__in": self._allowed_ids(request)})
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == self.workspace_field and not request.user.is_superuser:
             kwargs["queryset"] = selectors.workspaces_for_user(user=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A plain integer workspace column: offer the user's workspaces instead of a number box.
+        if db_field.name == self.workspace_field and not db_field.is_relation and not request.user.is_superuser:
+            choices = [(w.pk, str(w)) for w in selectors.workspaces_for_user(user=request.user)]
+            return forms.TypedChoiceField(
+                choices=[("", "---------"), *choices] if db_field.null else choices,
+                coerce=int,
+                empty_value=None,
+                required=not db_field.blank,
+                label=db_field.verbose_name.capitalize(),
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def _obj_allowed(self, request: HttpRequest, obj: Any) -> bool:
         return obj is None or request.user.is_superuser or self._workspace_id_of(obj) in self._allowed_ids(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from core.models import AuditEntry, Membership, OutboxEvent, Workspace
@@ -63,3 +63,13 @@ def workspace_summary(*, workspace_id: int) -> list[dict[str, Any]]:
 
 def audit_entries(*, workspace_id: int, limit: int = 20) -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(workspace_id=workspace_id)[:limit])
+
+
+def outbox_backlog() -> dict[str, Any]:
+    """Pending and dead-letter counts across all workspaces, and the oldest pending event's due time."""
+    counts = OutboxEvent.objects.aggregate(
+        pending=Count("id", filter=Q(status=OutboxEvent.Status.PENDING)),
+        dead=Count("id", filter=Q(status=OutboxEvent.Status.DEAD)),
+        oldest_pending=Min("available_at", filter=Q(status=OutboxEvent.Status.PENDING)),
+    )
+    return counts

@@ -112,3 +112,38 @@ def membership_add(
         changes={"user": user.get_username(), "role": role},
     )
     return membership
+
+
+@transaction.atomic
+def workspace_rename(*, workspace: Workspace, name: str, actor: Any = None) -> Workspace:
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("a workspace needs a name")
+    old = Workspace.objects.select_for_update().values_list("name", flat=True).get(pk=workspace.pk)
+    if old != name:
+        Workspace.objects.filter(pk=workspace.pk).update(name=name)
+        audit_record(
+            actor=actor,
+            action="workspace.rename",
+            object_type="core.Workspace",
+            object_id=workspace.pk,
+            workspace_id=workspace.pk,
+            changes={"name": [old, name]},
+        )
+    workspace.name = name
+    return workspace
+
+
+@transaction.atomic
+def membership_remove(*, workspace: Workspace, user: Any, actor: Any = None) -> bool:
+    deleted, _ = Membership.objects.filter(workspace=workspace, user=user).delete()
+    if deleted:
+        audit_record(
+            actor=actor,
+            action="membership.remove",
+            object_type="core.Membership",
+            object_id=f"{workspace.pk}:{user.pk}",
+            workspace_id=workspace.pk,
+            changes={"user": user.get_username()},
+        )
+    return bool(deleted)

@@ -138,3 +138,22 @@ def test_audit_record_actor_forms_and_json_changes():
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.object_id == str(token)
     assert stored.changes == {"id": str(token), "at": "2026-01-02T03:04:05Z"}
+
+
+@pytest.mark.django_db
+def test_workspace_rename_and_membership_remove_write_entries(user, other_user, workspace):
+    services.membership_add(workspace=workspace, user=other_user, actor=user)
+    services.workspace_rename(workspace=workspace, name="Renamed lab", actor=user)
+    services.workspace_rename(workspace=workspace, name="Renamed lab", actor=user)  # no change, no entry
+    assert services.membership_remove(workspace=workspace, user=other_user, actor=user) is True
+    assert services.membership_remove(workspace=workspace, user=other_user, actor=user) is False
+
+    workspace.refresh_from_db()
+    assert workspace.name == "Renamed lab"
+    assert not Membership.objects.filter(workspace=workspace, user=other_user).exists()
+    entries = AuditEntry.objects.filter(workspace_id=workspace.pk).order_by("id")
+    assert [e.action for e in entries][-2:] == ["workspace.rename", "membership.remove"]
+    rename = entries.get(action="workspace.rename")
+    assert rename.changes == {"name": ["Alice's lab", "Renamed lab"]} and rename.actor_id == user.pk
+    with pytest.raises(ValueError):
+        services.workspace_rename(workspace=workspace, name="  ", actor=user)
