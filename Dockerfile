@@ -8,7 +8,9 @@ COPY content content
 COPY knowledge knowledge
 COPY agents agents
 COPY manage.py ./
-RUN pip install --no-cache-dir ".[server]" && python manage.py collectstatic --noinput 2>/dev/null || true
+RUN pip install --no-cache-dir ".[server]" \
+    && DJANGO_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+       python manage.py collectstatic --noinput
 RUN useradd --create-home strata
 USER strata
 EXPOSE 8000

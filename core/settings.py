@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -177,7 +178,9 @@ STRATA_OUTBOX_BATCH_SIZE = env_int("STRATA_OUTBOX_BATCH_SIZE", 100)
 # Extra modules whose import registers outbox handlers (each app's handlers.py is found by itself).
 STRATA_OUTBOX_HANDLER_MODULES = env_list("STRATA_OUTBOX_HANDLER_MODULES", [])
 # Selectors that describe a workspace on the home page: "dotted.path" -> callable(workspace_id) -> dict
-STRATA_WORKSPACE_SUMMARIES: list[str] = []
+STRATA_WORKSPACE_SUMMARIES: list[str] = [
+    "content.selectors.workspace_summary",
+]
 
 # ------------------------------------------------------------------ auth, i18n, static
 AUTH_PASSWORD_VALIDATORS = [
@@ -197,6 +200,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Static files (admin CSS/JS, site.css) are served by WhiteNoise in production (gunicorn);
+# `runserver --insecure` serves them locally.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG or not os.environ.get("DATABASE_URL"):
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
@@ -210,3 +221,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("STRATA_LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# ------------------------------------------------------------------ Content
+# Chunking: "tokens" (fixed windows) or "sentences" (whole sentences packed up to the size);
+# size and overlap count word-ish tokens.
+STRATA_CHUNK_STRATEGY = os.environ.get("STRATA_CHUNK_STRATEGY", "sentences")
+STRATA_CHUNK_SIZE = env_int("STRATA_CHUNK_SIZE", 200)
+STRATA_CHUNK_OVERLAP = env_int("STRATA_CHUNK_OVERLAP", 40)
+# Embeddings: "hashing" (no model), "sentence-transformers" (optional extra) or "openai".
+STRATA_EMBEDDING_PROVIDER = os.environ.get("STRATA_EMBEDDING_PROVIDER", "hashing")
+STRATA_EMBEDDING_BATCH_SIZE = env_int("STRATA_EMBEDDING_BATCH_SIZE", 256)
+STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH", "")
+STRATA_SENTENCE_TRANSFORMERS_DEVICE = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_DEVICE", "cpu")
+STRATA_OPENAI_BASE_URL = os.environ.get("STRATA_OPENAI_BASE_URL", "https://api.openai.com/v1")
+STRATA_OPENAI_API_KEY = os.environ.get("STRATA_OPENAI_API_KEY", "")  # from the environment only
+STRATA_OPENAI_EMBEDDING_MODEL = os.environ.get("STRATA_OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
+# Send `dimensions: 1536`: "auto" (text-embedding-3-* models), "1" or "0".
+STRATA_OPENAI_DIMENSIONS = os.environ.get("STRATA_OPENAI_DIMENSIONS", "auto")
+STRATA_OPENAI_TIMEOUT = float(os.environ.get("STRATA_OPENAI_TIMEOUT", "30"))
+STRATA_OPENAI_MAX_RETRIES = env_int("STRATA_OPENAI_MAX_RETRIES", 5)
+STRATA_OPENAI_BACKOFF_SECONDS = float(os.environ.get("STRATA_OPENAI_BACKOFF_SECONDS", "1"))
+# Ingest: documents per transaction in `manage.py ingest`; the size limit of a .json/.jsonl
+# file holding many documents (single documents are limited by STRATA_MAX_DOCUMENT_BYTES).
+STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)
+STRATA_INGEST_MAX_FILE_BYTES = env_int("STRATA_INGEST_MAX_FILE_BYTES", 256 * 1024 * 1024)
