@@ -1,0 +1,211 @@
+"""Cache port on Redis through django-redis (``settings.CACHES[alias]``).
+
+Keys live under the Django cache's key prefix and version (``cache.make_key``), so values
+written here are readable with ``django.core.cache.caches[alias]`` and vice versa. Values are
+encoded by django-redis (pickle, optional compression).
+
+Tags are Redis sets. For a value key ``V`` set with tags:
+- each tag set ``make_key(tag, version="tag")`` holds ``V``;
+- the key's own tag record ``make_key("", version="keytags") + V`` holds its tag-set keys and
+  expires with ``V``.
+Writes, deletes and tag invalidations run as Lua scripts, so each is atomic. ``delete_by_tag``
+deletes a member only if its tag record still names the tag, which makes it exact even
+after a key expired and was set again without the tag. A tag set expires no sooner than its
+longest-lived member (it is made persistent while a member has no expiry), and every write
+to a tag prunes two random members that no longer carry the tag, so sets do not grow
+without bound. (The scripts touch keys they compute, so this needs a single Redis, not
+Redis Cluster.)
+
+``timeout=None`` means the cache's default timeout (``CACHES[alias]["TIMEOUT"]``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
+
+from core.storage import validation
+from core.storage.ports import InvalidInput
+
+SCAN_BATCH = 500
+
+_SET = """
+local value_key, tags_key, ttl = KEYS[1], KEYS[2], tonumber(ARGV[2])
+for _, old in ipairs(redis.call('SMEMBERS', tags_key)) do
+    redis.call('SREM', old, value_key)
+end
+redis.call('DEL', tags_key)
+if ttl > 0 then
+    redis.call('SET', value_key, ARGV[1], 'PX', ttl)
+else
+    redis.call('SET', value_key, ARGV[1])
+end
+for i = 3, #KEYS do
+    local tag_key = KEYS[i]
+    local existed = redis.call('EXISTS', tag_key)
+    redis.call('SADD', tag_key, value_key)
+    redis.call('SADD', tags_key, tag_key)
+    if ttl == 0 then
+        redis.call('PERSIST', tag_key)
+    else
+        local remaining = redis.call('PTTL', tag_key)
+        if existed == 0 or (remaining >= 0 and remaining < ttl) then
+            redis.call('PEXPIRE', tag_key, ttl)
+        end
+    end
+    for _, member in ipairs(redis.call('SRANDMEMBER', tag_key, 2)) do
+        if redis.call('SISMEMBER', ARGV[3] .. member, tag_key) == 0 then
+            redis.call('SREM', tag_key, member)
+        end
+    end
+end
+if #KEYS > 2 and ttl > 0 then
+    redis.call('PEXPIRE', tags_key, ttl)
+end
+return 1
+"""
+
+_DELETE = """
+local deleted = 0
+for _, value_key in ipairs(KEYS) do
+    local tags_key = ARGV[1] .. value_key
+    for _, tag_key in ipairs(redis.call('SMEMBERS', tags_key)) do
+        redis.call('SREM', tag_key, value_key)
+    end
+    redis.call('DEL', tags_key)
+    deleted = deleted + redis.call('DEL', value_key)
+end
+return deleted
+"""
+
+_DELETE_TAG = """
+local tag_key, deleted = KEYS[1], 0
+for _, value_key in ipairs(redis.call('SMEMBERS', tag_key)) do
+    local tags_key = ARGV[1] .. value_key
+    if redis.call('SISMEMBER', tags_key, tag_key) == 1 then
+        for _, other in ipairs(redis.call('SMEMBERS', tags_key)) do
+            if other ~= tag_key then
+                redis.call('SREM', other, value_key)
+            end
+        end
+        redis.call('DEL', tags_key)
+        deleted = deleted + redis.call('DEL', value_key)
+    end
+end
+redis.call('DEL', tag_key)
+return deleted
+"""
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+_MISSING = object()
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal Redis glob pattern (backslash before ``* ? [ ] \\``)."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+class RedisCache:
+    """ports.Cache on the django-redis cache ``alias``."""
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._django.get(self._key(key), default)
+
+    def get_or_set(
+        self, key: str, compute: Callable[[], Any] | Any, *, timeout: float | None = None, tags: Iterable[str] = ()
+    ) -> Any:
+        """The cached value, or ``compute()`` (or ``compute`` itself when not callable), cached with ``tags``."""
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute() if callable(compute) else compute
+            self.set(key, value, timeout=timeout, tags=tags)
+        return value
+
+    # ------------------------------------------------------------ writes
+
+    def set(self, key: str, value: Any, *, timeout: float | None = None, tags: Iterable[str] = ()) -> None:
+        value_key = self._django.make_key(self._key(key))
+        tag_keys = [self._tag_key(tag) for tag in _tags(tags)]
+        ttl_ms = self._ttl_ms(timeout)
+        try:
+            encoded = self._django.client.encode(value)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"cache value for {key!r} cannot be pickled: {exc}") from exc
+        script = self._redis.register_script(_SET)
+        script(
+            keys=[value_key, self._tags_record_key(value_key), *tag_keys], args=[encoded, ttl_ms, self._record_prefix]
+        )
+
+    def delete(self, key: str) -> bool:
+        return self._delete_keys([self._django.make_key(self._key(key))]) == 1
+
+    def delete_by_tag(self, tag: str) -> int:
+        tag_key = self._tag_key(validation.record_key(tag, what="tag"))
+        script = self._redis.register_script(_DELETE_TAG)
+        return int(script(keys=[tag_key], args=[self._record_prefix]))
+
+    def delete_by_prefix(self, prefix: str) -> int:
+        """Delete the keys starting with ``prefix``, taken literally (glob characters are escaped)."""
+        if not isinstance(prefix, str) or "\x00" in prefix:
+            raise InvalidInput(f"a key prefix must be a string without NUL, got {prefix!r}")
+        pattern = glob_escape(self._django.make_key(prefix)) + "*"
+        deleted = 0
+        batch: list[str] = []
+        for key in self._redis.scan_iter(match=pattern, count=SCAN_BATCH):
+            batch.append(key.decode() if isinstance(key, bytes) else key)
+            if len(batch) >= SCAN_BATCH:
+                deleted += self._delete_keys(batch)
+                batch = []
+        return deleted + (self._delete_keys(batch) if batch else 0)
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def _django(self) -> Any:
+        cache = caches[self.alias]
+        if not hasattr(cache, "client") or not hasattr(cache.client, "get_client"):
+            raise ImproperlyConfigured(f"CACHES[{self.alias!r}] must use django_redis.cache.RedisCache")
+        return cache
+
+    @property
+    def _redis(self) -> Any:
+        return self._django.client.get_client(write=True)
+
+    @property
+    def _record_prefix(self) -> str:
+        return self._django.make_key("", version="keytags")
+
+    def _tags_record_key(self, value_key: str) -> str:
+        return self._record_prefix + value_key
+
+    def _tag_key(self, tag: str) -> str:
+        return self._django.make_key(tag, version="tag")
+
+    def _ttl_ms(self, timeout: float | None) -> int:
+        """Milliseconds to live, 0 for no expiry."""
+        seconds = self._django.default_timeout if timeout is None else validation.positive_seconds(timeout)
+        return 0 if seconds is None else max(1, int(seconds * 1000))
+
+    def _delete_keys(self, value_keys: list[str]) -> int:
+        script = self._redis.register_script(_DELETE)
+        return int(script(keys=value_keys, args=[self._record_prefix]))
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return validation.record_key(key, what="cache key")
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    if isinstance(tags, str | bytes):
+        raise InvalidInput("tags must be an iterable of strings, not a single string")
+    return list(dict.fromkeys(validation.record_key(tag, what="tag") for tag in tags))
