@@ -59,6 +59,26 @@ def _import_pgserver():
     return pgserver
 
 
+# Server settings for the embedded cluster (the wheel's defaults are for a laptop toy:
+# 128MB shared_buffers and 64MB maintenance_work_mem, under which a 1536-d HNSW build spills).
+# Override any of them with STRATA_PG_<NAME>=value.
+POSTGRES_TUNING = {
+    "shared_buffers": "1GB",
+    "maintenance_work_mem": "1GB",
+    "work_mem": "32MB",
+    "effective_cache_size": "8GB",
+    "max_connections": "200",
+}
+
+
+def _tuning() -> dict[str, str]:
+    return {name: os.environ.get(f"STRATA_PG_{name.upper()}", value) for name, value in POSTGRES_TUNING.items()}
+
+
+def _pg_user() -> str | None:
+    return "pgserver" if os.geteuid() == 0 else None
+
+
 def ensure_postgres() -> str:
     """Start the embedded server if needed and return the directory of its Unix socket."""
     pgdata = pg_data_dir()
@@ -66,7 +86,33 @@ def ensure_postgres() -> str:
     pgserver = _import_pgserver()
     # cleanup_mode=None: the server outlives this process (web, worker and tests share it).
     server = pgserver.get_server(pgdata, cleanup_mode=None)
-    return str(server.get_postmaster_info().socket_dir)
+    socket_dir = str(server.get_postmaster_info().socket_dir)
+    _apply_tuning(socket_dir)
+    return socket_dir
+
+
+def _apply_tuning(socket_dir: str) -> None:
+    """ALTER SYSTEM the tuning once (a marker file remembers it) and restart to apply it."""
+    wanted = _tuning()
+    marker = pg_data_dir().parent / "pg-tuning-applied"
+    fingerprint = repr(sorted(wanted.items()))
+    if marker.exists() and marker.read_text() == fingerprint:
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+        for name, value in wanted.items():
+            # ALTER SYSTEM takes no bind parameters; names are ours and values are quoted literals.
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                    sql.Identifier(name), sql.Literal(value)
+                )
+            )
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pg_data_dir(), user=_pg_user())
+    marker.write_text(fingerprint)
 
 
 def postgres_socket_dir() -> str | None:
@@ -87,8 +133,7 @@ def stop_postgres() -> bool:
     pgserver = _import_pgserver()
     from pgserver._commands import pg_ctl  # the wheel's own pg_ctl, run as its server user
 
-    user = "pgserver" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_data_dir(), user=user)
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_data_dir(), user=_pg_user())
     del pgserver
     return True
 
