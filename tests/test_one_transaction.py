@@ -50,7 +50,8 @@ def nothing_written(documents, vectors, graph) -> bool:
         and documents.get("tx.docs", "d1") is None
         and vectors.get("tx.vectors", "v1") is None
         and graph.get_node(NodeRef("TxNode", "a")) is None
-        and graph.neighbours(NodeRef("TxNode", "a")) == []
+        and graph.get_node(NodeRef("TxNode", "b")) is None
+        and graph.cypher("MATCH ()-[e:TX_LINK]->() RETURN count(e)", columns=("n",)) == [{"n": 0}]
     )
 
 
