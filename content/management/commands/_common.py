@@ -1,0 +1,18 @@
+"""Shared argument handling of the content commands."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from core.models import Workspace
+
+
+def resolve_workspace(value: str) -> Workspace:
+    """The workspace with this slug (or numeric id); CommandError when there is none."""
+    value = (value or "").strip()
+    workspace = Workspace.objects.filter(slug=value).first()
+    if workspace is None and value.isdigit():
+        workspace = Workspace.objects.filter(pk=int(value)).first()
+    if workspace is None:
+        raise CommandError(f"unknown workspace {value!r} (give its slug or id)")
+    return workspace

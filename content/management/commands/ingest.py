@@ -1,0 +1,96 @@
+"""Ingest files into a workspace.
+
+manage.py ingest docs/ notes.md dump.jsonl --workspace my-lab
+manage.py ingest corpus.jsonl --workspace 3 --batch-size 1000 --embed
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from content import parsers, services
+from content.embeddings import EmbeddingError
+from content.management.commands._common import resolve_workspace
+from core.storage.ports import StorageError
+
+
+class Command(BaseCommand):
+    help = (
+        "Ingest .txt, .md, .html, .json and .jsonl files (directories recursively) into a workspace, "
+        "one transaction per batch. Prints file:line for every item that failed; exits with 1 if any did."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+        parser.add_argument("--workspace", required=True, help="workspace slug or id")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=settings.STRATA_INGEST_BATCH_SIZE,
+            help="documents per transaction (default %(default)s)",
+        )
+        parser.add_argument(
+            "--embed",
+            action="store_true",
+            default=False,
+            help="embed in the same transaction (bulk load); default: the worker embeds via the outbox",
+        )
+        parser.add_argument("--no-embed", dest="embed", action="store_false", help="leave embedding to the worker")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workspace = resolve_workspace(options["workspace"])
+        batch_size: int = options["batch_size"]
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        embed: bool = options["embed"]
+        counts = dict.fromkeys(services.OUTCOMES, 0)
+        progress = tqdm(desc="ingest", unit="doc", file=sys.stderr, disable=options["verbosity"] == 0)
+
+        def report(message: str) -> None:
+            with tqdm.external_write_mode(file=sys.stderr):
+                self.stderr.write(message)
+
+        def flush(batch: list[services.IngestItem]) -> None:
+            try:
+                result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed)
+            except (EmbeddingError, StorageError) as exc:
+                for item in batch:
+                    counts["failed"] += 1
+                    where = item.source if item.line is None else f"{item.source}:{item.line}"
+                    report(f"{where or item.external_id}: batch not ingested: {exc}")
+            else:
+                for outcome, count in result.counts.items():
+                    counts[outcome] += count
+                for failure in result.failed:
+                    report(f"{failure.location}: {failure.error}")
+            progress.update(len(batch))
+            progress.set_postfix(counts, refresh=False)
+            batch.clear()
+
+        batch: list[services.IngestItem] = []
+        try:
+            for entry in parsers.iter_items(options["paths"]):
+                if isinstance(entry, parsers.ParseError):
+                    counts["failed"] += 1
+                    report(str(entry))
+                    progress.update(1)
+                    continue
+                batch.append(entry)
+                if len(batch) >= batch_size:
+                    flush(batch)
+            if batch:
+                flush(batch)
+        finally:
+            progress.close()
+
+        self.stdout.write(
+            f"added {counts['added']}, updated {counts['updated']}, "
+            f"unchanged {counts['unchanged']}, failed {counts['failed']}"
+        )
+        if counts["failed"]:
+            raise CommandError(f"{counts['failed']} item(s) failed")

@@ -1,0 +1,376 @@
+"""Turn files into ``IngestItem``s, or into ``ParseError``s that name the file and line.
+
+Supported: ``.txt``, ``.md``/``.markdown`` (title: first heading), ``.html``/``.htm`` (text
+without tags, scripts and styles; title: ``<title>``), ``.json`` (an object
+``{"external_id"?, "title", "text", "metadata"?, "content_type"?}`` or a list of them) and
+``.jsonl`` (one such object per line). Directories are walked recursively in sorted order,
+skipping hidden entries. A plain file's ``external_id`` is its path relative to the root it
+was found under (the directory given, or the file's own directory).
+
+Files are size-checked before they are read: single documents against
+``STRATA_MAX_DOCUMENT_BYTES``, ``.json`` files against ``STRATA_INGEST_MAX_FILE_BYTES``;
+``.jsonl`` files are streamed line by line with a per-line limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+
+from content.services import IngestItem
+
+TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
+HTML_TYPES = {".html", ".htm"}
+SUPPORTED_EXTENSIONS = (*TEXT_TYPES, *sorted(HTML_TYPES), ".json", ".jsonl")
+_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class ParseError:
+    source: str
+    message: str
+    line: int | None = None
+
+    @property
+    def error(self) -> str:  # the same name as ``ItemResult.error``
+        return self.message
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}:{self.line}: {self.message}" if self.line is not None else f"{self.source}: {self.message}"
+        )
+
+
+Parsed = IngestItem | ParseError
+
+
+# ---------------------------------------------------------------- walking
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, Path] | ParseError]:
+    """``(file, root)`` for every file under ``paths`` (sorted, hidden entries skipped)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for directory, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        yield Path(directory) / name, path
+        elif path.is_file():
+            yield path, path.parent
+        else:
+            yield ParseError(str(path), "no such file or directory")
+
+
+def iter_items(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Parsed]:
+    """Every item (or error) of every file under ``paths``."""
+    for entry in iter_files(paths):
+        if isinstance(entry, ParseError):
+            yield entry
+        else:
+            yield from parse_file(*entry)
+
+
+def _limit(extension: str) -> tuple[int, str]:
+    if extension == ".json":
+        return settings.STRATA_INGEST_MAX_FILE_BYTES, "STRATA_INGEST_MAX_FILE_BYTES"
+    return settings.STRATA_MAX_DOCUMENT_BYTES, "STRATA_MAX_DOCUMENT_BYTES"
+
+
+def _unsupported(extension: str) -> str | None:
+    if extension in SUPPORTED_EXTENSIONS:
+        return None
+    return f"unsupported file type {extension or '(no extension)'}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+
+
+def parse_file(path: Path, root: Path) -> Iterator[Parsed]:
+    """The items of one file; ``root`` makes plain files' external ids (relative paths)."""
+    source = str(path)
+    relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    extension = path.suffix.lower()
+    refusal = _unsupported(extension)
+    if refusal:
+        yield ParseError(source, refusal)
+        return
+    try:
+        if extension == ".jsonl":
+            with path.open("rb") as handle:
+                yield from _parse_jsonl(handle, source, relative)
+            return
+        limit, setting = _limit(extension)
+        size = path.stat().st_size
+        if size > limit:
+            yield ParseError(source, f"file is {size} bytes; the limit is {limit} ({setting})")
+            return
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            yield ParseError(source, f"file is over {limit} bytes ({setting})")
+            return
+    except OSError as exc:
+        yield ParseError(source, f"cannot read: {exc.strerror or exc}")
+        return
+    yield from _parse_bytes(data, extension=extension, source=source, relative=relative, name=path.name)
+
+
+def parse_uploads(files: Iterable[Any]) -> tuple[list[IngestItem], list[ParseError]]:
+    """Items and errors of uploaded files (Django ``UploadedFile``s); external id = file name."""
+    items: list[IngestItem] = []
+    errors: list[ParseError] = []
+    for upload in files:
+        name = Path(upload.name or "upload").name
+        extension = Path(name).suffix.lower()
+        refusal = _unsupported(extension)
+        if refusal:
+            errors.append(ParseError(name, refusal))
+            continue
+        upload.seek(0)
+        if extension == ".jsonl":
+            parsed: Iterable[Parsed] = _parse_jsonl(upload, name, name)
+        else:
+            limit, setting = _limit(extension)
+            if upload.size is not None and upload.size > limit:
+                errors.append(ParseError(name, f"file is {upload.size} bytes; the limit is {limit} ({setting})"))
+                continue
+            data = upload.read(limit + 1)
+            if len(data) > limit:
+                errors.append(ParseError(name, f"file is over {limit} bytes ({setting})"))
+                continue
+            parsed = _parse_bytes(data, extension=extension, source=name, relative=name, name=name)
+        for entry in parsed:
+            (errors if isinstance(entry, ParseError) else items).append(entry)
+    return items, errors
+
+
+def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, name: str) -> Iterator[Parsed]:
+    text = _decode(data)
+    if not isinstance(text, str):
+        yield ParseError(source, text[0], text[1])
+    elif extension == ".json":
+        yield from _parse_json(text, source, relative)
+    elif extension in HTML_TYPES:
+        title, body = html_to_text(text)
+        yield IngestItem(relative, title or name, body, content_type="text/html", source=source)
+    else:
+        content_type = TEXT_TYPES[extension]
+        title = markdown_title(text) if content_type == "text/markdown" else ""
+        yield IngestItem(relative, title or name, text, content_type=content_type, source=source)
+
+
+def _decode(data: bytes, line: int | None = None) -> str | tuple[str, int | None]:
+    """The UTF-8 text of ``data`` or ``(message, line)`` for binary / undecodable content."""
+    if b"\x00" in data:
+        return ("binary file (contains NUL bytes); only UTF-8 text is supported", line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = line if line is not None else data.count(b"\n", 0, exc.start) + 1
+        return (f"not valid UTF-8 (byte {exc.start}); only UTF-8 text is supported", where)
+
+
+# ---------------------------------------------------------------- JSON and JSONL
+
+
+def _item_from_object(value: Any, *, source: str, line: int | None, default_id: str) -> Parsed:
+    if not isinstance(value, dict):
+        return ParseError(source, f"expected a JSON object, got {type(value).__name__}", line)
+    external_id = value.get("external_id", default_id)
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)
+    if not isinstance(external_id, str):
+        return ParseError(source, '"external_id" must be a string', line)
+    if "text" not in value or value["text"] is None:
+        return ParseError(source, 'missing "text"', line)
+    text, title = value["text"], value.get("title") or ""
+    if not isinstance(text, str):
+        return ParseError(source, '"text" must be a string', line)
+    if not isinstance(title, str):
+        return ParseError(source, '"title" must be a string', line)
+    metadata = value.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        return ParseError(source, '"metadata" must be a JSON object', line)
+    content_type = value.get("content_type") or "text/plain"
+    if not isinstance(content_type, str):
+        return ParseError(source, '"content_type" must be a string', line)
+    return IngestItem(
+        external_id=external_id,
+        title=title or external_id,
+        text=text,
+        metadata=metadata,
+        content_type=content_type,
+        source=source,
+        line=line,
+    )
+
+
+def _json_values(text: str) -> list[tuple[int, Any]]:
+    """``(line, value)`` of each element of a top-level array, or of the single top-level
+    value. Raises ``json.JSONDecodeError`` (with line and column) on invalid JSON."""
+    decoder = json.JSONDecoder()
+    space = re.compile(r"\s*")
+    pos = space.match(text).end()
+    if text[pos : pos + 1] != "[":
+        value = json.loads(text)
+        return [(text.count("\n", 0, pos) + 1, value)]
+    values: list[tuple[int, Any]] = []
+    line, counted = 1, 0
+    pos = space.match(text, pos + 1).end()
+    if text[pos : pos + 1] == "]":
+        pos += 1
+    else:
+        while True:
+            line += text.count("\n", counted, pos)
+            counted = pos
+            value, pos = decoder.raw_decode(text, pos)
+            values.append((line, value))
+            pos = space.match(text, pos).end()
+            if text[pos : pos + 1] == ",":
+                pos = space.match(text, pos + 1).end()
+            elif text[pos : pos + 1] == "]":
+                pos += 1
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' or ']'", text, pos)
+    pos = space.match(text, pos).end()
+    if pos != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos)
+    return values
+
+
+def _parse_json(text: str, source: str, relative: str) -> Iterator[Parsed]:
+    try:
+        values = _json_values(text)
+    except json.JSONDecodeError as exc:
+        yield ParseError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
+        return
+    single = len(values) == 1 and not text.lstrip().startswith("[")
+    for index, (line, value) in enumerate(values):
+        default_id = relative if single else f"{relative}#{index}"
+        yield _item_from_object(value, source=source, line=line, default_id=default_id)
+
+
+def _parse_jsonl(handle: BinaryIO, source: str, relative: str) -> Iterator[Parsed]:
+    """One item per line of a binary stream, read line by line with a per-line size limit."""
+    # A line holds one document: its JSON may escape characters, hence the headroom.
+    limit = 2 * settings.STRATA_MAX_DOCUMENT_BYTES + settings.STRATA_MAX_METADATA_BYTES
+    head = handle.read(_SNIFF_BYTES)
+    if b"\x00" in head:
+        yield ParseError(source, "binary file (contains NUL bytes); only UTF-8 text is supported")
+        return
+    handle.seek(0)
+    number = 0
+    while True:
+        raw = handle.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the line unread
+                raw = handle.readline(1 << 20)
+            yield ParseError(source, f"line is longer than {limit} bytes", number)
+            continue
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        text = _decode(raw, number)
+        if not isinstance(text, str):
+            yield ParseError(source, text[0], number)
+            continue
+        try:
+            value = json.loads(text.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            yield ParseError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", number)
+            continue
+        yield _item_from_object(value, source=source, line=number, default_id=f"{relative}:{number}")
+
+
+# ---------------------------------------------------------------- Markdown and HTML
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_SETEXT_HEADING = re.compile(r"^ {0,3}(\S.*?)[ \t]*\n {0,3}=+[ \t]*$", re.MULTILINE)
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+
+
+def markdown_title(text: str) -> str:
+    """The first heading (ATX ``# Title`` or setext ``Title\\n===``) or ``""``."""
+    body = _FRONT_MATTER.sub("", text.replace("\r\n", "\n"), count=1)
+    matches = [m for m in (_ATX_HEADING.search(body), _SETEXT_HEADING.search(body)) if m]
+    if not matches:
+        return ""
+    return min(matches, key=lambda m: m.start()).group(1).strip()
+
+
+class _HTMLText(HTMLParser):
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
+    BLOCK = frozenset(
+        {
+            "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
+            "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+            "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+        }
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title_parts: list[str] = []
+        self.h1_parts: list[str] = []
+        self._skip = 0
+        self._in_title = False
+        self._in_h1 = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self.SKIP:
+            self._skip += 1
+        elif tag == "h1":
+            self._in_h1 = True
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "h1":
+            self._in_h1 = False
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title_parts.append(data)
+        elif not self._skip:
+            self.parts.append(data)
+            if self._in_h1:
+                self.h1_parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """``(title, text)`` of an HTML page: the ``<title>`` (else the first ``<h1>``) and the
+    visible text, one line per block, without scripts and styles."""
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    title = " ".join("".join(parser.title_parts).split()) or " ".join("".join(parser.h1_parts).split())
+    return title, text

