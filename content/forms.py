@@ -1,0 +1,157 @@
+"""Forms of the content pages and admin: they parse and validate input, nothing more."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from content.models import Document
+from content.selectors import MAX_QUERY_CHARS, SEARCH_MODES
+
+MAX_UPLOAD_FILES = 20
+
+
+def max_upload_bytes() -> int:
+    """Largest file accepted by the upload form (one file may hold many documents, e.g. JSONL)."""
+    return int(getattr(settings, "STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024))
+
+
+def _scalar(value: str) -> Any:
+    """``2024`` -> 2024, ``true`` -> True, ``"x"`` -> "x"; anything else stays the raw string."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if not isinstance(parsed, dict | list) else value
+
+
+def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
+    """A metadata filter typed by a user: a JSON object, or ``key=value`` pairs one per line
+    (or separated by commas). Values are read as JSON when they are JSON scalars (``year=2024``
+    is a number, ``year="2024"`` a string). Raises ValidationError; blank gives None."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.startswith(("{", "[", '"')):
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
+        if not isinstance(parsed, dict):
+            raise ValidationError("The metadata filter must be a JSON object.", code="not_object")
+        if not parsed:
+            return None
+        return parsed
+    result: dict[str, Any] = {}
+    for line in text.splitlines():
+        for pair in line.split(","):
+            pair = pair.strip()
+            if not pair:
+                continue
+            key, sep, value = pair.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ValidationError(
+                    f"Cannot read {pair!r}: write key=value pairs or a JSON object.", code="invalid_pair"
+                )
+            result[key] = _scalar(value.strip())
+    return result or None
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else single(data, initial)
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Files",
+        help_text="Plain text, Markdown, HTML, JSON or JSON Lines; several files at once.",
+    )
+    embed = forms.BooleanField(
+        label="Embed now", required=False, help_text="Otherwise the documents are embedded in the background."
+    )
+
+    def clean_files(self) -> list[Any]:
+        files = self.cleaned_data["files"]
+        if len(files) > MAX_UPLOAD_FILES:
+            raise ValidationError(f"Upload at most {MAX_UPLOAD_FILES} files at once.", code="too_many")
+        limit = max_upload_bytes()
+        too_big = [f.name for f in files if f.size > limit]
+        if too_big:
+            raise ValidationError(
+                f"Over the {limit // 1024:,} KiB limit: {', '.join(too_big)}.",
+                code="too_large",
+            )
+        return files
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Query", max_length=MAX_QUERY_CHARS, required=False)
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=[(mode, mode.capitalize()) for mode in SEARCH_MODES],
+        initial="hybrid",
+        required=False,
+    )
+    filters = forms.CharField(
+        label="Metadata filter",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='key=value pairs (one per line or comma-separated) or a JSON object, e.g. {"lang": "en"}.',
+    )
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or "hybrid"
+
+    def clean_filters(self) -> dict[str, Any] | None:
+        return parse_metadata_filter(self.cleaned_data.get("filters"))
+
+
+class DocumentAddForm(forms.Form):
+    """The admin's "add document" form; the admin hands the cleaned data to the ingest service."""
+
+    workspace = forms.ModelChoiceField(queryset=None)
+    external_id = forms.CharField(max_length=255)
+    title = forms.CharField(max_length=500)
+    content_type = forms.ChoiceField(choices=Document.ContentType.choices, initial=Document.ContentType.TEXT)
+    source = forms.CharField(max_length=1000, required=False)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 100}), strip=False)
+    metadata = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 100}),
+        help_text='A JSON object, e.g. {"lang": "en", "tags": ["ai"]}.',
+    )
+    embed = forms.BooleanField(required=False, initial=True, label="Embed now")
+
+    def __init__(self, *args: Any, workspaces: QuerySet, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = workspaces
+
+    def clean_metadata(self) -> dict[str, Any]:
+        raw = (self.cleaned_data.get("metadata") or "").strip()
+        if not raw:
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
+        if not isinstance(parsed, dict):
+            raise ValidationError("Metadata must be a JSON object.", code="not_object")
+        return parsed

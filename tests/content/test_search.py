@@ -1,0 +1,245 @@
+"""content.selectors.search: semantic, full-text and hybrid search over the real Postgres."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from content import selectors, stores
+from content.embeddings import get_embedder
+from content.services import IngestItem, document_ingest
+from core.storage.ports import InvalidInput
+
+pytestmark = pytest.mark.django_db
+
+MODES = ["semantic", "fulltext", "hybrid"]
+
+
+def ingest(workspace_id: int, *items: IngestItem, embed: bool = True) -> dict[str, int]:
+    report = document_ingest(workspace_id=workspace_id, items=list(items), embed=embed)
+    assert not report.failed, report.failed
+    return {r.external_id: r.document_id for r in report.results}
+
+
+def create_collections(*workspaces) -> None:
+    """Create the workspaces' vector collections up front: the test runs in ONE transaction,
+    and Postgres refuses CREATE INDEX (a new collection's HNSW index) on strata_vector once
+    that transaction has written vectors ("pending trigger events" of the deferred FK)."""
+    model = get_embedder().model
+    for ws in workspaces:
+        stores.vectors().create_collection(
+            stores.chunk_collection(workspace_id=ws.pk, model=model), dimension=1536, model=model
+        )
+
+
+@pytest.fixture
+def corpus(workspace, other_workspace) -> dict[str, int]:
+    create_collections(workspace, other_workspace)
+    ids = ingest(
+        workspace.pk,
+        IngestItem(
+            "qc-en",
+            "Quantum computing basics",
+            "Qubits use superposition and entanglement to compute. Quantum entanglement links qubits.",
+            metadata={"lang": "en", "topic": "physics"},
+        ),
+        IngestItem(
+            "bread",
+            "Sourdough bread",
+            "Flour, water, salt and a starter make a naturally leavened sourdough bread.",
+            metadata={"lang": "en", "topic": "food"},
+        ),
+        IngestItem(
+            "qc-de",
+            "Quantenrechner",
+            "Qubits nutzen Superposition. Quantum entanglement explained for German readers.",
+            metadata={"lang": "de", "topic": "physics"},
+        ),
+    )
+    ids |= {
+        f"other:{k}": v
+        for k, v in ingest(
+            other_workspace.pk,
+            IngestItem(
+                "bob-qc",
+                "Bob's quantum entanglement secrets",
+                "Quantum entanglement of qubits: Bob's private notes on entanglement.",
+                metadata={"lang": "en", "topic": "physics"},
+            ),
+        ).items()
+    }
+    return ids
+
+
+def doc_ids(hits: list[selectors.SearchHit]) -> set[int]:
+    return {hit.document_id for hit in hits}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_finds_the_matching_document_first(workspace, corpus, mode):
+    hits = selectors.search(workspace_id=workspace.pk, query="quantum entanglement qubits", mode=mode)
+
+    assert hits, mode
+    assert hits[0].document_id in {corpus["qc-en"], corpus["qc-de"]}
+    assert all(isinstance(hit.score, float) for hit in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    first = hits[0]
+    assert first.title in {"Quantum computing basics", "Quantenrechner"}
+    assert first.passage and first.end_offset > first.start_offset
+
+
+def test_fulltext_matches_only_documents_with_the_words(workspace, corpus):
+    hits = selectors.search(workspace_id=workspace.pk, query="sourdough", mode="fulltext")
+    assert doc_ids(hits) == {corpus["bread"]}
+    # English stemming: "computes" finds "compute"
+    hits = selectors.search(workspace_id=workspace.pk, query="computes", mode="fulltext")
+    assert doc_ids(hits) == {corpus["qc-en"]}
+    assert selectors.search(workspace_id=workspace.pk, query="zeppelin", mode="fulltext") == []
+
+
+def test_fulltext_uses_websearch_syntax(workspace, corpus):
+    hits = selectors.search(workspace_id=workspace.pk, query='"quantum entanglement" -german', mode="fulltext")
+    assert doc_ids(hits) == {corpus["qc-en"]}
+    hits = selectors.search(workspace_id=workspace.pk, query="sourdough or quantenrechner", mode="fulltext")
+    assert doc_ids(hits) == {corpus["bread"], corpus["qc-de"]}
+
+
+def test_semantic_ranks_the_closest_text_first(workspace, corpus):
+    hits = selectors.search(
+        workspace_id=workspace.pk, query="a naturally leavened sourdough bread with flour", mode="semantic"
+    )
+    assert hits[0].document_id == corpus["bread"]
+    assert hits[0].score > hits[-1].score
+
+
+def test_hybrid_fuses_both_rankings(workspace, corpus):
+    hits = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
+    # full-text finds only the two physics documents; semantic ranks them above the bread too
+    assert {hits[0].document_id, hits[1].document_id} == {corpus["qc-en"], corpus["qc-de"]}
+    # reciprocal rank fusion scores: sum of 1 / (60 + rank), so at most 2 / 61
+    assert all(0 < hit.score <= 2 / 61 + 1e-9 for hit in hits)
+    assert len({hit.chunk_id for hit in hits}) == len(hits)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_applies_metadata_filters(workspace, corpus, mode):
+    query = "quantum entanglement qubits"
+    german = selectors.search(workspace_id=workspace.pk, query=query, mode=mode, filters={"lang": "de"})
+    assert doc_ids(german) == {corpus["qc-de"]}
+
+    physics = selectors.search(workspace_id=workspace.pk, query=query, mode=mode, filters={"topic": "physics"})
+    assert doc_ids(physics) == {corpus["qc-en"], corpus["qc-de"]}
+
+    both = selectors.search(
+        workspace_id=workspace.pk, query=query, mode=mode, filters={"topic": "physics", "lang": "en"}
+    )
+    assert doc_ids(both) == {corpus["qc-en"]}
+
+    assert selectors.search(workspace_id=workspace.pk, query=query, mode=mode, filters={"lang": "fr"}) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_another_workspaces_documents_never_appear(workspace, other_workspace, corpus, mode):
+    bob = corpus["other:bob-qc"]
+    for query in ["Bob's quantum entanglement secrets", "bob private notes", "quantum"]:
+        for filters in [None, {"lang": "en"}, {"topic": "physics"}]:
+            hits = selectors.search(workspace_id=workspace.pk, query=query, mode=mode, filters=filters, limit=50)
+            assert bob not in doc_ids(hits), (query, filters)
+    # ... while Bob finds his own document, and nothing of Alice's
+    hits = selectors.search(workspace_id=other_workspace.pk, query="quantum entanglement", mode=mode, limit=50)
+    assert doc_ids(hits) == {bob}
+
+
+def test_search_does_not_see_documents_without_vectors_semantically(workspace):
+    ids = ingest(workspace.pk, IngestItem("pending", "Pending doc", "Walrus tusks are long teeth."), embed=False)
+    assert selectors.search(workspace_id=workspace.pk, query="walrus", mode="semantic") == []
+    hits = selectors.search(workspace_id=workspace.pk, query="walrus", mode="fulltext")
+    assert doc_ids(hits) == {ids["pending"]}
+    assert doc_ids(selectors.search(workspace_id=workspace.pk, query="walrus")) == {ids["pending"]}
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_model_mismatch_is_refused_with_a_reembed_hint(workspace, corpus, mode):
+    # The workspace's vectors were made by the hashing embedder; now another model is configured.
+    # (No request is ever sent: the search refuses before embedding the query.)
+    with override_settings(
+        STRATA_EMBEDDING_PROVIDER="openai",
+        STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        STRATA_OPENAI_EMBEDDING_MODEL="other-model-1536",
+    ):
+        with pytest.raises(selectors.SearchModelMismatch, match="manage.py reembed") as excinfo:
+            selectors.search(workspace_id=workspace.pk, query="quantum", mode=mode)
+        assert "hashing-1536-v1" in str(excinfo.value) and "other-model-1536" in str(excinfo.value)
+        assert isinstance(excinfo.value, selectors.SearchError)
+        # full-text search does not depend on the embedder
+        hits = selectors.search(workspace_id=workspace.pk, query="quantum", mode="fulltext")
+        assert doc_ids(hits) == {corpus["qc-en"], corpus["qc-de"]}
+
+
+def test_model_mismatch_is_refused_even_when_the_results_are_cached(workspace, corpus):
+    assert selectors.search(workspace_id=workspace.pk, query="quantum", mode="semantic")
+    with override_settings(STRATA_EMBEDDING_PROVIDER="openai", STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1"):
+        with pytest.raises(selectors.SearchModelMismatch):
+            selectors.search(workspace_id=workspace.pk, query="quantum", mode="semantic")
+
+
+def test_highlight_escapes_html_in_the_document_text(workspace):
+    ingest(
+        workspace.pk,
+        IngestItem(
+            "xss",
+            "<img src=x onerror=alert(1)>",
+            'When x < 3 > y, beware <script>alert("pwned")</script> the basilisk & its <b>gaze</b>.',
+        ),
+    )
+    for mode in MODES:
+        hits = selectors.search(workspace_id=workspace.pk, query="basilisk", mode=mode)
+        assert hits, mode
+        html = hits[0].highlighted_html
+        assert "<mark>basilisk</mark>" in html, mode
+        assert "<script" not in html and "<b>" not in html
+        # Postgres' parser drops tag-like tokens from headlines; what is left is escaped
+        assert "&quot;pwned&quot;" in html and "&amp;" in html and "x &lt; 3 &gt; y" in html
+        # the plain passage stays plain text (templates escape it)
+        assert "<script>" in hits[0].passage
+
+
+def test_highlight_markup_is_balanced_even_with_marker_characters_in_the_text():
+    start, stop = "\ue000", "\ue001"
+    assert selectors.highlight_html(f"a {start}b{stop} <c>") == "a <mark>b</mark> &lt;c&gt;"
+    assert selectors.highlight_html(f"{stop}x{start}{start}y") == "x<mark>y</mark>"
+    assert selectors.highlight_html("plain & simple") == "plain &amp; simple"
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_blank_query_gives_no_results(workspace, corpus, query):
+    for mode in MODES:
+        assert selectors.search(workspace_id=workspace.pk, query=query, mode=mode) == []
+
+
+def test_bad_requests_are_refused(workspace, corpus):
+    with pytest.raises(selectors.SearchError, match="too long"):
+        selectors.search(workspace_id=workspace.pk, query="x" * (selectors.MAX_QUERY_CHARS + 1))
+    with pytest.raises(selectors.SearchError, match="unknown search mode"):
+        selectors.search(workspace_id=workspace.pk, query="quantum", mode="magic")
+    with pytest.raises(selectors.SearchError, match="JSON object"):
+        selectors.search(workspace_id=workspace.pk, query="quantum", filters=["lang", "en"])
+    with pytest.raises(selectors.SearchError, match="plain JSON"):
+        selectors.search(workspace_id=workspace.pk, query="quantum", filters={"lang": float("nan")})
+    with pytest.raises(selectors.SearchError, match="limit"):
+        selectors.search(workspace_id=workspace.pk, query="quantum", limit=0)
+    with pytest.raises(selectors.SearchError, match="NUL"):
+        selectors.search(workspace_id=workspace.pk, query="quan\x00tum")
+    assert issubclass(selectors.SearchError, InvalidInput)
+
+
+def test_limit_caps_the_number_of_hits(workspace, corpus):
+    for mode in MODES:
+        assert len(selectors.search(workspace_id=workspace.pk, query="quantum or bread", mode=mode, limit=1)) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_workspace_with_nothing_ingested_yet_finds_nothing(workspace, mode):
+    # no document collection, no vector collection, no embedding model yet
+    assert selectors.search(workspace_id=workspace.pk, query="anything", mode=mode) == []
+    assert selectors.search(workspace_id=workspace.pk, query="anything", mode=mode, filters={"lang": "en"}) == []
