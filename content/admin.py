@@ -58,7 +58,7 @@ class MetadataFilter(admin.SimpleListFilter):
             raise IncorrectLookupParameters(exc) from None
         if not wanted:
             return queryset
-        return queryset.filter(pk__in=selectors.document_ids_matching_metadata(metadata=wanted))
+        return queryset.filter(pk__in=selectors.document_ids_matching_metadata(workspace_id=None, metadata=wanted))
 
 
 @admin.register(Document)

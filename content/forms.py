@@ -18,7 +18,7 @@ MAX_UPLOAD_FILES = 20
 
 def max_upload_bytes() -> int:
     """Largest file accepted by the upload form (one file may hold many documents, e.g. JSONL)."""
-    return int(getattr(settings, "STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024))
+    return int(settings.STRATA_MAX_UPLOAD_BYTES)
 
 
 def _scalar(value: str) -> Any:

@@ -205,7 +205,7 @@ def _fulltext_ranked(
     search_query = SearchQuery(query, search_type="websearch", config=TS_CONFIG)
     chunks = Chunk.objects.filter(workspace_id=workspace_id, search_vector=search_query)
     if filters:
-        document_ids = document_ids_matching_metadata(metadata=filters)
+        document_ids = document_ids_matching_metadata(workspace_id=workspace_id, metadata=filters)
         if not document_ids:
             return []
         chunks = chunks.filter(document_id__in=document_ids)
@@ -455,10 +455,14 @@ def document_list(*, workspace_id: int, status: str | None = None, q: str | None
     return Paginator(documents, DOCUMENTS_PER_PAGE).get_page(page)
 
 
-def document_ids_matching_metadata(*, metadata: Mapping[str, Any]) -> list[int]:
-    """Ids of documents (any workspace: callers scope them) whose metadata contains ``metadata``."""
+def document_ids_matching_metadata(*, workspace_id: int | None, metadata: Mapping[str, Any]) -> list[int]:
+    """Ids of the workspace's documents whose metadata contains ``metadata`` (``workspace_id=None``:
+    any workspace, for callers that scope the ids themselves, like the admin's queryset)."""
+    contains: dict[str, Any] = {"metadata": dict(metadata)}
+    if workspace_id is not None:
+        contains["workspace_id"] = int(workspace_id)
     try:
-        ids = stores.documents().find_ids(stores.DOCUMENTS_COLLECTION, contains={"metadata": dict(metadata)})
+        ids = stores.documents().find_ids(stores.DOCUMENTS_COLLECTION, contains=contains)
     except UnknownCollection:  # nothing was ever ingested
         return []
     return [int(doc_id) for doc_id in ids if doc_id.isdigit()]

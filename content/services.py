@@ -541,7 +541,10 @@ def _write_batch(
     documents.create_collection(stores.DOCUMENTS_COLLECTION)
     documents.put_many(
         stores.DOCUMENTS_COLLECTION,
-        [(str(d.pk), {"title": p.title, "text": p.text, "metadata": p.metadata}) for p, _, d in written],
+        [
+            (str(d.pk), {"workspace_id": workspace_id, "title": p.title, "text": p.text, "metadata": p.metadata})
+            for p, _, d in written
+        ],
     )
 
     # 5. embeddings (bulk-load path), else the outbox event below has the worker do it

@@ -8,7 +8,7 @@ from core.storage import get_cache, get_document_store, get_graph_store, get_vec
 from core.storage.ports import Cache, DocumentStore, GraphStore, VectorStore
 
 APP = "content"
-DOCUMENTS_COLLECTION = "content.documents"  # key: str(Document.id); body: {"title", "text", "metadata"}
+DOCUMENTS_COLLECTION = "content.documents"  # key: str(Document.id); body: {"workspace_id", "title", "text", "metadata"}
 GRAPH_LABEL = "Document"  # node key: str(Document.id); properties: workspace_id, title, external_id
 
 

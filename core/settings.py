@@ -246,3 +246,5 @@ STRATA_OPENAI_BACKOFF_SECONDS = float(os.environ.get("STRATA_OPENAI_BACKOFF_SECO
 # file holding many documents (single documents are limited by STRATA_MAX_DOCUMENT_BYTES).
 STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)
 STRATA_INGEST_MAX_FILE_BYTES = env_int("STRATA_INGEST_MAX_FILE_BYTES", 256 * 1024 * 1024)
+# Upload form: size limit of one uploaded file.
+STRATA_MAX_UPLOAD_BYTES = env_int("STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)

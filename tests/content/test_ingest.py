@@ -103,7 +103,12 @@ def test_new_documents_land_in_all_four_stores(workspace, user):
 
     # the JSONB body, and chunk offsets that index into its text
     stored = body(a.pk)
-    assert stored == {"title": "Title of a", "text": LONG_TEXT, "metadata": {"lang": "en", "tags": ["db"]}}
+    assert stored == {
+        "workspace_id": workspace.id,
+        "title": "Title of a",
+        "text": LONG_TEXT,
+        "metadata": {"lang": "en", "tags": ["db"]},
+    }
     for chunk in a.chunks.all():
         assert stored["text"][chunk.start_offset : chunk.end_offset] == chunk.text
         assert chunk.search_vector and chunk.embedding_model == HASHING and chunk.embedded_at

@@ -212,7 +212,12 @@ def test_upload_works_end_to_end_with_csrf(user, workspace):
     assert set(documents) == {"notes.txt", "j1"}
     assert documents["j1"].status == Document.Status.READY
     body = stores.documents().get(stores.DOCUMENTS_COLLECTION, str(documents["j1"].pk))
-    assert body == {"title": "Jellyfish", "text": "Jellyfish have no brain.", "metadata": {"lang": "en"}}
+    assert body == {
+        "workspace_id": workspace.id,
+        "title": "Jellyfish",
+        "text": "Jellyfish have no brain.",
+        "metadata": {"lang": "en"},
+    }
     assert 'id="upload-report"' in html
     assert "added: 2" in html
     assert "invalid JSON" in html and "missing &quot;text&quot;" in html  # per-item errors, with lines
