@@ -17,3 +17,4 @@ from core.settings import STRATA_OUTBOX_HANDLER_MODULES  # noqa: E402
 
 if "tests.outbox_handlers" not in STRATA_OUTBOX_HANDLER_MODULES:
     STRATA_OUTBOX_HANDLER_MODULES = [*STRATA_OUTBOX_HANDLER_MODULES, "tests.outbox_handlers"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (live_server threads must not keep connections)

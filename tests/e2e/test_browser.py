@@ -1,0 +1,64 @@
+"""A person's path through the site in a real browser (Debian's Chromium driven by Playwright):
+log in, upload a file through the form, find it with the search page, open the document page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Debian's chromium for the browser test (.ci/run does)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# Playwright's sync API runs an event loop in this thread; Django must still allow DB calls here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def browser_page():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_search_and_read_a_document_in_the_browser(live_server, browser_page, user, workspace, tmp_path):
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "pw-alice-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Alice&#x27;s lab" in page.content() or "Alice's lab" in page.inner_text("body")
+
+    note = tmp_path / "octopus.md"
+    note.write_text("# Octopus notes\n\nAn octopus has three hearts and <b>blue</b> blood.\n")
+    page.goto(f"{live_server.url}/content/")
+    page.set_input_files("input[type=file]", str(note))
+    page.check("input[name=embed]")
+    page.click("form[enctype='multipart/form-data'] button[type=submit]")
+    page.wait_for_load_state()
+    assert "added" in page.inner_text("body").lower()
+
+    page.goto(f"{live_server.url}/content/search/?q=three+hearts&mode=hybrid")
+    marks = page.locator("mark").all_inner_texts()
+    assert [m.lower() for m in marks][:2] == ["three", "hearts"]
+    assert page.locator("b").count() == 0  # the document's HTML is shown as text, never rendered
+
+    page.click("text=Octopus notes")
+    page.wait_for_load_state()
+    body = page.inner_text("body")
+    assert "Octopus notes" in body and "hashing-1536-v1" in body and "<b>blue</b>" in body
