@@ -27,9 +27,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -39,6 +37,8 @@ os.environ.setdefault("STRATA_DB_NAME", "strata_bench")
 os.environ.setdefault("STRATA_EMBEDDING_PROVIDER", "hashing")
 
 import django  # noqa: E402
+
+from bench.common import ms, percentile, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -112,21 +112,6 @@ class Corpus:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def timed(function: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.2f} ms"
 
 
 def load_collection(name: str) -> tuple[list[str], np.ndarray]:
@@ -403,7 +388,7 @@ def main() -> int:
 
     print()
     for name, ok in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+        print(f"{verdict(ok)}  {name}")
     print(f"\ntotal runtime {time.perf_counter() - total_started:.0f} s")
     return 0 if all(ok for _, ok in results) else 1
 

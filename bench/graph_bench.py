@@ -17,14 +17,14 @@ import os
 import random
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 import django  # noqa: E402
+
+from bench.common import ms, percentile, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -56,25 +56,6 @@ def generate(n_nodes: int, n_edges: int, seed: int) -> tuple[list[Node], list[Ed
         for s, t in sorted(pairs)
     ]
     return nodes, edges
-
-
-def timed(function: Callable[[], object]) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:9.2f} ms"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def prepare(store: AgeGraphStore) -> None:

@@ -10,28 +10,14 @@ from django.urls import reverse
 from content import stores
 from content.embeddings import get_embedder
 from content.models import Chunk, Document
-from content.services import IngestItem, document_ingest
+from content.services import IngestItem
 from core.models import AuditEntry
 from core.storage.ports import NodeRef
+from tests.content.helpers import ingest
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:content_document_changelist"
-
-
-def ingest(workspace_id: int, *items: IngestItem, embed: bool = True) -> dict[str, int]:
-    report = document_ingest(workspace_id=workspace_id, items=list(items), embed=embed)
-    assert not report.failed, report.failed
-    return {r.external_id: r.document_id for r in report.results}
-
-
-def create_collections(*workspaces) -> None:
-    # One test = one transaction: create collections before any vector is written (see test_search).
-    model = get_embedder().model
-    for ws in workspaces:
-        stores.vectors().create_collection(
-            stores.chunk_collection(workspace_id=ws.pk, model=model), dimension=1536, model=model
-        )
 
 
 @pytest.fixture
@@ -45,7 +31,6 @@ def staff(user):
 
 @pytest.fixture
 def docs(workspace, other_workspace) -> dict[str, int]:
-    create_collections(workspace, other_workspace)
     ids = ingest(
         workspace.pk,
         IngestItem(

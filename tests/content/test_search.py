@@ -5,36 +5,18 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from content import selectors, stores
-from content.embeddings import get_embedder
-from content.services import IngestItem, document_ingest
+from content import selectors
+from content.services import IngestItem
 from core.storage.ports import InvalidInput
+from tests.content.helpers import ingest
 
 pytestmark = pytest.mark.django_db
 
 MODES = ["semantic", "fulltext", "hybrid"]
 
 
-def ingest(workspace_id: int, *items: IngestItem, embed: bool = True) -> dict[str, int]:
-    report = document_ingest(workspace_id=workspace_id, items=list(items), embed=embed)
-    assert not report.failed, report.failed
-    return {r.external_id: r.document_id for r in report.results}
-
-
-def create_collections(*workspaces) -> None:
-    """Create the workspaces' vector collections up front: the test runs in ONE transaction,
-    and Postgres refuses CREATE INDEX (a new collection's HNSW index) on strata_vector once
-    that transaction has written vectors ("pending trigger events" of the deferred FK)."""
-    model = get_embedder().model
-    for ws in workspaces:
-        stores.vectors().create_collection(
-            stores.chunk_collection(workspace_id=ws.pk, model=model), dimension=1536, model=model
-        )
-
-
 @pytest.fixture
 def corpus(workspace, other_workspace) -> dict[str, int]:
-    create_collections(workspace, other_workspace)
     ids = ingest(
         workspace.pk,
         IngestItem(
