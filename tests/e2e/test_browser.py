@@ -23,6 +23,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture
 def browser_page():
+    # Request this fixture AFTER the database fixtures: Playwright's sync API runs in a greenlet
+    # with its own context, and Django connections opened there are not closed at teardown.
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -35,7 +37,7 @@ def browser_page():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_upload_search_and_read_a_document_in_the_browser(live_server, browser_page, user, workspace, tmp_path):
+def test_upload_search_and_read_a_document_in_the_browser(live_server, user, workspace, tmp_path, browser_page):
     page = browser_page
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "alice")
