@@ -10,11 +10,9 @@ This module must stay importable from ``settings.py``: it imports nothing from D
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -109,9 +107,7 @@ def _apply_tuning(socket_dir: str) -> None:
                     sql.Identifier(name), sql.Literal(value)
                 )
             )
-    from pgserver._commands import pg_ctl
-
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pg_data_dir(), user=_pg_user())
+    _pg_ctl(["-w", "-m", "fast", "restart"])
     marker.write_text(fingerprint)
 
 
@@ -130,12 +126,16 @@ def postgres_socket_dir() -> str | None:
 def stop_postgres() -> bool:
     if postgres_socket_dir() is None:
         return False
-    pgserver = _import_pgserver()
-    from pgserver._commands import pg_ctl  # the wheel's own pg_ctl, run as its server user
-
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_data_dir(), user=_pg_user())
-    del pgserver
+    _pg_ctl(["-w", "-m", "fast", "stop"])
     return True
+
+
+def _pg_ctl(args: list[str]) -> None:
+    """The wheel's own pg_ctl, run as its server user."""
+    _import_pgserver()
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(args, pgdata=pg_data_dir(), user=_pg_user())
 
 
 # ---------------------------------------------------------------- Redis
@@ -222,19 +222,3 @@ def stop_redis(timeout: float = 10.0) -> bool:
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.05)
     return True
-
-
-@dataclass(frozen=True)
-class EmbeddedStatus:
-    postgres_socket_dir: str | None
-    redis_pid: int | None
-    data_dir: Path
-
-
-def status() -> EmbeddedStatus:
-    return EmbeddedStatus(postgres_socket_dir(), _redis_pid(), data_dir())
-
-
-def remove_data() -> None:
-    """Delete the embedded data directory (servers must be stopped first)."""
-    shutil.rmtree(data_dir(), ignore_errors=True)
