@@ -28,9 +28,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def _prepare_embedded(self) -> None:
-        if not embedded.autostart_enabled() and embedded.postgres_socket_dir() is None:
-            return
-        socket_dir = embedded.ensure_postgres()
+        # Reading postmaster.pid is cheap; starting (pgserver's file lock, initdb) happens only
+        # when the server is not running.
+        socket_dir = embedded.postgres_socket_dir()
+        if socket_dir is None:
+            if not embedded.autostart_enabled():
+                return
+            socket_dir = embedded.ensure_postgres()
         self.settings_dict["HOST"] = socket_dir
         name = self.settings_dict["NAME"]
         if name and not getattr(self, "_strata_db_checked", False):
