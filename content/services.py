@@ -32,6 +32,7 @@ from content import stores
 from content.chunking import ChunkSpan, chunk_text
 from content.embeddings import DIMENSION, Embedder, EmbeddingError, get_embedder, get_embedder_for_model
 from content.models import Chunk, Document, WorkspaceEmbedding
+from core.locks import advisory_xact_lock
 from core.models import Workspace
 from core.services import audit_record, outbox_publish
 from core.storage.ports import (
@@ -230,13 +231,7 @@ def _prepare(item: IngestItem, position: int) -> _Prepared:
 def _lock_workspace(workspace_id: int, *, exclusive: bool = False) -> None:
     """Transaction-scoped advisory lock of a workspace's content (shared for writers,
     exclusive for the embedding-model switch)."""
-    statement = (
-        "SELECT pg_advisory_xact_lock(hashtext(%s))"
-        if exclusive
-        else "SELECT pg_advisory_xact_lock_shared(hashtext(%s))"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [f"content.workspace:{int(workspace_id)}"])
+    advisory_xact_lock(f"content.workspace:{int(workspace_id)}", shared=not exclusive)
 
 
 def _workspace_collections(workspace_id: int) -> list[str]:

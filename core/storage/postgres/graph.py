@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
+from core.locks import advisory_xact_lock
 from core.storage import validation
 from core.storage.ports import (
     BulkLoadResult,
@@ -321,7 +322,7 @@ class AgeGraphStore:
 
     def _lock(self) -> None:
         """Serialise schema changes of this graph (transaction-scoped advisory lock)."""
-        self._execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"), [f"strata.graph:{self.graph}"])
+        advisory_xact_lock(f"strata.graph:{self.graph}", using=self.using)
 
     # ------------------------------------------------------------ graph and schema
 
