@@ -1,0 +1,189 @@
+"""What an ingest is made of: the items a caller hands in, how each one is validated and
+normalised before anything is written, and the per-item results and report it gets back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.conf import settings
+
+from content.models import Document
+from core.storage.ports import InvalidInput, MalformedDocument, PayloadTooLarge
+
+Outcome = Literal["added", "updated", "unchanged", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("added", "updated", "unchanged", "failed")
+
+#: Bytes of a vector's metadata reserved for the envelope around the document's metadata.
+_VECTOR_METADATA_ENVELOPE = 512
+_MAX_EXTERNAL_ID = Document._meta.get_field("external_id").max_length
+_MAX_TITLE = Document._meta.get_field("title").max_length
+_MAX_SOURCE = Document._meta.get_field("source").max_length
+
+
+# ---------------------------------------------------------------- public data types
+
+
+@dataclass
+class IngestItem:
+    external_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    content_type: str = Document.ContentType.TEXT
+    source: str = ""  # where it came from (file path), for messages
+    line: int | None = None  # line in ``source`` (JSONL/JSON items)
+
+
+@dataclass
+class ItemResult:
+    external_id: str
+    outcome: Outcome
+    document_id: int | None = None
+    error: str = ""
+    source: str = ""
+    line: int | None = None
+
+    @property
+    def location(self) -> str:
+        """``source:line`` (or whichever of them is known) for messages."""
+        where = self.source or self.external_id
+        return f"{where}:{self.line}" if self.line is not None else where
+
+
+@dataclass
+class IngestReport:
+    results: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for result in self.results:
+            counts[result.outcome] += 1
+        return counts
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [result for result in self.results if result.outcome == "failed"]
+
+    @property
+    def document_ids(self) -> list[int]:
+        """Ids of the documents this ingest added or updated."""
+        return [r.document_id for r in self.results if r.outcome in ("added", "updated") and r.document_id]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class PreparedItem:
+    """One valid item, normalised, with its content hash."""
+
+    position: int
+    item: IngestItem
+    external_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    content_type: str
+    source: str
+    content_hash: str
+
+
+def _normalize_text(value: str) -> str:
+    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def _json(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _check_string(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, not {type(value).__name__}")
+    if "\x00" in value:
+        raise MalformedDocument(f"{name} contains NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedDocument(f"{name} is not valid Unicode (lone surrogate at {exc.start})") from exc
+    return value
+
+
+def prepare_item(item: IngestItem, position: int) -> PreparedItem:
+    """Validate and normalise one item; raises InvalidInput with a message for the user."""
+    max_document = settings.STRATA_MAX_DOCUMENT_BYTES
+    max_metadata = settings.STRATA_MAX_METADATA_BYTES - _VECTOR_METADATA_ENVELOPE
+
+    external_id = _check_string(item.external_id, "external_id").strip()
+    if not external_id:
+        raise InvalidInput("external_id is empty")
+    if len(external_id) > _MAX_EXTERNAL_ID:
+        raise InvalidInput(f"external_id is longer than {_MAX_EXTERNAL_ID} characters")
+
+    text = _check_string(item.text, "text")
+    if not text.strip():
+        raise InvalidInput("text is missing or empty")
+    text_bytes = len(text.encode("utf-8"))
+    if text_bytes > max_document:
+        raise PayloadTooLarge(f"text is {text_bytes} bytes; the limit is {max_document} (STRATA_MAX_DOCUMENT_BYTES)")
+    text = _normalize_text(text)
+
+    title = " ".join(_normalize_text(_check_string(item.title, "title")).split())
+    if len(title) > _MAX_TITLE:
+        raise InvalidInput(f"title is longer than {_MAX_TITLE} characters")
+    title = title or external_id[:_MAX_TITLE]
+
+    source = _check_string(item.source, "source")
+    if len(source) > _MAX_SOURCE:
+        raise InvalidInput(f"source is longer than {_MAX_SOURCE} characters")
+
+    content_type = item.content_type or Document.ContentType.TEXT
+    if content_type not in Document.ContentType.values:
+        raise InvalidInput(
+            f"unsupported content type {content_type!r}; expected one of {', '.join(Document.ContentType.values)}"
+        )
+
+    metadata = item.metadata if item.metadata is not None else {}
+    if not isinstance(metadata, Mapping):
+        raise MalformedDocument(f"metadata must be a JSON object, not {type(metadata).__name__}")
+    if any(not isinstance(key, str) for key in metadata):
+        raise MalformedDocument("metadata keys must be strings")
+    try:
+        metadata_json = json.dumps(metadata, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise MalformedDocument(f"metadata is not valid JSON: {exc}") from exc
+    if "\\u0000" in metadata_json or "\x00" in metadata_json:
+        raise MalformedDocument("metadata contains NUL characters")
+    metadata_bytes = len(metadata_json.encode("utf-8"))
+    if metadata_bytes > max_metadata:
+        raise PayloadTooLarge(
+            f"metadata is {metadata_bytes} bytes; the limit is {max_metadata} (STRATA_MAX_METADATA_BYTES minus "
+            f"{_VECTOR_METADATA_ENVELOPE} for the vector envelope)"
+        )
+    # the body's size as the document store measures it (compact JSON)
+    body_json = f'{{"title":{_json(title)},"text":{_json(text)},"metadata":{metadata_json}}}'
+    body_bytes = len(body_json.encode("utf-8"))
+    if body_bytes > max_document:
+        raise PayloadTooLarge(
+            f"document is {body_bytes} bytes as JSON; the limit is {max_document} (STRATA_MAX_DOCUMENT_BYTES)"
+        )
+
+    digest = hashlib.sha256("\x1f".join((title, text, metadata_json)).encode("utf-8")).hexdigest()
+    return PreparedItem(
+        position=position,
+        item=item,
+        external_id=external_id,
+        title=title,
+        text=text,
+        metadata=json.loads(metadata_json),
+        content_type=content_type,
+        source=source,
+        content_hash=digest,
+    )
