@@ -32,7 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from core.storage.ports import Edge, Node, NodeRef  # noqa: E402
-from core.storage.postgres.graph import AgeGraphStore  # noqa: E402
+from core.storage.postgres.age import AgeGraphStore  # noqa: E402
 
 LABEL, EDGE_TYPE = "L", "T"
 TARGET_EDGES_PER_SECOND = 50_000

@@ -158,7 +158,7 @@ STRATA_STORAGE = {
     "default": {
         "documents": {"BACKEND": "core.storage.postgres.documents.PostgresDocumentStore"},
         "vectors": {"BACKEND": "core.storage.postgres.vectors.PostgresVectorStore"},
-        "graph": {"BACKEND": "core.storage.postgres.graph.AgeGraphStore"},
+        "graph": {"BACKEND": "core.storage.postgres.age.AgeGraphStore"},
         "cache": {"BACKEND": "core.storage.redis_cache.RedisCache"},
     },
 }

@@ -22,7 +22,7 @@ from core.storage.ports import (
     NodeRef,
     PayloadTooLarge,
 )
-from core.storage.postgres.graph import AgeGraphStore, parse_agtype
+from core.storage.postgres.age import AgeGraphStore, parse_agtype
 from tests.contracts.graph_contract import GraphStoreContract
 
 A, B, C = NodeRef("Person", "a"), NodeRef("Person", "b"), NodeRef("Person", "c")

@@ -10,7 +10,7 @@ from django.contrib.postgres.operations import CreateExtension
 from django.db import migrations, models
 from pgvector.django import VectorExtension
 
-from core.storage.postgres.graph_schema import validate_graph_name
+from core.storage.postgres.age.schema import validate_graph_name
 
 
 def create_graph(apps, schema_editor):

@@ -1,7 +1,7 @@
 """Tables behind the Postgres adapters of the document and vector ports.
 
 Only the adapters in this package touch these models; apps use the ports.
-(The graph lives in Apache AGE's own label tables, see graph.py.)
+(The graph lives in Apache AGE's own label tables, see the age/ package.)
 """
 
 from __future__ import annotations

@@ -1,0 +1,200 @@
+"""The AGE GraphStore: graph and label definitions, single-node/edge writes and reads; bulk
+loads, traversals and Cypher come from the mixins of the same package."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from psycopg import sql
+
+from core.storage.ports import Edge, InvalidInput, Node, NodeRef
+from core.storage.postgres.age.base import AGTYPE_PARAM, EDGE, KIND_NAMES, VERTEX
+from core.storage.postgres.age.bulk import BulkLoadMixin
+from core.storage.postgres.age.cypher import CypherMixin
+from core.storage.postgres.age.schema import validate_label
+from core.storage.postgres.age.traversal import TraversalMixin
+from core.storage.postgres.age.values import as_node, check_key, check_ref, index_name, parse_agtype, properties_json
+
+
+class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
+    """GraphStore on the Apache AGE graph ``graph`` (default ``settings.STRATA_GRAPH_NAME``)."""
+
+    def __repr__(self) -> str:
+        return f"AgeGraphStore(graph={self.graph!r}, using={self.using!r})"
+
+    # ------------------------------------------------------------ graph and schema
+
+    def graph_exists(self) -> bool:
+        return bool(self._execute(sql.SQL("SELECT 1 FROM ag_catalog.ag_graph WHERE name = %s"), [self.graph]))
+
+    def ensure_graph(self) -> None:
+        """Create the AGE graph if it does not exist (adapter-specific; not part of the port)."""
+        if self.graph_exists():
+            return
+        with transaction.atomic(using=self.using):
+            self._lock()
+            if not self.graph_exists():
+                self._execute(sql.SQL("SELECT ag_catalog.create_graph(%s)"), [self.graph])
+
+    def drop_graph(self) -> None:
+        """Drop the AGE graph and all its data (adapter-specific; not part of the port)."""
+        with transaction.atomic(using=self.using):
+            self._lock()
+            if self.graph_exists():
+                self._execute(sql.SQL("SELECT ag_catalog.drop_graph(%s, true)"), [self.graph])
+
+    def _indexes(self, label: str, kind: str) -> dict[str, sql.Composable]:
+        """Index name -> CREATE INDEX statement for a label's table."""
+        table = self._table(label)
+        if kind == VERTEX:
+            specs = {
+                "key_uniq": sql.SQL("CREATE UNIQUE INDEX {name} ON {table} (({key}))"),
+                "props_gin": sql.SQL("CREATE INDEX {name} ON {table} USING gin (properties)"),
+            }
+        else:
+            specs = {"ends_uniq": sql.SQL("CREATE UNIQUE INDEX {name} ON {table} (start_id, end_id)")}
+        statements = {}
+        for suffix, spec in specs.items():
+            name = index_name(label, suffix)
+            statements[name] = spec.format(name=sql.Identifier(name), table=table, key=self._key_of())
+        return statements
+
+    def _missing_indexes(self, label: str, kind: str) -> dict[str, sql.Composable] | None:
+        """None when the label exists with this kind and all its indexes; else what is missing."""
+        indexes = self._indexes(label, kind)
+        if self._kinds([label]).get(label) != kind:
+            return indexes
+        rows = self._execute(
+            sql.SQL(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = ANY(%s::text[])"
+            ),
+            [self.graph, list(indexes)],
+        )
+        missing = {name: statement for name, statement in indexes.items() if (name,) not in rows}
+        return missing or None
+
+    def _define(self, label: str, kind: str) -> None:
+        """Create the label and its indexes unless they exist (idempotent, safe under concurrency)."""
+        validate_label(label)
+        if self._missing_indexes(label, kind) is None:
+            return
+        with transaction.atomic(using=self.using):
+            self.ensure_graph()
+            self._lock()
+            existing = self._kinds([label]).get(label)
+            if existing is not None and existing != kind:
+                raise InvalidInput(f"{label!r} is already a {KIND_NAMES[existing]} in graph {self.graph!r}")
+            if existing is None:
+                create = sql.Identifier("create_vlabel" if kind == VERTEX else "create_elabel")
+                self._execute(sql.SQL("SELECT ag_catalog.{}(%s, %s)").format(create), [self.graph, label])
+            for statement in (self._missing_indexes(label, kind) or {}).values():
+                self._execute(statement)
+
+    def define_node_label(self, label: str) -> None:
+        """Create the vertex label (and the graph if needed) with its unique key index and GIN index."""
+        self._define(label, VERTEX)
+
+    def define_edge_type(self, edge_type: str) -> None:
+        """Create the edge label (and the graph if needed) with its unique (start_id, end_id) index."""
+        self._define(edge_type, EDGE)
+
+    def _labels(self, kind: str) -> list[str]:
+        rows = self._execute(
+            sql.SQL(
+                "SELECT l.name::text FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph "
+                "WHERE g.name = %s AND l.kind = %s AND l.name NOT LIKE '\\_ag\\_label\\_%%' "
+                'ORDER BY l.name::text COLLATE "C"'
+            ),
+            [self.graph, kind],
+        )
+        return [name for (name,) in rows]
+
+    def node_labels(self) -> list[str]:
+        return self._labels(VERTEX)
+
+    def edge_types(self) -> list[str]:
+        return self._labels(EDGE)
+
+    # ------------------------------------------------------------ single writes and reads
+
+    def upsert_node(self, label: str, key: str, properties: Mapping[str, Any] | None = None) -> Node:
+        validate_label(label)
+        check_key(key)
+        text = properties_json(properties, node_key=key)
+        self._require([label])
+        self._execute(
+            sql.SQL(
+                "INSERT INTO {} (properties) VALUES ({}) "
+                "ON CONFLICT (({})) DO UPDATE SET properties = EXCLUDED.properties"
+            ).format(self._table(label), AGTYPE_PARAM, self._key_of()),
+            [text],
+        )
+        return as_node(label, json.loads(text))
+
+    def upsert_edge(
+        self, edge_type: str, source: NodeRef, target: NodeRef, properties: Mapping[str, Any] | None = None
+    ) -> Edge:
+        validate_label(edge_type)
+        source, target = check_ref(source, "source"), check_ref(target, "target")
+        text = properties_json(properties)
+        self._require([source.label, target.label], [edge_type])
+        rows = self._execute(
+            sql.SQL(
+                "INSERT INTO {table} (start_id, end_id, properties) "
+                "SELECT s.id, t.id, {props} FROM ({source}) s, ({target}) t "
+                "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties RETURNING 1"
+            ).format(
+                table=self._table(edge_type),
+                props=AGTYPE_PARAM,
+                source=self._find(source),
+                target=self._find(target),
+            ),
+            [text, json.dumps(source.key), json.dumps(target.key)],
+        )
+        if not rows:  # nothing was written: say which end is missing
+            self._node_id(source, "source node")
+            self._node_id(target, "target node")
+        return Edge(edge_type, source, target, json.loads(text))
+
+    def get_node(self, ref: NodeRef) -> Node | None:
+        ref = check_ref(ref)
+        self._require([ref.label])
+        rows = self._execute(
+            sql.SQL("SELECT properties::text FROM {} WHERE {} = {}").format(
+                self._table(ref.label), self._key_of(), AGTYPE_PARAM
+            ),
+            [json.dumps(ref.key)],
+        )
+        return as_node(ref.label, parse_agtype(rows[0][0])) if rows else None
+
+    def delete_node(self, ref: NodeRef) -> bool:
+        """Delete the node and, in the same statement, every edge of any type touching it
+        (``_ag_label_edge`` is the parent table of all edge tables)."""
+        ref = check_ref(ref)
+        self._require([ref.label])
+        rows = self._execute(
+            sql.SQL(
+                "WITH v AS ({find}), "
+                "gone AS (DELETE FROM {edges} e USING v WHERE e.start_id = v.id OR e.end_id = v.id) "
+                "DELETE FROM {table} n USING v WHERE n.id = v.id RETURNING 1"
+            ).format(find=self._find(ref), edges=self._table("_ag_label_edge"), table=self._table(ref.label)),
+            [json.dumps(ref.key)],
+        )
+        return bool(rows)
+
+    def delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
+        validate_label(edge_type)
+        source, target = check_ref(source, "source"), check_ref(target, "target")
+        self._require([source.label, target.label], [edge_type])
+        rows = self._execute(
+            sql.SQL(
+                "DELETE FROM {table} e USING ({source}) s, ({target}) t "
+                "WHERE e.start_id = s.id AND e.end_id = t.id RETURNING 1"
+            ).format(table=self._table(edge_type), source=self._find(source), target=self._find(target)),
+            [json.dumps(source.key), json.dumps(target.key)],
+        )
+        return bool(rows)

@@ -1,0 +1,268 @@
+"""Traversals of the AGE graph: neighbours, k-hop, subgraph and shortest path, answered with SQL
+over the label tables (a recursive CTE, or one query per BFS level), never Cypher variable-length
+paths, which are two to three orders of magnitude slower on AGE (see bench/graph_bench.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from core.storage import validation
+from core.storage.ports import Direction, Edge, Hop, Node, NodeNotFound, NodeRef, Path, Subgraph
+from core.storage.postgres.age.base import AgeBase
+from core.storage.postgres.age.values import (
+    MAX_LIMIT,
+    as_node,
+    check_direction,
+    check_edge_types,
+    check_limit,
+    check_ref,
+    parse_many,
+)
+
+MAX_DEPTH = 10  # deepest k_hop / subgraph / shortest_path the adapter accepts
+_REVERSE = {"out": "in", "in": "out", "both": "both"}
+
+
+class TraversalMixin(AgeBase):
+    """Traversals as SQL over the label tables (never Cypher variable-length paths)."""
+
+    def _steps(self, direction: str, edge_types: Sequence[str] | None) -> sql.Composable:
+        """Rows ``(src, dst, eid)``, one per edge and walking direction, over the chosen edge
+        tables (``_ag_label_edge``, the parent of every edge table, when no type is given)."""
+        parts = []
+        for name in edge_types or ["_ag_label_edge"]:
+            table = self._table(name)
+            if direction != "in":
+                parts.append(sql.SQL("SELECT start_id AS src, end_id AS dst, id AS eid FROM {}").format(table))
+            if direction != "out":
+                parts.append(sql.SQL("SELECT end_id AS src, start_id AS dst, id AS eid FROM {}").format(table))
+        return sql.SQL(" UNION ALL ").join(parts)
+
+    def _traversal(
+        self, ref: NodeRef, direction: str, edge_types: Sequence[str] | None
+    ) -> tuple[NodeRef, list[str] | None]:
+        """Validate a traversal's start, direction and edge types (UnknownLabel when undefined)."""
+        ref = check_ref(ref, "start node")
+        check_direction(direction)
+        types = check_edge_types(edge_types)
+        self._require([ref.label], types or ())
+        return ref, types
+
+    def _fetch_nodes(
+        self, rows: sql.Composable, params: Sequence[Any], *, limit: int | None
+    ) -> list[tuple[int, Node, str]]:
+        """(depth, node, graphid) for each row ``(id, depth)`` of ``rows``, ordered by
+        (depth, label, key): in SQL when there is a limit, else in Python (cheaper)."""
+        query = sql.SQL(
+            "SELECT r.depth, l.name::text, v.properties::text, v.id::text FROM ({rows}) r "
+            "JOIN {vertices} v ON v.id = r.id JOIN ag_catalog.ag_label l ON l.relation = v.tableoid"
+        ).format(rows=rows, vertices=self._table("_ag_label_vertex"))
+        if limit is not None:
+            query += sql.SQL(' ORDER BY r.depth, l.name::text COLLATE "C", ({})::text COLLATE "C" LIMIT %s').format(
+                self._key_of("v")
+            )
+            params = [*params, limit]
+        found = self._execute(query, params)
+        properties = parse_many([props for _, _, props, _ in found])
+        result = [(depth, as_node(label, p), gid) for (depth, label, _, gid), p in zip(found, properties, strict=True)]
+        if limit is None:
+            result.sort(key=lambda row: (row[0], row[1].label, row[1].key))
+        return result
+
+    def _start_row(self, rows: list[tuple[int, Node, str]], ref: NodeRef) -> tuple[int, Node, str]:
+        if not rows or rows[0][0] != 0:
+            raise NodeNotFound(f"start node {ref.label}:{ref.key!r} does not exist in graph {self.graph!r}")
+        return rows[0]
+
+    def neighbours(
+        self,
+        ref: NodeRef,
+        *,
+        direction: Direction = "out",
+        edge_types: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Node]:
+        """Nodes one edge away (the start node itself only through a self-loop)."""
+        check_limit(limit)
+        ref, types = self._traversal(ref, direction, edge_types)
+        rows = sql.SQL(
+            "WITH s AS ({find}) SELECT id, 0 AS depth FROM s "
+            "UNION ALL SELECT DISTINCT x.dst, 1 FROM s JOIN ({steps}) x ON x.src = s.id"
+        ).format(find=self._find(ref), steps=self._steps(direction, types))
+        found = self._fetch_nodes(rows, [json.dumps(ref.key)], limit=None if limit is None else limit + 1)
+        self._start_row(found, ref)
+        return [node for _, node, _ in found[1:]]
+
+    def _reach(
+        self, ref: NodeRef, k: int, direction: str, types: Sequence[str] | None, limit: int | None
+    ) -> list[tuple[int, Node, str]]:
+        """The start node (depth 0), then up to ``limit`` nodes 1..k edges away with their minimum
+        depth, as (depth, node, graphid). The recursive CTE's UNION drops repeated (node, depth)
+        pairs, so a level never expands the same node twice; GROUP BY keeps each node's minimum."""
+        walk = sql.SQL(
+            "WITH RECURSIVE walk(id, depth) AS ("
+            " SELECT id, 0 FROM ({find}) s"
+            " UNION"
+            " SELECT x.dst, w.depth + 1 FROM walk w JOIN ({steps}) x ON x.src = w.id WHERE w.depth < %s"
+            ") SELECT id, min(depth) AS depth FROM walk GROUP BY id"
+        ).format(find=self._find(ref), steps=self._steps(direction, types))
+        found = self._fetch_nodes(walk, [json.dumps(ref.key), k], limit=None if limit is None else limit + 1)
+        self._start_row(found, ref)
+        return found
+
+    def k_hop(
+        self,
+        ref: NodeRef,
+        *,
+        k: int,
+        direction: Direction = "out",
+        edge_types: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Hop]:
+        validation.bounded_int(k, what="k", low=1, high=MAX_DEPTH)
+        check_limit(limit)
+        ref, types = self._traversal(ref, direction, edge_types)
+        return [Hop(node, depth) for depth, node, _ in self._reach(ref, k, direction, types, limit)[1:]]
+
+    def subgraph(
+        self,
+        ref: NodeRef,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        edge_types: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> Subgraph:
+        """The start node first, then up to ``limit - 1`` nodes ordered by (depth, label, key), and
+        every edge (of the allowed types, in any direction) between two of those nodes."""
+        validation.bounded_int(depth, what="depth", low=1, high=MAX_DEPTH)
+        validation.bounded_int(limit, what="limit", low=1, high=MAX_LIMIT)
+        ref, types = self._traversal(ref, direction, edge_types)
+        found = self._reach(ref, depth, direction, types, limit - 1)
+        nodes = {gid: node for _, node, gid in found}
+        rows = self._execute(
+            sql.SQL(
+                "SELECT x.eid::text FROM ({steps}) x "
+                "WHERE x.src = ANY(%s::text[]::graphid[]) AND x.dst = ANY(%s::text[]::graphid[])"
+            ).format(steps=self._steps("out", types)),
+            [list(nodes), list(nodes)],
+        )
+        edges = self._edges_by_id([eid for (eid,) in rows], nodes)
+        ordered = sorted(
+            edges.values(), key=lambda e: (e.type, e.source.label, e.source.key, e.target.label, e.target.key)
+        )
+        return Subgraph(nodes=list(nodes.values()), edges=ordered)
+
+    def _nodes_by_id(self, ids: Sequence[str]) -> dict[str, Node]:
+        rows = sql.SQL("SELECT unnest(%s::text[]::graphid[]) AS id, 0 AS depth")
+        return {gid: node for _, node, gid in self._fetch_nodes(rows, [list(ids)], limit=None)}
+
+    def _edges_by_id(self, ids: Sequence[str], nodes: Mapping[str, Node]) -> dict[str, Edge]:
+        """Edges by graphid; ``nodes`` (graphid -> Node) must hold their endpoints."""
+        rows = self._execute(
+            sql.SQL(
+                "SELECT e.id::text, l.name::text, e.start_id::text, e.end_id::text, e.properties::text "
+                "FROM {edges} e JOIN ag_catalog.ag_label l ON l.relation = e.tableoid "
+                "WHERE e.id = ANY(%s::text[]::graphid[])"
+            ).format(edges=self._table("_ag_label_edge")),
+            [list(ids)],
+        )
+        properties = parse_many([props for *_, props in rows])
+        return {
+            eid: Edge(edge_type, nodes[start].ref, nodes[end].ref, props)
+            for (eid, edge_type, start, end, _), props in zip(rows, properties, strict=True)
+        }
+
+    def shortest_path(
+        self,
+        source: NodeRef,
+        target: NodeRef,
+        *,
+        max_depth: int = 6,
+        direction: Direction = "out",
+        edge_types: Sequence[str] | None = None,
+    ) -> Path | None:
+        """A shortest path of at most ``max_depth`` edges (edges keep their real direction)."""
+        validation.bounded_int(max_depth, what="max_depth", low=1, high=MAX_DEPTH)
+        source, types = self._traversal(source, direction, edge_types)
+        target = check_ref(target, "target node")
+        self._require([target.label])
+        start, end = self._node_id(source, "source node"), self._node_id(target, "target node")
+        search = _BidirectionalSearch(
+            lambda frontier, forward: self._expand(
+                self._steps(direction if forward else _REVERSE[direction], types), frontier
+            )
+        )
+        found = search.run(start, end, max_depth)
+        if found is None:
+            return None
+        node_ids, edge_ids = found
+        nodes = self._nodes_by_id(node_ids)
+        edges = self._edges_by_id(edge_ids, nodes)
+        return Path(nodes=[nodes[i] for i in node_ids], edges=[edges[i] for i in edge_ids])
+
+    def _expand(self, steps: sql.Composable, frontier: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(src, dst, edge id) of every step leaving the frontier, in a stable order."""
+        return self._execute(
+            sql.SQL(
+                "SELECT x.src::text, x.dst::text, x.eid::text FROM ({steps}) x "
+                "WHERE x.src = ANY(%s::text[]::graphid[]) ORDER BY x.src, x.dst, x.eid"
+            ).format(steps=steps),
+            [list(frontier)],
+        )
+
+
+class _BidirectionalSearch:
+    """Shortest path between two graphids: breadth-first from both ends, one level at a time from
+    the side with the smaller frontier. ``expand(frontier, forward)`` returns (src, dst, edge id)
+    steps; a side's ``parents`` maps each visited node to (previous node, edge id, depth)."""
+
+    def __init__(self, expand: Any) -> None:
+        self.expand = expand
+
+    def run(self, start: str, end: str, max_depth: int) -> tuple[list[str], list[str]] | None:
+        if start == end:
+            return [start], []
+        sides = [
+            {"parents": {start: None}, "frontier": [start], "depth": 0, "forward": True},
+            {"parents": {end: None}, "frontier": [end], "depth": 0, "forward": False},
+        ]
+        while all(side["frontier"] for side in sides) and sides[0]["depth"] + sides[1]["depth"] < max_depth:
+            side, other = sorted(sides, key=lambda s: len(s["frontier"]))
+            meeting = self._step(side, other)
+            if meeting is not None:
+                return self._path(sides, meeting)
+        return None
+
+    def _step(self, side: dict[str, Any], other: dict[str, Any]) -> str | None:
+        """Expand one level of ``side``; the new node closest to the other side's root, if they met."""
+        side["depth"] += 1
+        parents, frontier = side["parents"], []
+        for src, dst, edge_id in self.expand(side["frontier"], side["forward"]):
+            if dst not in parents:
+                parents[dst] = (src, edge_id, side["depth"])
+                frontier.append(dst)
+        side["frontier"] = frontier
+        meetings = [node for node in frontier if node in other["parents"]]
+        if not meetings:
+            return None
+        return min(meetings, key=lambda node: (other["parents"][node] or (None, None, 0))[2])
+
+    @staticmethod
+    def _chain(parents: Mapping[str, Any], node: str) -> tuple[list[str], list[str]]:
+        """Nodes and edges from ``node`` back to the side's root."""
+        nodes, edges = [node], []
+        while parents[node] is not None:
+            node, edge_id, _ = parents[node]
+            nodes.append(node)
+            edges.append(edge_id)
+        return nodes, edges
+
+    def _path(self, sides: list[dict[str, Any]], meeting: str) -> tuple[list[str], list[str]]:
+        head_nodes, head_edges = self._chain(sides[0]["parents"], meeting)
+        tail_nodes, tail_edges = self._chain(sides[1]["parents"], meeting)
+        return head_nodes[::-1] + tail_nodes[1:], head_edges[::-1] + tail_edges
