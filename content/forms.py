@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 
 from content.models import Document
 from content.selectors import MAX_QUERY_CHARS, SEARCH_MODES
+from core.storage import validation
+from core.storage.ports import InvalidInput
 
 MAX_UPLOAD_FILES = 20
 
@@ -30,6 +32,20 @@ def _scalar(value: str) -> Any:
     return parsed if not isinstance(parsed, dict | list) else value
 
 
+def parse_json_object(text: str, *, what: str, max_bytes: int, limit_name: str = "") -> dict[str, Any]:
+    """A JSON object typed into a form, checked by the validator the services and storage
+    adapters use (``core.storage.validation.json_object_text``); raises ValidationError."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
+    try:
+        checked = validation.json_object_text(parsed, what=what, max_bytes=max_bytes, limit_name=limit_name)
+    except InvalidInput as exc:
+        raise ValidationError(str(exc), code="invalid_json_object") from None
+    return json.loads(checked)
+
+
 def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
     """A metadata filter typed by a user: a JSON object, or ``key=value`` pairs one per line
     (or separated by commas). Values are read as JSON when they are JSON scalars (``year=2024``
@@ -38,15 +54,13 @@ def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
     if text.startswith(("{", "[", '"')):
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
-        if not isinstance(parsed, dict):
-            raise ValidationError("The metadata filter must be a JSON object.", code="not_object")
-        if not parsed:
-            return None
-        return parsed
+        parsed = parse_json_object(
+            text,
+            what="The metadata filter",
+            max_bytes=settings.STRATA_MAX_METADATA_BYTES,
+            limit_name="STRATA_MAX_METADATA_BYTES",
+        )
+        return parsed or None
     result: dict[str, Any] = {}
     for line in text.splitlines():
         for pair in line.split(","):
@@ -148,10 +162,10 @@ class DocumentAddForm(forms.Form):
         raw = (self.cleaned_data.get("metadata") or "").strip()
         if not raw:
             return {}
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
-        if not isinstance(parsed, dict):
-            raise ValidationError("Metadata must be a JSON object.", code="not_object")
-        return parsed
+        # The metadata's own (smaller) limit is the ingest service's to report, with the other item errors.
+        return parse_json_object(
+            raw,
+            what="Metadata",
+            max_bytes=settings.STRATA_MAX_DOCUMENT_BYTES,
+            limit_name="STRATA_MAX_DOCUMENT_BYTES",
+        )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from django.conf import settings
 
 from content.models import Document
+from core.storage import validation
 from core.storage.ports import InvalidInput, MalformedDocument, PayloadTooLarge
 
 Outcome = Literal["added", "updated", "unchanged", "failed"]
@@ -20,6 +21,7 @@ OUTCOMES: tuple[Outcome, ...] = ("added", "updated", "unchanged", "failed")
 
 #: Bytes of a vector's metadata reserved for the envelope around the document's metadata.
 _VECTOR_METADATA_ENVELOPE = 512
+_METADATA_LIMIT_NAME = f"STRATA_MAX_METADATA_BYTES minus {_VECTOR_METADATA_ENVELOPE} for the vector envelope"
 _MAX_EXTERNAL_ID = Document._meta.get_field("external_id").max_length
 _MAX_TITLE = Document._meta.get_field("title").max_length
 _MAX_SOURCE = Document._meta.get_field("source").max_length
@@ -119,7 +121,6 @@ def _check_string(value: Any, name: str) -> str:
 def prepare_item(item: IngestItem, position: int) -> PreparedItem:
     """Validate and normalise one item; raises InvalidInput with a message for the user."""
     max_document = settings.STRATA_MAX_DOCUMENT_BYTES
-    max_metadata = settings.STRATA_MAX_METADATA_BYTES - _VECTOR_METADATA_ENVELOPE
 
     external_id = _check_string(item.external_id, "external_id").strip()
     if not external_id:
@@ -155,18 +156,13 @@ def prepare_item(item: IngestItem, position: int) -> PreparedItem:
         raise MalformedDocument(f"metadata must be a JSON object, not {type(metadata).__name__}")
     if any(not isinstance(key, str) for key in metadata):
         raise MalformedDocument("metadata keys must be strings")
-    try:
-        metadata_json = json.dumps(metadata, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise MalformedDocument(f"metadata is not valid JSON: {exc}") from exc
-    if "\\u0000" in metadata_json or "\x00" in metadata_json:
-        raise MalformedDocument("metadata contains NUL characters")
-    metadata_bytes = len(metadata_json.encode("utf-8"))
-    if metadata_bytes > max_metadata:
-        raise PayloadTooLarge(
-            f"metadata is {metadata_bytes} bytes; the limit is {max_metadata} (STRATA_MAX_METADATA_BYTES minus "
-            f"{_VECTOR_METADATA_ENVELOPE} for the vector envelope)"
-        )
+    metadata_json = validation.json_object_text(
+        metadata,
+        what="metadata",
+        max_bytes=settings.STRATA_MAX_METADATA_BYTES - _VECTOR_METADATA_ENVELOPE,
+        sort_keys=True,
+        limit_name=_METADATA_LIMIT_NAME,
+    )
     # the body's size as the document store measures it (compact JSON)
     body_json = f'{{"title":{_json(title)},"text":{_json(text)},"metadata":{metadata_json}}}'
     body_bytes = len(body_json.encode("utf-8"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db.models import F
 from django.utils.safestring import SafeString, mark_safe
@@ -18,6 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from content import stores
 from content.documents import document_ids_matching_metadata, stored_embedding_model
 from content.models import Chunk
+from core.storage import validation
 from core.storage.ports import InvalidInput, UnknownCollection
 
 SearchMode = Literal["semantic", "fulltext", "hybrid"]
@@ -89,10 +91,12 @@ def _validate_filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | Non
     if not all(isinstance(key, str) and key for key in filters):
         raise SearchError("metadata filter keys must be non-empty strings")
     try:
-        normalised = json.loads(json.dumps(dict(filters), allow_nan=False))
-    except (TypeError, ValueError) as exc:
+        text = validation.json_object_text(
+            filters, what="metadata filters", max_bytes=settings.STRATA_MAX_METADATA_BYTES
+        )
+    except InvalidInput as exc:
         raise SearchError(f"metadata filters must be plain JSON values: {exc}") from None
-    return normalised or None
+    return json.loads(text) or None
 
 
 def _query_embedder(*, workspace_id: int) -> tuple[Any, str] | None:

@@ -94,26 +94,38 @@ def _parse(raw: str | bytes | bytearray, what: str) -> Any:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 
-def json_object_text(value: Any, *, what: str, max_bytes: int) -> str:
-    """The compact JSON text of a JSON object, ready for a ``jsonb`` column.
+def json_object_text(
+    value: Any, *, what: str, max_bytes: int, sort_keys: bool = False, limit_name: str = ""
+) -> str:
+    """The compact JSON text of a JSON object under a size limit, ready for a ``jsonb`` column.
 
+    The one check of "a JSON object under a size limit" that adapters, services and forms share.
     ``str``/``bytes`` are parsed first. Raises MalformedDocument for anything that is not a
     JSON object or that PostgreSQL's jsonb refuses (NaN/Infinity, NUL characters, lone
     surrogates, values json cannot serialise) and PayloadTooLarge when the UTF-8 text is
-    over ``max_bytes``.
+    over ``max_bytes`` (``limit_name``, e.g. the setting, is named in the message).
+    ``sort_keys`` gives a canonical text (for content hashes).
     """
     if isinstance(value, str | bytes | bytearray):
         value = _parse(value, what)
     if not isinstance(value, Mapping):
         raise MalformedDocument(f"{what} must be a JSON object, got {type(value).__name__}")
     try:
-        dumped = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
+        dumped = json.dumps(
+            value,
+            ensure_ascii=False,
+            allow_nan=False,
+            sort_keys=sort_keys,
+            separators=(",", ":"),
+            default=_json_default,
+        )
         size = len(dumped.encode("utf-8"))
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError (lone surrogates) is a ValueError
-        raise MalformedDocument(f"{what} cannot be stored as JSON: {exc}") from exc
+        raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
     # json.dumps escapes NUL as \u0000; confirm on the value (the text may hold an escaped backslash).
     if "\\u0000" in dumped and _contains_nul(json.loads(dumped)):
-        raise MalformedDocument(f"{what} contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store")
+        raise MalformedDocument(f"{what} contains NUL characters (\\u0000), which PostgreSQL jsonb cannot store")
     if size > max_bytes:
-        raise PayloadTooLarge(f"{what} is {size} bytes of JSON, over the limit of {max_bytes} bytes")
+        limit = f" ({limit_name})" if limit_name else ""
+        raise PayloadTooLarge(f"{what} is {size} bytes of JSON, over the limit of {max_bytes} bytes{limit}")
     return dumped
