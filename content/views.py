@@ -6,11 +6,8 @@ signed-in user and works inside ``request.workspace`` (set by core's middleware)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,38 +15,22 @@ from django.shortcuts import render
 from content import parsers, selectors, services
 from content.forms import SearchForm, UploadForm
 from content.models import Document
-from core import selectors as core_selectors
-from core.models import Membership
+from core.permissions import can_write, workspace_required
 
-WRITE_ROLES = {Membership.Role.OWNER, Membership.Role.EDITOR}
-
-
-def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Login required; a user without a workspace gets a friendly page instead of the view."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.workspace:
-            return render(request, "content/no_workspace.html")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+#: Login and a workspace required (core's permission check, with this section's wording).
+content_page = workspace_required(
+    section="Content", explanation="Documents live in a workspace, and you are not a member of any."
+)
 
 
-def _can_write(request: HttpRequest) -> bool:
-    role = core_selectors.membership_role(user=request.user, workspace_id=request.workspace.id)
-    return role in WRITE_ROLES
-
-
-@workspace_required
+@content_page
 def document_list(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     report = None
     parse_errors: list[Any] = []
-    can_write = _can_write(request)
+    writable = can_write(request)
     if request.method == "POST":
-        if not can_write:
+        if not writable:
             raise PermissionDenied("Viewers cannot add documents.")
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
@@ -75,7 +56,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "report": report,
             "parse_errors": parse_errors,
-            "can_write": can_write,
+            "can_write": writable,
             "status": status or "",
             "q": request.GET.get("q", ""),
             "statuses": Document.Status.choices,
@@ -83,7 +64,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@workspace_required
+@content_page
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     hits: list[selectors.SearchHit] | None = None
@@ -101,7 +82,7 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "content/search.html", {"form": form, "hits": hits})
 
 
-@workspace_required
+@content_page
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     try:
         context = selectors.document_with_context(workspace_id=request.workspace.id, document_id=document_id)

@@ -1,4 +1,4 @@
-"""Resolves the current workspace for a signed-in user (``request.workspace``).
+"""Sets ``request.workspace`` (lazily) for every request: see ``core.permissions.resolve_workspace``.
 
 The choice is kept in the session; only workspaces the user is a member of can be chosen.
 """
@@ -10,16 +10,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
-from core import selectors
+from core.permissions import SESSION_KEY, resolve_workspace
 
-SESSION_KEY = "strata_workspace_id"
-
-
-def _resolve(request: HttpRequest):
-    user = request.user
-    if not user.is_authenticated:
-        return None
-    return selectors.workspace_for_user(user=user, workspace_id=request.session.get(SESSION_KEY))
+__all__ = ["SESSION_KEY", "WorkspaceMiddleware"]
 
 
 class WorkspaceMiddleware:
@@ -27,5 +20,5 @@ class WorkspaceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.workspace = SimpleLazyObject(lambda: _resolve(request))
+        request.workspace = SimpleLazyObject(lambda: resolve_workspace(request))
         return self.get_response(request)

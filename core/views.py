@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core import selectors
-from core.middleware import SESSION_KEY
+from core.permissions import SESSION_KEY
 
 
 @login_required

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from content import parsers, services
 from content.embeddings import EmbeddingError
-from content.management.commands._common import resolve_workspace
+from core.management.arguments import workspace_argument
 from core.storage.ports import StorageError
 
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-embed", dest="embed", action="store_false", help="leave embedding to the worker")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = resolve_workspace(options["workspace"])
+        workspace = workspace_argument(options["workspace"])
         batch_size: int = options["batch_size"]
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")

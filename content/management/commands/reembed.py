@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from content import services
 from content.embeddings import PROVIDERS, EmbeddingError
-from content.management.commands._common import resolve_workspace
+from core.management.arguments import workspace_argument
 from core.storage.ports import StorageError
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = resolve_workspace(options["workspace"])
+        workspace = workspace_argument(options["workspace"])
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         before = services.workspace_embedding_model(workspace_id=workspace.pk)

@@ -1,4 +1,4 @@
-"""Shared argument handling of the content commands."""
+"""Argument handling shared by every app's management commands."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from django.core.management.base import CommandError
 from core.models import Workspace
 
 
-def resolve_workspace(value: str) -> Workspace:
-    """The workspace with this slug (or numeric id); CommandError when there is none."""
+def workspace_argument(value: str) -> Workspace:
+    """The workspace named on the command line by its slug (or numeric id); CommandError when
+    there is none."""
     value = (value or "").strip()
     workspace = Workspace.objects.filter(slug=value).first()
     if workspace is None and value.isdigit():
