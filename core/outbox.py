@@ -1,6 +1,6 @@
 """The transactional outbox: handlers, the relay that delivers events to them, and replay.
 
-An event is written by ``core.services.outbox_publish`` in the caller's transaction, so it
+An event is written by ``publish`` (``core.services.outbox_publish``) in the caller's transaction, so it
 exists if and only if the caller's writes committed. After the commit ``kick_relay`` enqueues
 the Celery task ``core.tasks.outbox_relay`` (and Celery beat runs it every few seconds as a
 safety net), which calls ``relay()``:
@@ -30,6 +30,7 @@ modules named by ``settings.STRATA_OUTBOX_HANDLER_MODULES``::
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import random
 import traceback
@@ -42,11 +43,13 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.module_loading import module_has_submodule
 
+from core.audit import audit_record
 from core.models import OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -148,6 +151,27 @@ class RelayResult:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+# ---------------------------------------------------------------- publishing
+
+
+def publish(*, event_type: str, payload: dict[str, Any], workspace_id: int | None = None) -> OutboxEvent:
+    """Record an event in the caller's transaction; it is delivered after commit.
+
+    Delivery is by the Celery relay (``core.tasks.outbox_relay``): kicked once the
+    transaction commits (``transaction.on_commit(kick_relay)``, one kick per event: the relay
+    claims events with SKIP LOCKED, so a second kick of one commit finds nothing to do), and
+    by Celery beat every few seconds as a safety net.
+    """
+    event = OutboxEvent.objects.create(
+        event_type=event_type,
+        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+        workspace_id=workspace_id,
+        available_at=timezone.now(),
+    )
+    transaction.on_commit(kick_relay)
+    return event
 
 
 def kick_relay() -> None:
@@ -310,8 +334,6 @@ def replay(
     Only dead letters unless ``dead_only=False``. Handlers that already delivered an event
     keep their delivery record and do not run again: replaying a delivered event reaches
     only handlers registered since. Returns how many events were requeued."""
-    from core.services import audit_record
-
     ids = None if event_ids is None else [uuid.UUID(str(event_id)) for event_id in event_ids]
     with transaction.atomic():
         selection = replay_selection(event_ids=ids, event_type=event_type, dead_only=dead_only)

@@ -1,72 +1,29 @@
 """Writes of core data: workspaces, memberships, audit entries and outbox events.
 
 Services take keyword-only arguments and run inside ``transaction.atomic`` so callers can
-compose them into one larger transaction.
+compose them into one larger transaction. ``audit_record`` (``core.audit``) and
+``outbox_publish`` (``core.outbox.publish``) are re-exported here for every app's services.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
-from core.models import AuditEntry, Membership, OutboxEvent, Workspace
+from core.audit import audit_record
+from core.models import Membership, Workspace
+from core.outbox import publish as outbox_publish
 
-
-def _actor_fields(actor: Any) -> dict[str, Any]:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return {"actor_id": None, "actor_repr": "" if actor is None else str(actor)}
-    return {"actor_id": actor.pk, "actor_repr": actor.get_username()}
-
-
-def audit_record(
-    *,
-    actor: Any,
-    action: str,
-    object_type: str,
-    object_id: Any,
-    workspace_id: int | None = None,
-    changes: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry to the audit log (in the caller's transaction)."""
-    return AuditEntry.objects.create(
-        workspace_id=workspace_id,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        changes=json.loads(json.dumps(changes or {}, cls=DjangoJSONEncoder)),
-        **_actor_fields(actor),
-    )
-
-
-def outbox_publish(*, event_type: str, payload: dict[str, Any], workspace_id: int | None = None) -> OutboxEvent:
-    """Record an event in the caller's transaction; it is delivered after commit.
-
-    Delivery is by the Celery relay (``core.tasks.outbox_relay``): kicked once the
-    transaction commits, and by Celery beat every few seconds as a safety net.
-    """
-    from core import outbox
-
-    event = OutboxEvent.objects.create(
-        event_type=event_type,
-        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
-        workspace_id=workspace_id,
-        available_at=timezone.now(),
-    )
-    _kick_relay_once_on_commit(outbox.kick_relay)
-    return event
-
-
-def _kick_relay_once_on_commit(kick: Any) -> None:
-    """One relay kick per transaction, however many events it records."""
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and any(entry[1] is kick for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(kick)
+__all__ = [
+    "audit_record",
+    "membership_add",
+    "membership_remove",
+    "outbox_publish",
+    "workspace_create",
+    "workspace_rename",
+]
 
 
 def _unique_slug(name: str) -> str:
