@@ -16,9 +16,10 @@ Every call runs on ``django.db.connections[using]``, so it joins the caller's
   ``max(STRATA_HNSW_EF_SEARCH, k)`` and, with a metadata filter, ``hnsw.iterative_scan =
   relaxed_order`` so a selective filter still yields k hits; the outer query re-sorts.
   On small collections the planner rightly prefers an exact scan plus sort.
-- ``upsert`` is set-based: a binary COPY into a temporary staging table, then one
-  ``INSERT ... SELECT ... ON CONFLICT (collection_id, key) DO UPDATE``. Its own cost is small
-  (~10k vectors/s); maintaining the HNSW graph is what bounds ingest speed.
+- ``upsert`` is set-based: a binary COPY into a temporary staging table (the vectors encoded by
+  pgvector-python's psycopg dumper, registered once per connection with ``register_vector``),
+  then one ``INSERT ... SELECT ... ON CONFLICT (collection_id, key) DO UPDATE``. Its own cost is
+  small; maintaining the HNSW graph is what bounds ingest speed.
 - Locks: CREATE INDEX (create_collection) holds a SHARE lock and DROP INDEX (drop_collection) an
   ACCESS EXCLUSIVE lock on ``strata_vector`` until the caller's transaction ends, so keep
   collection creation/removal out of long transactions.
@@ -29,14 +30,15 @@ from __future__ import annotations
 
 import json
 import re
-import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import connections, transaction
+from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from core.storage import validation
@@ -55,20 +57,20 @@ from core.storage.ports import (
 STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
 MAX_K = 1000  # pgvector's upper bound for hnsw.ef_search
 MAX_MODEL_LENGTH = 200
-COPY_CHUNK_ROWS = 1000
 SAFE_PARALLEL_HNSW_BUILD = (0, 8, 2)  # first pgvector without CVE-2026-3172
 
 _OPCLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "inner_product": "vector_ip_ops"}
 _DISTANCE = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 
 _STAGE_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS strata_vector_stage (key text, embedding vector, metadata jsonb) "
-    "ON COMMIT DELETE ROWS; DELETE FROM pg_temp.strata_vector_stage"
+    "CREATE TEMP TABLE IF NOT EXISTS strata_vector_staging (key text, embedding vector, metadata text) "
+    "ON COMMIT DELETE ROWS; DELETE FROM pg_temp.strata_vector_staging"
 )
-_STAGE_COPY = "COPY pg_temp.strata_vector_stage (key, embedding, metadata) FROM STDIN (FORMAT BINARY)"
+_STAGE_COPY = "COPY pg_temp.strata_vector_staging (key, embedding, metadata) FROM STDIN (FORMAT BINARY)"
+_STAGE_TYPES = ["text", "vector", "text"]
 _UPSERT_FROM_STAGE = """
     INSERT INTO strata_vector (collection_id, key, embedding, metadata, updated_at)
-    SELECT %s, key, embedding, metadata, now() FROM pg_temp.strata_vector_stage
+    SELECT %s, key, embedding, metadata::jsonb, now() FROM pg_temp.strata_vector_staging
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
@@ -160,13 +162,17 @@ class PostgresVectorStore:
         keys, matrix, metadata = _prepare_items(items, target.spec)
         if not keys:
             return 0
+        # After the query above: inside the caller's transaction the type lookup then runs in a
+        # savepoint (psycopg's conn.transaction()), never as a transaction of its own.
+        self._register_vector_type()
         # Everything is validated above, so no savepoint (it costs a round trip per call): a
         # database error here is unexpected and marks the caller's transaction for rollback.
         with transaction.atomic(using=self.using, savepoint=False), self._cursor() as cursor:
             cursor.execute(_STAGE_DDL)
             with cursor.cursor.copy(_STAGE_COPY) as copy:
-                for chunk in _copy_chunks(keys, matrix, metadata):
-                    copy.write(chunk)
+                copy.set_types(_STAGE_TYPES)
+                for row in zip(keys, matrix, metadata, strict=True):
+                    copy.write_row(row)
             cursor.execute(_UPSERT_FROM_STAGE, [target.id])
         return len(keys)
 
@@ -268,6 +274,15 @@ class PostgresVectorStore:
             )
         return target
 
+    def _register_vector_type(self) -> None:
+        """Teach the psycopg connection pgvector's types (one catalog lookup per connection;
+        cursors copy the connection's adapters when they are created, so call this first)."""
+        wrapper = connections[self.using]
+        wrapper.ensure_connection()
+        if wrapper.connection not in _VECTOR_TYPES_REGISTERED:
+            register_vector(wrapper.connection)
+            _VECTOR_TYPES_REGISTERED.add(wrapper.connection)
+
     def _cursor(self):
         return connections[self.using].cursor()
 
@@ -299,6 +314,10 @@ class PostgresVectorStore:
         )
         _fire_deferred_foreign_key_checks(cursor)
         cursor.execute(statement.as_string())
+
+
+#: psycopg connections that already know pgvector's types (a connection is registered once).
+_VECTOR_TYPES_REGISTERED: weakref.WeakSet = weakref.WeakSet()
 
 
 def _fire_deferred_foreign_key_checks(cursor) -> None:
@@ -389,24 +408,6 @@ def _prepare_items(items: Iterable[VectorItem], spec: VectorCollection) -> tuple
 
 
 # ---------------------------------------------------------------- SQL building
-
-
-def _copy_chunks(keys: list[str], matrix: np.ndarray, metadata: list[str]) -> Iterator[bytes]:
-    """PostgreSQL binary COPY data for rows (key text, embedding vector, metadata jsonb), in chunks
-    of COPY_CHUNK_ROWS rows so a large upsert does not hold several copies of its vectors."""
-    dimension = matrix.shape[1]
-    vector_header = struct.pack(">ihh", 4 + 4 * dimension, dimension, 0)  # field length, dim, unused
-    yield b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, header extension
-    for start in range(0, len(keys), COPY_CHUNK_ROWS):
-        stop = start + COPY_CHUNK_ROWS
-        big_endian = matrix[start:stop].astype(">f4")
-        parts: list[bytes] = []
-        for key, row, meta in zip(keys[start:stop], big_endian, metadata[start:stop], strict=True):
-            key_bytes, meta_bytes = key.encode(), meta.encode()
-            parts += [struct.pack(">hi", 3, len(key_bytes)), key_bytes, vector_header, row.tobytes()]
-            parts += [struct.pack(">ib", len(meta_bytes) + 1, 1), meta_bytes]  # jsonb: version 1, then text
-        yield b"".join(parts)
-    yield struct.pack(">h", -1)
 
 
 def _search_sql(target: _Collection, *, filtered: bool) -> str:
