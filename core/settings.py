@@ -241,7 +241,6 @@ STRATA_OPENAI_EMBEDDING_MODEL = os.environ.get("STRATA_OPENAI_EMBEDDING_MODEL", 
 STRATA_OPENAI_DIMENSIONS = os.environ.get("STRATA_OPENAI_DIMENSIONS", "auto")
 STRATA_OPENAI_TIMEOUT = float(os.environ.get("STRATA_OPENAI_TIMEOUT", "30"))
 STRATA_OPENAI_MAX_RETRIES = env_int("STRATA_OPENAI_MAX_RETRIES", 5)
-STRATA_OPENAI_BACKOFF_SECONDS = float(os.environ.get("STRATA_OPENAI_BACKOFF_SECONDS", "1"))
 # Ingest: documents per transaction in `manage.py ingest`; the size limit of a .json/.jsonl
 # file holding many documents (single documents are limited by STRATA_MAX_DOCUMENT_BYTES).
 STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)

@@ -1,34 +1,30 @@
 """Embeddings from any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint (OpenAI, Azure
-proxies, vLLM, Ollama, LM Studio, ...), with the standard library's HTTP client.
+proxies, vLLM, Ollama, LM Studio, ...), through the official ``openai`` SDK.
 
 Vectors must be at most ``DIMENSION`` long: the ``dimensions`` request field asks models that
 support it (``text-embedding-3-*``, or ``STRATA_OPENAI_DIMENSIONS=1``) for exactly 1536;
 shorter vectors are zero-padded (cosine is unchanged), longer ones are refused.
-Rate limits (429) and server errors (5xx), timeouts and connection errors are retried with
-exponential backoff (honouring ``Retry-After``); other failures raise ``EmbeddingError``.
+The SDK retries rate limits (429), conflicts and timeouts (408/409), server errors (5xx),
+timeouts and connection errors with exponential backoff (honouring ``Retry-After``) up to
+``STRATA_OPENAI_MAX_RETRIES`` times; other failures, and failures left after the retries, raise
+``EmbeddingError``.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import random
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import openai
 from django.conf import settings
 
 from content.embeddings import DIMENSION, EmbeddingError, normalize_rows
 
-logger = logging.getLogger(__name__)
-
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 60.0
+#: Statuses the SDK retries (besides timeouts and connection errors).
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 class OpenAIEmbedder:
@@ -44,7 +40,6 @@ class OpenAIEmbedder:
         batch_size: int = 256,
         timeout: float = 30.0,
         max_retries: int = 5,
-        backoff: float = 1.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -60,7 +55,8 @@ class OpenAIEmbedder:
         self.batch_size = batch_size
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
-        self.backoff = backoff
+        self._base_url = base_url
+        self._client: openai.OpenAI | None = None
 
     @classmethod
     def from_settings(cls) -> OpenAIEmbedder:
@@ -78,7 +74,6 @@ class OpenAIEmbedder:
             batch_size=settings.STRATA_EMBEDDING_BATCH_SIZE,
             timeout=settings.STRATA_OPENAI_TIMEOUT,
             max_retries=settings.STRATA_OPENAI_MAX_RETRIES,
-            backoff=settings.STRATA_OPENAI_BACKOFF_SECONDS,
         )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -119,66 +114,55 @@ class OpenAIEmbedder:
             )
         return normalize_rows(vectors, dimension=self.dimension)
 
-    def _post(self, payload: dict[str, Any]) -> Any:
-        data = json.dumps(payload).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        attempt = 0
-        while True:
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            retry_after: float | None = None
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # scheme checked in __init__
-                    raw = response.read()
-                try:
-                    return json.loads(raw)
-                except ValueError as exc:
-                    raise EmbeddingError(f"{self.url} returned invalid JSON: {exc}") from exc
-            except urllib.error.HTTPError as exc:
-                message = _error_message(exc)
-                if exc.code in (401, 403):
-                    raise EmbeddingError(
-                        f"{self.url} refused the credentials (HTTP {exc.code}): {message}; check STRATA_OPENAI_API_KEY"
-                    ) from exc
-                if exc.code not in RETRY_STATUSES:
-                    raise EmbeddingError(f"{self.url} failed with HTTP {exc.code}: {message}") from exc
-                failure = f"HTTP {exc.code}: {message}"
-                retry_after = _retry_after(exc.headers.get("Retry-After"))
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                reason = getattr(exc, "reason", exc)
-                failure = f"request failed: {reason}"
-            if attempt >= self.max_retries:
-                raise EmbeddingError(f"{self.url} still failing after {attempt + 1} attempts ({failure})")
-            delay = retry_after if retry_after is not None else self.backoff * (2**attempt) * (1 + random.random() / 4)
-            logger.warning(
-                "embedding request to %s failed (%s); retry %d in %.2fs", self.url, failure, attempt + 1, delay
+    @property
+    def client(self) -> openai.OpenAI:
+        """The SDK client (made on first use: a missing key is reported by ``embed``)."""
+        if self._client is None:
+            self._client = openai.OpenAI(
+                base_url=self._base_url,
+                # A local server may need no key. The SDK insists on one: give it a placeholder and
+                # omit the Authorization header from the requests (``_post``).
+                api_key=self.api_key or "unused",
+                timeout=self.timeout,
+                max_retries=self.max_retries,
             )
-            time.sleep(delay)
-            attempt += 1
+        return self._client
+
+    def _post(self, payload: dict[str, Any]) -> Any:
+        """The embeddings endpoint's JSON answer (checked by the caller), retried by the SDK."""
+        try:
+            no_key = {} if self.api_key else {"extra_headers": {"Authorization": openai.omit}}
+            response = self.client.embeddings.with_raw_response.create(**payload, **no_key)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise EmbeddingError(
+                f"{self.url} refused the credentials (HTTP {exc.status_code}): {_error_message(exc)}; "
+                f"check STRATA_OPENAI_API_KEY"
+            ) from exc
+        except openai.APIStatusError as exc:
+            failure = f"HTTP {exc.status_code}: {_error_message(exc)}"
+            if exc.status_code in RETRY_STATUSES:
+                raise self._gave_up(failure) from exc
+            raise EmbeddingError(f"{self.url} failed with {failure}") from exc
+        except openai.APIConnectionError as exc:  # timeouts too
+            raise self._gave_up(f"request failed: {exc}") from exc
+        try:
+            return json.loads(response.text)
+        except ValueError as exc:
+            raise EmbeddingError(f"{self.url} returned invalid JSON: {exc}") from exc
+
+    def _gave_up(self, failure: str) -> EmbeddingError:
+        return EmbeddingError(f"{self.url} still failing after {self.max_retries + 1} attempts ({failure})")
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
+def _error_message(exc: openai.APIStatusError) -> str:
+    """The server's message: ``error.message`` of an OpenAI-style body, else the body's text."""
+    body = exc.body
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    if isinstance(body, str) and body:
+        return body
     try:
-        raw = exc.read(4096)
-    except OSError:
-        return exc.reason or ""
-    try:
-        body = json.loads(raw)
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    except ValueError:
-        pass
-    return raw.decode("utf-8", "replace").strip()[:300] or str(exc.reason)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
-    except ValueError:
-        return None
+        text = exc.response.text
+    except Exception:  # a streamed body that cannot be read again
+        text = ""
+    return text.strip()[:300] or exc.message

@@ -19,7 +19,7 @@ def fake_api() -> Iterator[FakeAPI]:
 
 @pytest.fixture
 def openai_settings(fake_api):
-    """The "openai" provider pointed at ``fake_api`` (fast retries, batches of 2)."""
+    """The "openai" provider pointed at ``fake_api`` (batches of 2)."""
     with override_settings(
         STRATA_EMBEDDING_PROVIDER="openai",
         STRATA_OPENAI_BASE_URL=fake_api.url,
@@ -27,7 +27,6 @@ def openai_settings(fake_api):
         STRATA_OPENAI_EMBEDDING_MODEL="text-embedding-3-small",
         STRATA_OPENAI_DIMENSIONS="auto",
         STRATA_OPENAI_MAX_RETRIES=2,
-        STRATA_OPENAI_BACKOFF_SECONDS=0.01,
         STRATA_OPENAI_TIMEOUT=2,
         STRATA_EMBEDDING_BATCH_SIZE=2,
     ):

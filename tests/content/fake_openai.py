@@ -43,7 +43,8 @@ def serve_fake_api() -> Iterator[FakeAPI]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            api.requests.append({"path": self.path, "headers": dict(self.headers), "json": payload})
+            # the parsed headers themselves: HTTP header names are case-insensitive (the SDK sends them lowercase)
+            api.requests.append({"path": self.path, "headers": self.headers, "json": payload})
             action = api.script.pop(0) if api.script else ("ok",)
             if action[0] == "sleep":
                 time.sleep(action[1])
