@@ -44,7 +44,6 @@ from psycopg import sql
 from core.storage import validation
 from core.storage.ports import (
     CollectionConflict,
-    DimensionMismatch,
     InvalidInput,
     Metric,
     ModelMismatch,
@@ -53,13 +52,18 @@ from core.storage.ports import (
     VectorHit,
     VectorItem,
 )
+from core.storage.postgres.vector_input import (
+    MAX_MODEL_LENGTH,
+    OPCLASS,
+    as_vector,
+    collection_spec,
+    filter_text,
+    prepare_items,
+)
 
-STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
 MAX_K = 1000  # pgvector's upper bound for hnsw.ef_search
-MAX_MODEL_LENGTH = 200
 SAFE_PARALLEL_HNSW_BUILD = (0, 8, 2)  # first pgvector without CVE-2026-3172
 
-_OPCLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "inner_product": "vector_ip_ops"}
 _DISTANCE = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 
 _STAGE_DDL = (
@@ -115,7 +119,7 @@ class PostgresVectorStore:
     def create_collection(
         self, name: str, *, dimension: int, model: str, metric: Metric = "cosine"
     ) -> VectorCollection:
-        spec = _collection_spec(name, dimension=dimension, model=model, metric=metric)
+        spec = collection_spec(name, dimension=dimension, model=model, metric=metric)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
                 "INSERT INTO strata_vector_collection (name, dimension, model, metric, created_at) "
@@ -159,7 +163,7 @@ class PostgresVectorStore:
     def upsert(self, collection: str, items: Iterable[VectorItem], *, model: str) -> int:
         """Insert or replace by key (a key repeated in ``items`` keeps its last item)."""
         target = self._checked_collection(collection, model=model)
-        keys, matrix, metadata = _prepare_items(items, target.spec)
+        keys, matrix, metadata = prepare_items(items, target.spec)
         if not keys:
             return 0
         # After the query above: inside the caller's transaction the type lookup then runs in a
@@ -190,7 +194,7 @@ class PostgresVectorStore:
         """Delete the vectors whose metadata contains ``filter`` (an empty filter is refused:
         use drop_collection to empty a collection)."""
         collection = validation.collection_name(collection)
-        condition = _filter_text(filter)
+        condition = filter_text(filter)
         if condition == "{}":
             raise InvalidInput("delete_where needs a non-empty filter; use drop_collection to remove everything")
         with self._cursor() as cursor:
@@ -218,7 +222,7 @@ class PostgresVectorStore:
 
     def count(self, collection: str, *, filter: Mapping[str, Any] | None = None) -> int:
         collection = validation.collection_name(collection)
-        condition = None if filter is None else _filter_text(filter)
+        condition = None if filter is None else filter_text(filter)
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
             if condition is None:
@@ -240,9 +244,9 @@ class PostgresVectorStore:
         filter: Mapping[str, Any] | None = None,
     ) -> list[VectorHit]:
         target = self._checked_collection(collection, model=model)
-        query_vector = _as_vector(vector, target.spec, what="query vector")
+        query_vector = as_vector(vector, target.spec, what="query vector")
         k = validation.bounded_int(k, what="k", low=1, high=MAX_K)
-        condition = None if filter is None else _filter_text(filter)
+        condition = None if filter is None else filter_text(filter)
         query = _search_sql(target, filtered=condition is not None)
         params = [_vector_literal(query_vector), *([condition] if condition is not None else []), k]
         ef_search = min(MAX_K, max(int(settings.STRATA_HNSW_EF_SEARCH), k))
@@ -307,7 +311,7 @@ class PostgresVectorStore:
             "WITH (m = {m}, ef_construction = {ef_construction}) WHERE collection_id = {collection_id}"
         ).format(
             index=sql.Identifier(hnsw_index_name(collection_id)),
-            opclass=sql.SQL(_OPCLASS[metric]),
+            opclass=sql.SQL(OPCLASS[metric]),
             m=sql.Literal(int(settings.STRATA_HNSW_M)),
             ef_construction=sql.Literal(int(settings.STRATA_HNSW_EF_CONSTRUCTION)),
             collection_id=sql.Literal(int(collection_id)),
@@ -338,73 +342,6 @@ def _fire_deferred_foreign_key_checks(cursor) -> None:
         names = sql.SQL(", ").join(constraints)
         cursor.execute(sql.SQL("SET CONSTRAINTS {} IMMEDIATE").format(names).as_string())
         cursor.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(names).as_string())
-
-
-# ---------------------------------------------------------------- validation
-
-
-def _collection_spec(name: Any, *, dimension: Any, model: Any, metric: Any) -> VectorCollection:
-    name = validation.collection_name(name)
-    dimension = validation.bounded_int(dimension, what="dimension", low=1, high=16000)
-    if dimension != STORED_DIMENSION:
-        raise InvalidInput(
-            f"cannot create vector collection {name!r} with dimension {dimension}: "
-            f"the Postgres vector store keeps VECTOR({STORED_DIMENSION}) embeddings only"
-        )
-    model = validation.text(model, what="model", max_length=MAX_MODEL_LENGTH)
-    if metric not in _OPCLASS:
-        raise InvalidInput(f"unknown metric {metric!r}; expected one of {sorted(_OPCLASS)}")
-    return VectorCollection(name=name, dimension=dimension, model=model, metric=metric)
-
-
-def _as_vector(value: Any, spec: VectorCollection, *, what: str) -> np.ndarray:
-    """A finite float32 vector of the collection's dimension (lists, tuples and numpy arrays)."""
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} must be a sequence of numbers: {exc}") from exc
-    if array.ndim != 1 or array.dtype.kind not in "iuf":
-        raise InvalidInput(f"{what} must be a flat sequence of numbers, got {array.dtype} with shape {array.shape}")
-    if array.shape[0] != spec.dimension:
-        raise DimensionMismatch(
-            f"{what} has {array.shape[0]} dimensions; collection {spec.name!r} expects {spec.dimension}"
-        )
-    with np.errstate(over="ignore"):
-        array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise InvalidInput(f"{what} has NaN or infinite components (or values beyond float32 range)")
-    if spec.metric == "cosine" and not array.any():
-        raise InvalidInput(f"{what} is all zeros, which has no direction for cosine distance")
-    return array
-
-
-def _metadata_text(metadata: Any, *, what: str) -> str:
-    return validation.json_object_text(metadata, what=what, max_bytes=settings.STRATA_MAX_METADATA_BYTES)
-
-
-def _filter_text(filter: Any) -> str:
-    if not isinstance(filter, Mapping):
-        raise InvalidInput(f"a metadata filter must be a JSON object, got {type(filter).__name__}")
-    return _metadata_text(filter, what="metadata filter")
-
-
-def _prepare_items(items: Iterable[VectorItem], spec: VectorCollection) -> tuple[list[str], np.ndarray, list[str]]:
-    """Validated keys, an (n, dimension) float32 matrix and metadata JSON texts; last item per key wins."""
-    latest: dict[str, tuple[np.ndarray, str]] = {}
-    for position, item in enumerate(items):
-        if not isinstance(item, VectorItem):
-            raise InvalidInput(f"items[{position}] is a {type(item).__name__}, not a VectorItem")
-        key = validation.record_key(item.key, what="key")
-        vector = _as_vector(item.vector, spec, what=f"vector of item {key!r}")
-        if not isinstance(item.metadata, Mapping):
-            raise InvalidInput(f"metadata of item {key!r} must be a JSON object")
-        metadata = _metadata_text(item.metadata, what=f"metadata of item {key!r}")
-        latest.pop(key, None)
-        latest[key] = (vector, metadata)
-    matrix = np.empty((len(latest), spec.dimension), dtype=np.float32)
-    for row, (vector, _) in enumerate(latest.values()):
-        matrix[row] = vector
-    return list(latest), matrix, [metadata for _, metadata in latest.values()]
 
 
 # ---------------------------------------------------------------- SQL building
