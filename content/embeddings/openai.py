@@ -143,8 +143,8 @@ class OpenAIEmbedder:
             if exc.status_code in RETRY_STATUSES:
                 raise self._gave_up(failure) from exc
             raise EmbeddingError(f"{self.url} failed with {failure}") from exc
-        except openai.APIConnectionError as exc:  # timeouts too
-            raise self._gave_up(f"request failed: {exc}") from exc
+        except openai.APIConnectionError as exc:  # timeouts too; the cause says what failed
+            raise self._gave_up(f"request failed: {exc.__cause__ or exc}") from exc
         try:
             return json.loads(response.text)
         except ValueError as exc:
@@ -165,4 +165,4 @@ def _error_message(exc: openai.APIStatusError) -> str:
         text = exc.response.text
     except Exception:  # a streamed body that cannot be read again
         text = ""
-    return text.strip()[:300] or exc.message
+    return text.strip()[:300] or exc.response.reason_phrase or exc.message
