@@ -222,9 +222,17 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Celery's INFO lines for each beat-driven outbox relay run (three every 5 s) are dropped;
+    # the relay logs by itself when it delivers something (core/log_filters.py).
+    "filters": {"quiet_relay_runs": {"()": "core.log_filters.QuietRelayRuns"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("STRATA_LOG_LEVEL", "INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pgserver": {"level": "WARNING"},
+        "celery.beat": {"filters": ["quiet_relay_runs"]},
+        "celery.app.trace": {"filters": ["quiet_relay_runs"]},
+        "celery.worker.strategy": {"filters": ["quiet_relay_runs"]},
+    },
 }
 
 # ------------------------------------------------------------------ Content

@@ -3,9 +3,12 @@ web server, a Celery worker and Celery beat as child processes with prefixed out
 
     manage.py strata_run [--addr 127.0.0.1:8000] [--no-worker] [--no-beat] [--no-migrate]
 
+Once the web server answers and the worker and beat are up, a banner says where the site is,
+how to log in (the generated password of the first superuser is kept in a 0600 file in the
+data dir until its first login, see core/initial_password.py) and how to stop.
 Ctrl-C or SIGTERM stops every child (SIGTERM first, SIGKILL after a grace period). When one
 child dies on its own the others are stopped and the command exits with status 1.
-The embedded PostgreSQL and Redis keep running afterwards; ``manage.py strata_stop`` stops them.
+The embedded PostgreSQL and Redis keep running afterwards; ``./strata stop`` stops them.
 
 The web server is Django's runserver (``--noreload --insecure`` so it also serves the static
 files of the admin): fine for the embedded, local default. Production runs a real WSGI server
@@ -15,12 +18,16 @@ files of the admin): fine for the embedded, local default. Production runs a rea
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -30,20 +37,27 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import connections
 
-from core import embedded, selectors, services
+from core import embedded, initial_password, selectors, services
 
 DEFAULT_ADDR = "127.0.0.1:8000"
 DEFAULT_WORKSPACE_NAME = "Default workspace"
 STOP_GRACE_SECONDS = 30.0
 POLL_SECONDS = 0.2
+#: The banner waits this long at most for the children to say they are ready.
+READY_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
 class Child:
     name: str
     argv: list[str]
+    #: A line of the child's output that says it is ready (None: ready once started).
+    ready_pattern: str | None = None
     process: subprocess.Popen[str] | None = None
     reader: threading.Thread | None = field(default=None, repr=False)
+    ready: threading.Event = field(default_factory=threading.Event, repr=False)
+    stopping: bool = False
+    reported: bool = False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
@@ -58,11 +72,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 class Supervisor:
     """Runs children until asked to stop or until one of them exits; then stops the rest."""
 
-    def __init__(self, children: list[Child], out: OutputWrapper, *, env: dict[str, str], cwd: str) -> None:
+    def __init__(
+        self,
+        children: list[Child],
+        out: OutputWrapper,
+        *,
+        env: dict[str, str],
+        cwd: str,
+        web_addr: tuple[str, int] | None = None,
+        banner: str = "",
+    ) -> None:
         self.children = children
         self.out = out
         self.env = env
         self.cwd = cwd
+        self.web_addr = web_addr
+        self.banner = banner
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._signal: int | None = None
@@ -74,8 +99,35 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, child: Child, stream: IO[str]) -> None:
+        pattern = re.compile(child.ready_pattern) if child.ready_pattern else None
         for line in stream:
             self.say(child.name, line.rstrip("\n"))
+            if pattern is not None and not child.ready.is_set() and pattern.search(line):
+                child.ready.set()
+
+    def _web_answers(self) -> bool:
+        if self.web_addr is None:
+            return True
+        try:
+            with socket.create_connection(self.web_addr, timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _announce(self) -> None:
+        """Print the banner last: once the web server answers and every child said it is ready."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if all(child.ready.is_set() for child in self.children) and self._web_answers():
+                break
+            time.sleep(POLL_SECONDS)
+        if self._stop.is_set() or not self.banner:
+            return
+        time.sleep(0.5)  # let the children's start-up lines that follow "ready" come out first
+        with self._lock:
+            if not self._stop.is_set():
+                self.out.write(self.banner)
+                self.out.flush()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signal = signum
@@ -104,15 +156,21 @@ class Supervisor:
             for child in self.children:
                 assert child.process is not None and child.process.stdout is not None
                 self.say(child.name, f"started (pid {child.process.pid}): {' '.join(child.argv[1:])}")
+                if child.ready_pattern is None:
+                    child.ready.set()
                 child.reader = threading.Thread(target=self._pump, args=(child, child.process.stdout), daemon=True)
                 child.reader.start()
+            threading.Thread(target=self._announce, daemon=True).start()
             while failed is None and not self._stop.wait(POLL_SECONDS):
                 failed = next((c for c in self.children if c.process and c.process.poll() is not None), None)
         finally:
+            self._stop.set()
             if failed is not None:
-                self.say(failed.name, f"exited with status {failed.process.returncode}; stopping the others")
+                self.say(failed.name, f"{_ending(failed)}; stopping the others")
+                failed.reported = True
             elif self._signal is not None:
-                self.say("strata", f"{signal.Signals(self._signal).name} received; stopping")
+                what = "Ctrl-C" if self._signal == signal.SIGINT else signal.Signals(self._signal).name
+                self.say("strata", f"{what} received; stopping {', '.join(c.name for c in self.children)}")
             self.stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -121,12 +179,13 @@ class Supervisor:
     def stop_all(self) -> None:
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         for child in running:
+            child.stopping = True
             child.process.terminate()  # the main process only: a Celery worker stops its own pool
         for child in running:
             try:
                 child.process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                self.say(child.name, "did not stop in time; killing it")
+                self.say(child.name, f"did not stop within {STOP_GRACE_SECONDS:.0f} s; killing it")
         for child in self.children:
             if child.process is None:
                 continue
@@ -137,14 +196,26 @@ class Supervisor:
             child.process.wait()
             if child.reader is not None:
                 child.reader.join(timeout=5)
-            self.say(child.name, f"stopped (status {child.process.returncode})")
+            if not child.reported:
+                self.say(child.name, _ending(child))
+
+
+def _ending(child: Child) -> str:
+    """How a child ended, in words: a stop we asked for is not an error."""
+    code = child.process.returncode if child.process is not None else None
+    if child.stopping and code in (0, -signal.SIGTERM):
+        return "stopped"
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
 
 
 class Command(BaseCommand):
     help = (
         "Migrate, ensure a superuser with a workspace, then run web + Celery worker + Celery beat "
         "until Ctrl-C / SIGTERM. Superuser: DJANGO_SUPERUSER_USERNAME (default admin) and "
-        "DJANGO_SUPERUSER_PASSWORD (when unset a random password is generated and printed once)."
+        "DJANGO_SUPERUSER_PASSWORD (when unset a random password is generated, shown in the banner and "
+        "kept in a 0600 file in the data dir until the first login)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -168,14 +239,18 @@ class Command(BaseCommand):
         if not selectors.workspaces_for_user(user=user).exists():
             workspace = services.workspace_create(name=DEFAULT_WORKSPACE_NAME, owner=user)
             self.stdout.write(f'Created workspace "{workspace.name}" for {user.get_username()}.')
+        banner = self._banner(addr, user)
         connections.close_all()  # the supervisor holds no database connection
 
         children = self._children(addr, worker=not no_worker, beat=not no_beat)
-        supervisor = Supervisor(children, self.stdout, **self._env())
-        self.stdout.write(f"Strata is starting at http://{addr}/ (admin: http://{addr}/admin/). Ctrl-C stops it.")
+        supervisor = Supervisor(children, self.stdout, web_addr=_connect_addr(addr), banner=banner, **self._env())
+        self.stdout.write(f"Starting {', '.join(c.name for c in children)}; the banner below says when all are up.")
         status = supervisor.run()
-        if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-            self.stdout.write("The embedded PostgreSQL/Redis keep running; `manage.py strata_stop` stops them.")
+        if _embedded():
+            self.stdout.write(
+                "The embedded PostgreSQL and Redis keep running, so the next start is quick; "
+                "./strata stop stops them."
+            )
         if status:
             raise CommandError("a child process exited unexpectedly; everything was stopped", returncode=status)
 
@@ -197,23 +272,46 @@ class Command(BaseCommand):
         if given:
             self.stdout.write(f'Created superuser "{username}" with the password from DJANGO_SUPERUSER_PASSWORD.')
         else:
-            rule = "=" * 72
+            kept = initial_password.remember(username=username, password=password)
             self.stdout.write(
-                self.style.WARNING(
-                    f"{rule}\n"
-                    f'  Created superuser "{username}" with password: {password}\n'
-                    "  It is shown only this once and stored nowhere; change it in the admin.\n"
-                    f"{rule}"
-                )
+                f'Created superuser "{username}" with a generated password, kept in {_shown(kept)} '
+                "(readable only by you) until the first login; the banner below shows it."
             )
         return user
+
+    def _banner(self, addr: str, user: Any) -> str:
+        """What a person needs once everything is up: where, who, which password, how to stop."""
+        url = f"http://{_display_addr(addr)}/"
+        username = user.get_username()
+        password = initial_password.recall(user=user)
+        if password:
+            login = [
+                f'Log in as "{username}" with the password  {password}',
+                f"  (kept in {_shown(initial_password.path(username))} until the first login)",
+            ]
+        elif os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
+            login = [f'Log in as "{username}" with the password in DJANGO_SUPERUSER_PASSWORD.']
+        else:
+            login = [f'Log in as "{username}".']
+        login.append(f"Forgot the password? ./strata manage changepassword {username}")
+        stop = "Ctrl-C stops web, worker and beat"
+        stop += "; ./strata stop then stops PostgreSQL and Redis." if _embedded() else "."
+        rule = "=" * 76
+        lines = [f"Strata is running at {url}   (admin: {url}admin/)", *login, stop]
+        return "\n".join([rule, *(f"  {line}" for line in lines), rule])
 
     def _children(self, addr: str, *, worker: bool, beat: bool) -> list[Child]:
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         children = [Child("web", [python, manage, "runserver", "--noreload", "--insecure", addr])]
         if worker:
-            children.append(Child("worker", [python, "-m", "celery", "-A", "core", "worker", "--loglevel", "INFO"]))
+            children.append(
+                Child(
+                    "worker",
+                    [python, "-m", "celery", "-A", "core", "worker", "--loglevel", "INFO"],
+                    ready_pattern=r"celery@\S+ ready\.",
+                )
+            )
         if beat:
             schedule = embedded.data_dir() / "celerybeat-schedule"
             schedule.parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +319,7 @@ class Command(BaseCommand):
                 Child(
                     "beat",
                     [python, "-m", "celery", "-A", "core", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+                    ready_pattern=r"beat: Starting",
                 )
             )
         return children
@@ -230,3 +329,33 @@ class Command(BaseCommand):
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
         return {"env": env, "cwd": str(settings.BASE_DIR)}
+
+
+def _embedded() -> bool:
+    return not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL")
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    """``host:port``, ``[::1]:port`` or a bare port, as runserver takes them."""
+    host, sep, port = addr.rpartition(":")
+    if not sep:
+        host, port = "", addr
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _connect_addr(addr: str) -> tuple[str, int]:
+    host, port = _split_addr(addr)
+    return ("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host), port  # noqa: S104
+
+
+def _display_addr(addr: str) -> str:
+    host, port = _connect_addr(addr)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the current directory when it is inside it (``.strata/...``)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
