@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +240,37 @@ def test_uploads_are_parsed_like_files(workspace):
     assert errors[0].error.startswith("invalid JSON")
     report = services.document_ingest(workspace_id=workspace.pk, items=items)
     assert report.counts["added"] == 2
+
+
+@pytest.mark.django_db
+@override_settings(STRATA_MAX_DOCUMENT_BYTES=4000)
+def test_count_items_matches_what_iter_items_yields(tmp_path):
+    docs = make_tree(tmp_path)
+    assert parsers.count_items([docs]) == sum(1 for _ in parsers.iter_items([docs])) == 18
+    assert parsers.count_items([tmp_path / "missing"]) == 1  # the error counts too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_progress_bar_has_a_total_current_counts_and_log_lines_above_it(tmp_path, workspace, capsys):
+    corpus = tmp_path / "many.jsonl"
+    corpus.write_text("".join(f'{{"external_id": "d{i}", "text": "note {i}"}}\n' for i in range(10000)))
+    root = logging.getLogger()
+    console = logging.StreamHandler(sys.stderr)  # what the settings' console handler is outside pytest
+    root.addHandler(console)
+    try:
+        out, _, error = run(str(corpus), "--workspace", workspace.slug, "--batch-size", "4000")
+    finally:
+        root.removeHandler(console)
+
+    assert error is None and out.strip() == "added 10000, updated 0, unchanged 0, failed 0"
+    bar = capsys.readouterr().err
+    # tqdm redraws with \r: every state of the bar and every log line is its own segment
+    segments = [s.strip() for s in re.split(r"[\r\n]", bar) if s.strip()]
+    states = [s for s in segments if s.startswith("ingest:")]
+    assert any(re.match(r"ingest:\s+40%\|.*\| 4000/10000 \[.*added=4000, updated=0, unchanged=0, failed=0\]", s)
+               for s in states), states  # a percentage, a total and the counts of the batch just done
+    assert re.match(r"ingest: 100%\|.*\| 10000/10000 \[.*added=10000, updated=0, unchanged=0, failed=0\]",
+                    states[-1]), states[-1]
+    assert "1e+4" not in bar
+    logged = [s for s in segments if "content ingest into workspace" in s]
+    assert len(logged) == 3 and all(s.startswith("content ingest into workspace") for s in logged), logged

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from content import parsers, services
 from content.embeddings import EmbeddingError
@@ -49,11 +50,20 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         embed: bool = options["embed"]
         counts = dict.fromkeys(services.OUTCOMES, 0)
-        progress = tqdm(desc="ingest", unit="doc", file=sys.stderr, disable=options["verbosity"] == 0)
+        quiet = options["verbosity"] == 0
+        # The total (a cheap pass over the files) gives the bar a percentage and an ETA.
+        total = None if quiet else parsers.count_items(options["paths"])
+        progress = tqdm(total=total, desc="ingest", unit="doc", file=sys.stderr, disable=quiet)
 
         def report(message: str) -> None:
             with tqdm.external_write_mode(file=sys.stderr):
                 self.stderr.write(message)
+
+        def advance(done: int) -> None:
+            # Counts as plain strings (tqdm would print 10000 as 1e+4), set before the update
+            # that redraws the bar, so the bar never shows the previous batch's counts.
+            progress.set_postfix({name: str(n) for name, n in counts.items()}, refresh=False)
+            progress.update(done)
 
         def flush(batch: list[services.IngestItem]) -> None:
             try:
@@ -68,25 +78,29 @@ class Command(BaseCommand):
                     counts[outcome] += count
                 for failure in result.failed:
                     report(f"{failure.location}: {failure.error}")
-            progress.update(len(batch))
-            progress.set_postfix(counts, refresh=False)
+            advance(len(batch))
             batch.clear()
 
         batch: list[services.IngestItem] = []
-        try:
-            for entry in parsers.iter_items(options["paths"]):
-                if isinstance(entry, parsers.ParseError):
-                    counts["failed"] += 1
-                    report(str(entry))
-                    progress.update(1)
-                    continue
-                batch.append(entry)
-                if len(batch) >= batch_size:
+        # Log records (e.g. the service's line per batch) go above the bar, not into it.
+        with logging_redirect_tqdm():
+            try:
+                for entry in parsers.iter_items(options["paths"]):
+                    if isinstance(entry, parsers.ParseError):
+                        counts["failed"] += 1
+                        report(str(entry))
+                        advance(1)
+                        continue
+                    batch.append(entry)
+                    if len(batch) >= batch_size:
+                        flush(batch)
+                if batch:
                     flush(batch)
-            if batch:
-                flush(batch)
-        finally:
-            progress.close()
+                if progress.total != progress.n:  # the count was off (e.g. a binary .jsonl): end at 100 %
+                    progress.total = progress.n
+                    progress.refresh()
+            finally:
+                progress.close()
 
         self.stdout.write(
             f"added {counts['added']}, updated {counts['updated']}, "

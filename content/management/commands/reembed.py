@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from content import services
 from content.embeddings import PROVIDERS, EmbeddingError
@@ -46,12 +47,13 @@ class Command(BaseCommand):
             progress.update(done - progress.n)
 
         try:
-            count = services.workspace_reembed(
-                workspace_id=workspace.pk,
-                provider=options["provider"],
-                progress=advance,
-                batch_size=options["batch_size"],
-            )
+            with logging_redirect_tqdm():  # log records go above the bar, not into it
+                count = services.workspace_reembed(
+                    workspace_id=workspace.pk,
+                    provider=options["provider"],
+                    progress=advance,
+                    batch_size=options["batch_size"],
+                )
         except (EmbeddingError, StorageError) as exc:
             raise CommandError(f"re-embedding failed, nothing was switched: {exc}") from exc
         finally:
