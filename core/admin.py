@@ -33,6 +33,13 @@ from core.models import (
 PRETTY_JSON_MAX_CHARS = 50_000
 EMBEDDING_PREVIEW_VALUES = 8
 
+admin.site.site_header = "Strata administration"
+admin.site.site_title = "Strata admin"
+admin.site.index_title = "Workspaces, documents, outbox and audit log"
+# The changelists need the width: with the app sidebar and the filter column, the documents
+# list had its last columns cut off at 1280 px. The breadcrumbs and the index lead everywhere.
+admin.site.enable_nav_sidebar = False
+
 
 def pretty_json(value: Any) -> str:
     """JSON indented inside <pre>, escaped, cut at PRETTY_JSON_MAX_CHARS characters."""

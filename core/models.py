@@ -109,6 +109,7 @@ class OutboxDelivery(models.Model):
     delivered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "outbox deliveries"
         constraints = [models.UniqueConstraint(fields=["event", "handler"], name="core_outbox_delivery_uniq")]
 
     def __str__(self) -> str:
