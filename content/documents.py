@@ -194,6 +194,31 @@ def document_list(*, workspace_id: int, status: str | None = None, q: str | None
     return Paginator(documents, DOCUMENTS_PER_PAGE).get_page(page)
 
 
+MAX_STATUS_IDS = 100
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    id: int
+    status: str
+    status_label: str
+    chunk_count: int
+    embedding_model: str
+
+
+def document_statuses(*, workspace_id: int, document_ids: list[int]) -> list[DocumentStatus]:
+    """The embedding status of some of the workspace's documents (the pages refresh it in place);
+    ids of other workspaces are silently absent. At most MAX_STATUS_IDS ids are read."""
+    ids = [int(doc_id) for doc_id in document_ids[:MAX_STATUS_IDS]]
+    labels = dict(Document.Status.choices)
+    rows = (
+        Document.objects.filter(workspace_id=workspace_id, id__in=ids)
+        .order_by("id")
+        .values("id", "status", "chunk_count", "embedding_model")
+    )
+    return [DocumentStatus(status_label=labels.get(row["status"], row["status"]), **row) for row in rows]
+
+
 def document_ids_matching_metadata(*, workspace_id: int | None, metadata: Mapping[str, Any]) -> list[int]:
     """Ids of the workspace's documents whose metadata contains ``metadata`` (``workspace_id=None``:
     any workspace, for callers that scope the ids themselves, like the admin's queryset)."""

@@ -155,7 +155,12 @@ def document_embed(*, document_ids: Sequence[int]) -> int:
             .values_list("id", "workspace_id", "title")
         ):
             grouped[workspace_id][doc_id] = title
-        return sum(embed_documents(workspace_id, docs) for workspace_id, docs in sorted(grouped.items()))
+        embedded = 0
+        for workspace_id, docs in sorted(grouped.items()):
+            embedded += embed_documents(workspace_id, docs)
+            # The cached document pages said "Waiting for embedding"; semantic results change too.
+            stores.invalidate_caches(workspace_id, list(docs))
+        return embedded
 
 
 def documents_reembed(*, workspace_id: int, document_ids: Sequence[int]) -> int:

@@ -83,7 +83,10 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput())
+        from content.parsers import SUPPORTED_EXTENSIONS
+
+        # The file picker offers the supported types first (the server still checks every file).
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUPPORTED_EXTENSIONS)}))
         super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
@@ -96,14 +99,19 @@ class MultipleFileField(forms.FileField):
 class UploadForm(forms.Form):
     files = MultipleFileField(
         label="Files",
-        help_text="Plain text, Markdown, HTML, JSON or JSON Lines; several files at once.",
+        help_text=f"Plain text, Markdown, HTML, JSON or JSON Lines; up to {MAX_UPLOAD_FILES} files at once.",
     )
     embed = forms.BooleanField(
-        label="Embed now", required=False, help_text="Otherwise the documents are embedded in the background."
+        label="Embed now",
+        required=False,
+        help_text="Slower upload, but searchable by meaning at once. Otherwise the worker embeds them in the "
+        "background and their status updates below.",
     )
 
     def clean_files(self) -> list[Any]:
         files = self.cleaned_data["files"]
+        if not files:  # a POST without any file (the browser's "required" check is only a courtesy)
+            raise ValidationError("Choose at least one file to upload.", code="required")
         if len(files) > MAX_UPLOAD_FILES:
             raise ValidationError(f"Upload at most {MAX_UPLOAD_FILES} files at once.", code="too_many")
         limit = max_upload_bytes()

@@ -111,8 +111,9 @@ def _query_embedder(*, workspace_id: int) -> tuple[Any, str] | None:
         raise SearchModelMismatch(
             f"This workspace's vectors were made with the embedding model {model!r}, but the configured "
             f"embedder is {embedder.model!r}; semantic search would compare unrelated vectors. "
-            f"Run `python manage.py reembed` to re-embed the workspace with the configured model "
-            f"(full-text search still works meanwhile)."
+            f"Re-embed the workspace with the configured model: `./strata manage reembed --workspace "
+            f"{workspace_id} --provider {settings.STRATA_EMBEDDING_PROVIDER}` (full-text search still works "
+            f"meanwhile)."
         )
     return embedder, model
 

@@ -6,11 +6,15 @@ signed-in user and works inside ``request.workspace`` (set by core's middleware)
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 
 from content import parsers, selectors, services
 from content.forms import SearchForm, UploadForm
@@ -21,25 +25,33 @@ from core.permissions import can_write, workspace_required
 content_page = workspace_required(
     section="Content", explanation="Documents live in a workspace, and you are not a member of any."
 )
+RESULTS_PER_PAGE = 20
+#: Failed items of one upload shown one by one; the rest are counted.
+MAX_FAILURE_MESSAGES = 10
 
 
 @content_page
 def document_list(request: HttpRequest) -> HttpResponse:
+    """The workspace's documents and the upload form. A valid upload redirects back here
+    (post/redirect/get) with its outcome in messages, so a refresh never uploads twice."""
     workspace = request.workspace
-    report = None
-    parse_errors: list[Any] = []
     writable = can_write(request)
+    status_code = 200
     if request.method == "POST":
         if not writable:
-            raise PermissionDenied("Viewers cannot add documents.")
+            raise PermissionDenied("Viewers cannot add documents; a workspace owner can make you an editor.")
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            items, parse_errors = parsers.parse_uploads(form.cleaned_data["files"])
+            files = form.cleaned_data["files"]
+            items, parse_errors = parsers.parse_uploads(files)
+            report = None
             if items:
                 report = services.document_ingest(
                     workspace_id=workspace.id, items=items, actor=request.user, embed=form.cleaned_data["embed"]
                 )
-            form = UploadForm()
+            _report_upload(request, files=len(files), report=report, parse_errors=parse_errors)
+            return redirect("content:document-list")
+        status_code = 400
     else:
         form = UploadForm()
     status = request.GET.get("status")
@@ -54,20 +66,57 @@ def document_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "form": form,
-            "report": report,
-            "parse_errors": parse_errors,
             "can_write": writable,
             "status": status or "",
             "q": request.GET.get("q", ""),
             "statuses": Document.Status.choices,
         },
+        status=status_code,
     )
+
+
+def _report_upload(request: HttpRequest, *, files: int, report: Any, parse_errors: list[Any]) -> None:
+    """The outcome of an upload as messages: one summary, then each failed item (file:line: why)."""
+    counts = report.counts if report is not None else dict.fromkeys(services.OUTCOMES, 0)
+    failures = [str(error) for error in parse_errors]
+    if report is not None:
+        failures += [f"{failure.location}: {failure.error}" for failure in report.failed]
+    stored = counts["added"] + counts["updated"] + counts["unchanged"]
+    summary = (
+        f"{files} file{pluralize(files)} uploaded: {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {len(failures)} failed."
+    )
+    if stored and not failures:
+        messages.success(request, summary)
+    elif stored:
+        messages.warning(request, summary)
+    else:
+        messages.error(request, f"Nothing was added. {summary}")
+    for failure in failures[:MAX_FAILURE_MESSAGES]:
+        messages.error(request, failure)
+    if len(failures) > MAX_FAILURE_MESSAGES:
+        messages.error(request, f"… and {len(failures) - MAX_FAILURE_MESSAGES} more failures.")
+
+
+@content_page
+def document_statuses(request: HttpRequest) -> JsonResponse:
+    """``?ids=1,2,3``: the embedding status of those documents of the workspace, for the pages
+    that refresh it in place (content/static/content/status.js)."""
+    try:
+        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        return JsonResponse({"error": "ids must be comma-separated document ids"}, status=400)
+    rows = selectors.document_statuses(workspace_id=request.workspace.id, document_ids=ids)
+    return JsonResponse({"documents": [asdict(row) for row in rows]})
 
 
 @content_page
 def search(request: HttpRequest) -> HttpResponse:
+    """Search with pagination: the best ``selectors.MAX_LIMIT`` hits, RESULTS_PER_PAGE a page
+    (one cached search serves every page, so the pages never disagree)."""
     form = SearchForm(request.GET or None)
     hits: list[selectors.SearchHit] | None = None
+    page = None
     if form.is_valid() and form.cleaned_data["q"].strip():
         try:
             hits = selectors.search(
@@ -75,11 +124,23 @@ def search(request: HttpRequest) -> HttpResponse:
                 query=form.cleaned_data["q"],
                 mode=form.cleaned_data["mode"],
                 filters=form.cleaned_data["filters"],
-                limit=20,
+                limit=selectors.MAX_LIMIT,
             )
         except selectors.SearchError as exc:
             form.add_error(None, str(exc))
-    return render(request, "content/search.html", {"form": form, "hits": hits})
+        else:
+            page = Paginator(hits, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "content/search.html",
+        {
+            "form": form,
+            "hits": hits,
+            "page": page,
+            "best_score": hits[0].score if hits else None,
+            "capped": hits is not None and len(hits) >= selectors.MAX_LIMIT,
+        },
+    )
 
 
 @content_page

@@ -163,3 +163,54 @@ def test_healthz(client):
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_missing_page_is_the_sites_404_with_a_way_home(client, user, workspace):
+    anonymous = client.get("/no/such/page/")
+    assert anonymous.status_code == 404
+    assert "<h1>Page not found</h1>" in anonymous.content.decode()
+    client.force_login(user)
+    response = client.get("/no/such/page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in html and "<code>/no/such/page/</code>" in html
+    assert f'href="{reverse("home")}">Go to the home page</a>' in html
+    assert 'class="mainnav"' in html  # the site's own layout, signed in
+
+
+def test_an_expired_form_gets_a_page_that_says_what_to_do(user, workspace):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(reverse("workspace-switch"), {"workspace": workspace.pk})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>The form has expired</h1>" in html and "reload the page" in html
+
+
+def test_a_forbidden_action_says_why(client, user, other_user, workspace):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from core.models import Membership
+
+    services.membership_add(workspace=workspace, user=other_user, role=Membership.Role.VIEWER)
+    client.force_login(other_user)
+    client.post(reverse("workspace-switch"), {"workspace": workspace.pk})
+    response = client.post(reverse("content:document-list"), {"files": [SimpleUploadedFile("a.txt", b"hi")]})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>Not allowed</h1>" in html and "Viewers cannot add documents" in html
+
+
+def test_the_500_page_renders_without_a_request_or_database():
+    from django.template import loader
+
+    html = loader.get_template("500.html").render({})
+    assert "<h1>Something went wrong</h1>" in html and "./strata status" in html
+
+
+def test_the_admin_is_strata_s(client, django_user_model):
+    admin_user = django_user_model.objects.create_superuser(username="root", password="pw-root-123")
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:index")).content.decode()
+    assert "Strata administration" in html and "Django administration" not in html
+    assert "Outbox deliveries" in html and "deliverys" not in html

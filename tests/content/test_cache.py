@@ -152,3 +152,20 @@ def test_another_workspaces_change_keeps_this_workspaces_cache(workspace, other_
         embed=True,
     )
     assert selectors.search(workspace_id=workspace.pk, query="herons", mode="fulltext") == hits
+
+
+def test_embedding_in_the_background_drops_the_cached_document_page(workspace, commit):
+    """The worker's document_embed must not leave the page saying "Waiting for embedding"."""
+    from content.services import document_embed
+
+    items = [IngestItem("owl", "Owls", "Owls hunt at night.")]
+    report = commit(document_ingest, workspace_id=workspace.pk, items=items, embed=False)
+    doc_id = report.results[0].document_id
+    before = selectors.document_with_context(workspace_id=workspace.pk, document_id=doc_id)
+    assert before.document.status == Document.Status.PENDING  # ... and now cached
+
+    commit(document_embed, document_ids=[doc_id])
+
+    after = selectors.document_with_context(workspace_id=workspace.pk, document_id=doc_id)
+    assert after.document.status == Document.Status.READY
+    assert after.document.embedding_model == get_embedder().model

@@ -106,7 +106,11 @@ def test_document_page_shows_document_metadata_chunks_and_similar_documents(clie
     assert {s.document_id for s in ctx.similar} == {docs["octopus"], docs["krill"]}
     assert ctx.similar[0].document_id == docs["octopus"]  # shares "shrimp", "reef", "the ... has"
     assert reverse("content:document-detail", args=[docs["octopus"]]) in html
-    assert f"{ctx.similar[0].score:.3f}" in html
+    assert f">{round(ctx.similar[0].score * 100)}%</td>" in html  # a similarity people read, not 0.123
+    assert f"{ctx.similar[0].score:.3f}" not in html
+    # the text comes before the similar documents and the graph
+    assert html.index("sixteen photoreceptors") < html.index("<h2>Similar documents</h2>")
+    assert html.index("sixteen photoreceptors") < html.index("<h2>Related in the knowledge graph</h2>")
     assert "Bob" not in html
     assert "No related nodes." in html
 
@@ -160,7 +164,8 @@ def test_search_page_explains_a_model_mismatch(client, user, docs):
     with override_settings(STRATA_EMBEDDING_PROVIDER="openai", STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1"):
         response = client.get(reverse("content:search"), {"q": "shrimp", "mode": "semantic"})
     assert response.status_code == 200
-    assert "manage.py reembed" in response.content.decode()
+    assert "./strata manage reembed --workspace " in response.content.decode()
+    assert "--provider openai" in response.content.decode()
     assert response.context["hits"] is None
 
 
@@ -190,8 +195,8 @@ def test_upload_works_end_to_end_with_csrf(user, workspace):
     response = client.post(
         reverse("content:document-list"), {"files": files(), "embed": "on", "csrfmiddlewaretoken": token}
     )
-    assert response.status_code == 200
-    html = response.content.decode()
+    # post/redirect/get: the upload answers with a redirect, so a refresh cannot send it again
+    assert response.status_code == 302 and response["Location"] == reverse("content:document-list")
     documents = {d.external_id: d for d in Document.objects.filter(workspace=workspace)}
     assert set(documents) == {"notes.txt", "j1"}
     assert documents["j1"].status == Document.Status.READY
@@ -202,10 +207,16 @@ def test_upload_works_end_to_end_with_csrf(user, workspace):
         "text": "Jellyfish have no brain.",
         "metadata": {"lang": "en"},
     }
-    assert 'id="upload-report"' in html
-    assert "added: 2" in html
-    assert "invalid JSON" in html and "missing &quot;text&quot;" in html  # per-item errors, with lines
-    assert reverse("content:document-detail", args=[documents["j1"].pk]) in html
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    shown = [str(m) for m in page.context["messages"]]
+    assert shown[0] == "2 files uploaded: 2 added, 0 updated, 0 unchanged, 2 failed."
+    assert shown[1].startswith("batch.jsonl:2: invalid JSON")  # per-item errors, with lines
+    assert shown[2] == 'batch.jsonl:3: missing "text"'
+    assert "missing &quot;text&quot;" in html
+    assert reverse("content:document-detail", args=[documents["j1"].pk]) in html  # in the list
+    # the messages are shown once
+    assert not list(client.get(response["Location"]).context["messages"])
 
     # and the new documents are searchable right away
     search = client.get(reverse("content:search"), {"q": "axolotls", "mode": "fulltext"})
@@ -219,18 +230,28 @@ def test_upload_refuses_files_over_the_size_limit(client, user, workspace):
             reverse("content:document-list"),
             {"files": [SimpleUploadedFile("big.txt", b"x" * 17), SimpleUploadedFile("ok.txt", b"small")]},
         )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "big.txt" in response.content.decode() and "limit" in response.content.decode()
+    assert not Document.objects.filter(workspace=workspace).exists()
+
+
+def test_an_upload_without_files_says_so(client, user, workspace):
+    client.force_login(user)
+    response = client.post(reverse("content:document-list"), {"embed": "on"})
+    assert response.status_code == 400
+    assert "Choose at least one file to upload." in response.content.decode()
     assert not Document.objects.filter(workspace=workspace).exists()
 
 
 def test_upload_reports_unsupported_files(client, user, workspace):
     client.force_login(user)
     response = client.post(
-        reverse("content:document-list"), {"files": [SimpleUploadedFile("image.png", b"\x89PNG\r\n")]}
+        reverse("content:document-list"), {"files": [SimpleUploadedFile("image.png", b"\x89PNG\r\n")]}, follow=True
     )
-    assert response.status_code == 200
-    assert "unsupported file type .png" in response.content.decode()
+    assert response.redirect_chain == [(reverse("content:document-list"), 302)]
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown[0] == "Nothing was added. 1 file uploaded: 0 added, 0 updated, 0 unchanged, 1 failed."
+    assert shown[1].startswith("image.png: unsupported file type .png")
     assert not Document.objects.filter(workspace=workspace).exists()
 
 

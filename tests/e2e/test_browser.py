@@ -3,42 +3,15 @@ log in, upload a file through the form, find it with the search page, open the d
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.optional import require_chromium, require_module
-
-CHROMIUM = require_chromium()
-sync_api = require_module("playwright.sync_api")
-
-# Playwright's sync API runs an event loop in this thread; Django must still allow DB calls here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser_page():
-    # Request this fixture AFTER the database fixtures: Playwright's sync API runs in a greenlet
-    # with its own context, and Django connections opened there are not closed at teardown.
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+from tests.e2e.helpers import log_in
 
 
 @pytest.mark.django_db(transaction=True)
 def test_upload_search_and_read_a_document_in_the_browser(live_server, user, workspace, tmp_path, browser_page):
     page = browser_page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "pw-alice-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    log_in(page, live_server.url)
     assert "Alice&#x27;s lab" in page.content() or "Alice's lab" in page.inner_text("body")
 
     note = tmp_path / "octopus.md"
