@@ -154,3 +154,74 @@ def test_invariants_on_random_texts(strategy, seed):
             assert previous.start < current.start and previous.end < current.end
             shared = sum(1 for a, b in tokens if current.start <= a and b <= previous.end)
             assert shared <= overlap
+
+
+# ---------------------------------------------------------------- the reference implementation
+# The regex-and-loop chunker this module replaced (issue 6: its sentence regex was quadratic and its
+# loops too slow for 4 MiB of tokens). It defines what the linear-time chunker must return.
+
+_REF_SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)|\n[ \t]*\n""")
+
+
+def _ref_windows(stop: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    windows, i = [], 0
+    while True:
+        j = min(i + size, stop)
+        windows.append((i, j))
+        if j >= stop:
+            return windows
+        i += size - overlap
+
+
+def reference_chunks(text: str, strategy: str, size: int, overlap: int) -> list[tuple[int, int, int]]:
+    if strategy == "tokens":
+        spans = [m.span() for m in WORDS.finditer(text)]
+        return [
+            (spans[i][0], spans[j - 1][1], j - i) for i, j in (_ref_windows(len(spans), size, overlap) if spans else [])
+        ]
+    pieces, token, position = [], 0, 0
+    for cut in [m.end() for m in _REF_SENTENCE_END.finditer(text)] + [len(text)]:
+        segment = text[position:cut]
+        count = len(WORDS.findall(segment))
+        if count:
+            start, end = position + len(segment) - len(segment.lstrip()), position + len(segment.rstrip())
+            if count <= size:
+                pieces.append((token, token + count, start, end))
+            else:
+                spans = [(position + m.start(), position + m.end()) for m in WORDS.finditer(segment)]
+                for i, j in _ref_windows(count, size, overlap):
+                    pieces.append((token + i, token + j, spans[i][0], spans[j - 1][1]))
+            token += count
+        position = cut
+    chunks, p = [], 0
+    while p < len(pieces):
+        q, tokens = p, 0
+        while q < len(pieces) and tokens + (pieces[q][1] - pieces[q][0]) <= size:
+            tokens += pieces[q][1] - pieces[q][0]
+            q += 1
+        q = max(q, p + 1)
+        stop, end = max(x[1] for x in pieces[p:q]), max(x[3] for x in pieces[p:q])
+        chunks.append((pieces[p][2], end, stop - pieces[p][0]))
+        if q >= len(pieces):
+            break
+        room, back, carried = min(overlap, size - (pieces[q][1] - pieces[q][0])), q, 0
+        while back - 1 > p and carried + (pieces[back - 1][1] - pieces[back - 1][0]) <= room:
+            back -= 1
+            carried += pieces[back][1] - pieces[back][0]
+        p = back
+    return chunks
+
+
+@pytest.mark.parametrize("strategy", ["tokens", "sentences"])
+@pytest.mark.parametrize("seed", range(8))
+def test_same_chunks_as_the_reference_implementation(strategy, seed):
+    rng = random.Random(1000 + seed)
+    pieces = ["word", "Ünïcode", "don't", "x-ray", "a-", "-b", "'", "’", "--", "42", "_", "日本", "\u0301", "\ud800"]
+    pieces += [".", "!", "?", "...", ",", "…", "(", ")", "]", '"', "”", " ", "  ", "\n", "\n\n", "\n \t\n", "\r\n"]
+    pieces += ["\u00a0", "\u2028", "\t", ". ", "? ", "!\n", ".) ", '."\n', "\x0b", "\x1c"]
+    for _ in range(60):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 300)))
+        size = rng.randint(1, 25)
+        overlap = rng.randint(0, size - 1)
+        got = [(c.start, c.end, c.token_count) for c in chunk_text(text, strategy=strategy, size=size, overlap=overlap)]
+        assert got == reference_chunks(text, strategy, size, overlap), (text, size, overlap)
