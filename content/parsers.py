@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,8 +55,21 @@ Parsed = IngestItem | ParseError
 # ---------------------------------------------------------------- walking
 
 
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a document (a named pipe would block the reader forever)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file ({kind}); skipped"
+
+
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, Path] | ParseError]:
-    """``(file, root)`` for every file under ``paths`` (sorted, hidden entries skipped)."""
+    """``(file, root)`` for every regular file under ``paths`` (sorted, hidden entries skipped);
+    named pipes, sockets and devices are reported and skipped."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -64,9 +77,12 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, 
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     if not name.startswith("."):
-                        yield Path(directory) / name, path
-        elif path.is_file():
-            yield path, path.parent
+                        file = Path(directory) / name
+                        refusal = _not_regular(file)
+                        yield (file, path) if refusal is None else ParseError(str(file), refusal)
+        elif path.exists():
+            refusal = _not_regular(path)
+            yield (path, path.parent) if refusal is None else ParseError(str(path), refusal)
         else:
             yield ParseError(str(path), "no such file or directory")
 
@@ -125,15 +141,15 @@ def parse_file(path: Path, root: Path) -> Iterator[Parsed]:
         return
     try:
         if extension == ".jsonl":
-            with path.open("rb") as handle:
+            with _open_regular(path) as handle:
                 yield from _parse_jsonl(handle, source, relative)
             return
         limit, setting = _limit(extension)
-        size = path.stat().st_size
-        if size > limit:
-            yield ParseError(source, f"file is {size} bytes; the limit is {limit} ({setting})")
-            return
-        with path.open("rb") as handle:
+        with _open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                yield ParseError(source, f"file is {size} bytes; the limit is {limit} ({setting})")
+                return
             data = handle.read(limit + 1)
         if len(data) > limit:
             yield ParseError(source, f"file is over {limit} bytes ({setting})")
@@ -142,6 +158,15 @@ def parse_file(path: Path, root: Path) -> Iterator[Parsed]:
         yield ParseError(source, f"cannot read: {exc.strerror or exc}")
         return
     yield from _parse_bytes(data, extension=extension, source=source, relative=relative, name=path.name)
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; never blocks on a named pipe put there meanwhile."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(0, "not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def parse_uploads(files: Iterable[Any]) -> tuple[list[IngestItem], list[ParseError]]:
@@ -180,7 +205,11 @@ def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, nam
     elif extension == ".json":
         yield from _parse_json(text, source, relative)
     elif extension in HTML_TYPES:
-        title, body = html_to_text(text)
+        try:
+            title, body = html_to_text(text)
+        except HTMLTooDeep as exc:
+            yield ParseError(source, str(exc))
+            return
         yield IngestItem(relative, title or name, body, content_type="text/html", source=source)
     else:
         content_type = TEXT_TYPES[extension]
@@ -270,11 +299,21 @@ def _json_values(text: str) -> list[tuple[int, Any]]:
     return values
 
 
+def _json_error(exc: ValueError | RecursionError) -> tuple[str, int | None]:
+    """``(message, line)`` for a JSON text Python's decoder refused."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply", None
+    return f"invalid JSON: {exc}", None  # e.g. an integer of more than 4300 digits
+
+
 def _parse_json(text: str, source: str, relative: str) -> Iterator[Parsed]:
     try:
         values = _json_values(text)
-    except json.JSONDecodeError as exc:
-        yield ParseError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
+    except (ValueError, RecursionError) as exc:
+        message, line = _json_error(exc)
+        yield ParseError(source, message, line)
         return
     single = len(values) == 1 and not text.lstrip().startswith("[")
     for index, (line, value) in enumerate(values):
@@ -312,87 +351,139 @@ def _parse_jsonl(handle: BinaryIO, source: str, relative: str) -> Iterator[Parse
             continue
         try:
             value = json.loads(text.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            yield ParseError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", number)
+        except (ValueError, RecursionError) as exc:
+            yield ParseError(source, _json_error(exc)[0], number)
             continue
         yield _item_from_object(value, source=source, line=number, default_id=f"{relative}:{number}")
 
 
 # ---------------------------------------------------------------- Markdown and HTML
+# Every pattern here runs on user input and scans in linear time (issue 6): each attempt is
+# anchored at a line start and never rescans text that an earlier attempt consumed. The
+# heading text is cut out in Python, not by a lazy ``(.+?)`` followed by a trailing class,
+# which retried the whole rest of the line at every character (22 s for one 40 kB line).
 
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_SETEXT_HEADING = re.compile(r"^ {0,3}(\S.*?)[ \t]*\n {0,3}=+[ \t]*$", re.MULTILINE)
-_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+# An ATX heading line with some text: the lookahead scans the line once for a character that is
+# neither space nor ``#`` (lines of only ``#`` are empty headings and are skipped in C).
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t](?=[^\n]*?[^\s#])([^\n]*+)$", re.MULTILINE)
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}=++[ \t]*+$", re.MULTILINE)
+_CLOSING_HASHES = re.compile(r"[ \t]#++$")
+_FRONT_MATTER_START = "---\n"
+_FRONT_MATTER_END = "\n---\n"
+
+
+def _front_matter_end(text: str) -> int:
+    """Where the body starts after a leading ``---`` front-matter block (0 if there is none)."""
+    if not text.startswith(_FRONT_MATTER_START):
+        return 0
+    end = text.find(_FRONT_MATTER_END, len(_FRONT_MATTER_START))
+    return 0 if end < 0 else end + len(_FRONT_MATTER_END)
+
+
+def _atx_title(content: str) -> str:
+    """The text of an ATX heading line after its ``#`` marker (closing ``#``s removed)."""
+    content = content.strip(" \t")
+    closing = _CLOSING_HASHES.search(content)  # anchored at the end: one attempt per " #" run
+    if closing is not None:
+        content = content[: closing.start()]
+    return content.strip(" \t")
+
+
+def _setext_title(body: str, underline: re.Match[str]) -> tuple[int, str] | None:
+    """``(start, title)`` of the line above a ``===`` underline, if it can be a heading."""
+    end = underline.start() - 1  # the newline ending the line above
+    if end < 0:
+        return None
+    start = body.rfind("\n", 0, end) + 1
+    line = body[start:end]
+    indent = len(line) - len(line.lstrip(" "))
+    if indent > 3 or not line[indent : indent + 1].strip():
+        return None
+    return start, line.strip(" \t")
 
 
 def markdown_title(text: str) -> str:
     """The first heading (ATX ``# Title`` or setext ``Title\\n===``) or ``""``."""
-    body = _FRONT_MATTER.sub("", text.replace("\r\n", "\n"), count=1)
-    matches = [m for m in (_ATX_HEADING.search(body), _SETEXT_HEADING.search(body)) if m]
-    if not matches:
-        return ""
-    return min(matches, key=lambda m: m.start()).group(1).strip()
+    body = text.replace("\r\n", "\n")
+    body = body[_front_matter_end(body) :]
+    candidates: list[tuple[int, str]] = []
+    atx = _ATX_HEADING.search(body)
+    if atx is not None:
+        candidates.append((atx.start(), _atx_title(atx.group(1))))
+    for underline in _SETEXT_UNDERLINE.finditer(body):
+        found = _setext_title(body, underline)
+        if found is not None:
+            candidates.append(found)
+            break
+    return min(candidates, key=lambda candidate: candidate[0])[1] if candidates else ""
 
 
-class _HTMLText(HTMLParser):
-    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
-    BLOCK = frozenset(
-        {
-            "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
-            "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-            "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
-        }
-    )  # fmt: skip
+class HTMLTooDeep(ValueError):
+    """The HTML nests elements deeper than the parser follows."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title_parts: list[str] = []
-        self.h1_parts: list[str] = []
-        self._skip = 0
-        self._in_title = False
-        self._in_h1 = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.SKIP:
-            self._skip += 1
-        elif tag == "h1":
-            self._in_h1 = True
-        if tag in self.BLOCK:
-            self.parts.append("\n")
+_HTML_SKIP = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object", "title"})
+_HTML_BLOCK = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
+        "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+    }
+)  # fmt: skip
+_HTML_VOID = frozenset({"br", "hr"})  # one line break, not one per start and end
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.BLOCK:
-            self.parts.append("\n")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag == "h1":
-            self._in_h1 = False
-        if tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title_parts.append(data)
-        elif not self._skip:
-            self.parts.append(data)
-            if self._in_h1:
-                self.h1_parts.append(data)
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
 
 
 def html_to_text(html: str) -> tuple[str, str]:
     """``(title, text)`` of an HTML page: the ``<title>`` (else the first ``<h1>``) and the
-    visible text, one line per block, without scripts and styles."""
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    visible text, one line per block, without scripts and styles.
+
+    Parsed by libxml2's HTML parser (lxml) in linear time and without holding the GIL; the
+    standard library's ``html.parser`` takes quadratic time on unclosed comments and raises on
+    some marked sections. Raises ``HTMLTooDeep`` for elements nested past libxml2's limit."""
+    from lxml import etree
+
+    if not html.strip():
+        return "", ""
+    parser = etree.HTMLParser(
+        encoding="utf-8",  # the text is already decoded: ignore <meta charset>
+        remove_comments=True,
+        remove_pis=True,
+        no_network=True,
+        recover=True,
+        huge_tree=True,  # nesting up to 2048 levels instead of 256
+    )
+    root = etree.fromstring(html.encode("utf-8"), parser)
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise HTMLTooDeep("HTML nested too deeply to read (more than 2048 levels of elements)")
+    if root is None:  # nothing but comments, declarations or bogus markup
+        return "", ""
+    parts: list[str] = []
+    skip = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _HTML_SKIP:
+                skip += 1
+            if tag in _HTML_BLOCK:
+                parts.append("\n")
+            if not skip and element.text:
+                parts.append(element.text)
+        else:
+            if tag in _HTML_SKIP:
+                skip -= 1
+            if tag in _HTML_BLOCK and tag not in _HTML_VOID:
+                parts.append("\n")
+            if not skip and element.tail:
+                parts.append(element.tail)
+    lines = (_collapse(line) for line in "".join(parts).splitlines())
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    title = " ".join("".join(parser.title_parts).split()) or " ".join("".join(parser.h1_parts).split())
-    return title, text
+    title = root.find(".//title")
+    heading = root.find(".//h1")
+    title_text = _collapse("".join(title.itertext()) if title is not None else "")
+    if not title_text and heading is not None:
+        title_text = _collapse("".join(heading.itertext()))
+    return title_text, text
