@@ -52,9 +52,13 @@ def bounded_int(value: Any, *, what: str, low: int, high: int) -> int:
 
 
 def text(value: Any, *, what: str, max_length: int) -> str:
-    """A non-empty printable string (model names, JSON paths, tags)."""
+    """A non-empty string without NUL or lone surrogates (model names, JSON paths, tags)."""
     if not isinstance(value, str) or not 1 <= len(value) <= max_length or "\x00" in value:
         raise InvalidInput(f"{what} must be a non-empty string of at most {max_length} characters without NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode (lone surrogate at {exc.start})") from None
     return value
 
 

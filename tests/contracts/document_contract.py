@@ -329,7 +329,19 @@ class DocumentStoreContract:
         assert store.count(filled, contains={"meta": {"lang": "en"}}) == 3
         assert store.count(filled, contains={"kind": "video"}) == 0
 
-    @pytest.mark.parametrize("path", ["$.[", "$ ? (@.a ==", "not a path at all )", '$.a ? (@ like_regex "(")'])
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "$.[",
+            "$ ? (@.a ==",
+            "not a path at all )",
+            '$.a ? (@ like_regex "(")',
+            "$.kind ? (@ == $undefined)",  # issue 6: an undefined variable was a raw ProgrammingError
+            '$.kind ? (@ starts with $x && @ == "note")',
+            '$.kind ? (@ == "\ud800")',
+            "$" + "[0]" * 1000 + " ? (" * 500 + "@ == 1" + ")" * 500,
+        ],
+    )
     def test_malformed_json_path_raises_invalid_input_and_the_store_keeps_working(self, store, filled, path):
         with pytest.raises(InvalidInput):
             store.find(filled, path=path)
@@ -337,6 +349,13 @@ class DocumentStoreContract:
             store.find_ids(filled, path=path)
         store.put(filled, "after-error", {"still": "working"})
         assert store.get(filled, "after-error") == {"still": "working"}
+
+    @pytest.mark.parametrize(
+        "path", ["strict $.kind.datetime()", "$.kind.double() ? (@ > 1)", "$.size() ? (@ / 0 == 1)"]
+    )
+    def test_errors_while_evaluating_a_path_are_no_match(self, store, filled, path):
+        # @? suppresses errors of evaluation (type, arithmetic, datetime): such a path matches nothing
+        assert store.find_ids(filled, path=path) == []
 
     @pytest.mark.parametrize("contains", [[1], "text", {"a": float("nan")}, {"a": "\x00"}])
     def test_invalid_containment_filters_are_refused(self, store, filled, contains):

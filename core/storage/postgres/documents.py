@@ -30,6 +30,8 @@ from core.storage.ports import InvalidInput, StoredDocument, UnknownCollection
 # put_many sends documents in batches of at most this many bytes of JSON (all in one transaction).
 BATCH_BYTES = 16 * 1024 * 1024
 MAX_PATH_LENGTH = 4096
+# SQLSTATE classes that a caller's JSON path causes (see _execute_path_query).
+_CALLER_PATH_ERRORS = frozenset({"22", "42", "54"})
 
 _UPSERT_ONE = """
     INSERT INTO strata_document (collection_id, key, body, created_at, updated_at)
@@ -207,7 +209,9 @@ class PostgresDocumentStore:
                 return cursor.fetchall()
         except DatabaseError as exc:
             sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
-            if sqlstate.startswith("22") or sqlstate == "42601":  # data exception / syntax error
+            # 22: data exception (bad syntax, bad regex), 42: syntax error or undefined object (a
+            # $variable the path names but nobody passed), 54: program limit (nested too deeply)
+            if sqlstate[:2] in _CALLER_PATH_ERRORS:
                 message = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None) or str(exc)
                 raise InvalidInput(f"invalid JSON path {path!r}: {message}") from exc
             raise
