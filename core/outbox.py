@@ -7,7 +7,9 @@ safety net), which calls ``relay()``:
 
 * Each due event (``pending`` and ``available_at <= now``) is claimed in its own short
   transaction with ``SELECT ... FOR UPDATE SKIP LOCKED``, so any number of relays (worker
-  processes, beat, a manual call) run side by side without ever taking the same event.
+  processes, beat, a manual call) run side by side without ever taking the same event. The
+  claim counts the attempt and commits before the handlers run, so an attempt whose process
+  dies still counts (see ``_relay_one``).
 * Each registered handler that has no ``OutboxDelivery`` row for the event yet runs inside a
   savepoint together with the insert of its delivery row: its database effects and the record
   that it ran commit together or not at all. A handler therefore runs to completion once per
@@ -218,16 +220,49 @@ def relay(*, batch_size: int | None = None) -> RelayResult:
 
 
 def _relay_one() -> RelayResult | None:
-    """Claim one due event and run its handlers; ``None`` when no event is due."""
+    """Claim one due event and run its handlers; ``None`` when no event is due.
+
+    Two transactions. The claim counts the attempt and commits before any handler runs, with
+    ``available_at`` moved to when a retry would be due: if the process dies while the handlers
+    run (killed, out of memory, a handler that crashes the interpreter), the attempt stays
+    counted and the event comes back after its backoff, and ends as a dead letter after
+    ``STRATA_OUTBOX_MAX_ATTEMPTS`` like any failing event. (Counting in the same transaction
+    as the handlers lost the count with every crash: a poison event was retried forever.)
+    The second transaction locks the event again, runs the handlers and settles it; while it
+    runs, its row lock keeps other relays (``SKIP LOCKED``) off the event."""
+    now = timezone.now()
     with transaction.atomic():
         event = (
             OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=OutboxEvent.Status.PENDING, available_at__lte=timezone.now())
+            .filter(status=OutboxEvent.Status.PENDING, available_at__lte=now)
             .order_by("available_at", "created_at")
             .first()
         )
         if event is None:
             return None
+        if event.attempts >= int(settings.STRATA_OUTBOX_MAX_ATTEMPTS):
+            # Only an attempt that never finished leaves an event pending at the limit.
+            return _bury(event)
+        previous_error = event.last_error
+        event.attempts += 1
+        event.available_at = now + timedelta(seconds=backoff_delay(event.attempts))
+        event.last_error = (
+            f"attempt {event.attempts} started at {now.isoformat()} and did not finish: the process "
+            f"running it died (killed, out of memory or crashed)\n\n{previous_error}"
+        )[:MAX_ERROR_CHARS]
+        event.save(update_fields=["attempts", "available_at", "last_error"])
+        claimed = event.attempts
+
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update()
+            .filter(pk=event.pk, status=OutboxEvent.Status.PENDING, attempts=claimed)
+            .first()
+        )
+        if event is None:  # replayed or claimed again meanwhile: that relay owns it now
+            return RelayResult()
+        event.attempts -= 1  # what handlers see: the attempts that failed before this one
+        event.last_error = previous_error
         errors = _run_handlers(event)
         return _settle(event, errors)
 
@@ -265,28 +300,19 @@ def _run_handlers(event: OutboxEvent) -> list[str]:
 
 
 def _settle(event: OutboxEvent, errors: list[str]) -> RelayResult:
+    """Record the attempt's outcome (``event.attempts`` counts the attempts before it)."""
     now = timezone.now()
     if not errors:
         event.status = OutboxEvent.Status.DELIVERED
-        event.delivered_at = now
-        event.save(update_fields=["status", "delivered_at"])
+        event.delivered_at = event.available_at = now  # (the claim had set the time of a retry)
+        event.save(update_fields=["status", "delivered_at", "available_at", "attempts", "last_error"])
         return RelayResult(delivered=1)
 
     event.attempts += 1
     event.last_error = "\n\n".join(errors)[:MAX_ERROR_CHARS]
     max_attempts = int(settings.STRATA_OUTBOX_MAX_ATTEMPTS)
     if event.attempts >= max_attempts:
-        event.status = OutboxEvent.Status.DEAD
-        event.save(update_fields=["status", "attempts", "last_error"])
-        logger.error(
-            "outbox: %s event %s is a dead letter after %d attempts; replay it with "
-            "`manage.py outbox_replay --event %s` once fixed",
-            event.event_type,
-            event.id,
-            event.attempts,
-            event.id,
-        )
-        return RelayResult(dead=1)
+        return _bury(event)
 
     delay = backoff_delay(event.attempts)
     event.available_at = now + timedelta(seconds=delay)
@@ -300,6 +326,20 @@ def _settle(event: OutboxEvent, errors: list[str]) -> RelayResult:
         delay,
     )
     return RelayResult(retried=1)
+
+
+def _bury(event: OutboxEvent) -> RelayResult:
+    event.status = OutboxEvent.Status.DEAD
+    event.save(update_fields=["status", "attempts", "last_error"])
+    logger.error(
+        "outbox: %s event %s is a dead letter after %d attempts; replay it with "
+        "`manage.py outbox_replay --event %s` once fixed",
+        event.event_type,
+        event.id,
+        event.attempts,
+        event.id,
+    )
+    return RelayResult(dead=1)
 
 
 # ---------------------------------------------------------------- replay

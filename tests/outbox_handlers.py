@@ -8,11 +8,14 @@ Event types:
     test.audit       record_audit
     test.flaky       record_audit + flaky (fails while event.attempts < payload["fail_times"])
     test.downstream  downstream (fails while the cache flag DOWNSTREAM_DOWN_KEY is set)
+    test.poison      poison (kills the process running it: SIGKILL with payload["kill"],
+                     else raises ProcessDied, a BaseException that no handler catches)
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from django.core.cache import cache
@@ -25,10 +28,15 @@ AUDIT_ACTION = "test.outbox.audit"
 FLAKY_ACTION = "test.outbox.flaky"
 DOWNSTREAM_ACTION = "test.outbox.downstream"
 DOWNSTREAM_DOWN_KEY = "test-outbox-downstream-down"
+POISON_ACTION = "test.outbox.poison"
 
 
 class DownstreamUnavailable(RuntimeError):
     pass
+
+
+class ProcessDied(BaseException):  # noqa: N818 -- stands for the process dying, not an error
+    """What an in-process test raises where a worker would be killed mid-handler."""
 
 
 def _effect(event: OutboxEvent, action: str) -> None:
@@ -65,3 +73,11 @@ def downstream(event: OutboxEvent) -> None:
     _effect(event, DOWNSTREAM_ACTION)
     if cache.get(DOWNSTREAM_DOWN_KEY):
         raise DownstreamUnavailable("downstream service is down")
+
+
+@outbox.register("test.poison")
+def poison(event: OutboxEvent) -> None:
+    _effect(event, POISON_ACTION)  # rolled back with the attempt
+    if event.payload.get("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise ProcessDied(f"attempt {event.attempts + 1} killed the process")

@@ -230,6 +230,45 @@ def test_backoff_doubles_then_the_event_becomes_a_dead_letter(settings, caplog):
     assert effects(event, h.FLAKY_ACTION) == 0
 
 
+@pytest.mark.django_db
+def test_an_attempt_that_kills_the_process_counts_and_the_event_ends_as_a_dead_letter(settings, caplog):
+    """Issue 6, defect 7: the attempt is counted when the event is claimed, in its own
+    transaction, so a handler that kills its process is not retried forever."""
+    settings.STRATA_OUTBOX_BACKOFF_SECONDS = 10
+    settings.STRATA_OUTBOX_MAX_ATTEMPTS = 3
+    event = publish("test.poison")
+    for attempt in (1, 2, 3):
+        make_due(event)
+        before = timezone.now()
+        with pytest.raises(h.ProcessDied):
+            outbox.relay()
+        stored = refreshed(event)
+        assert (stored.status, stored.attempts) == (OutboxEvent.Status.PENDING, attempt)
+        assert stored.available_at >= before + timedelta(seconds=10 * 2 ** (attempt - 1))  # the retry, not now
+        assert f"attempt {attempt} started" in stored.last_error and "did not finish" in stored.last_error
+    assert outbox.relay() == outbox.RelayResult()  # the third retry is not due yet
+    make_due(event)
+    with caplog.at_level("ERROR", logger="core.outbox"):
+        assert outbox.relay() == outbox.RelayResult(dead=1)
+    stored = refreshed(event)
+    assert (stored.status, stored.attempts) == (OutboxEvent.Status.DEAD, 3)
+    assert "did not finish" in stored.last_error
+    assert f"dead letter after 3 attempts; replay it with `manage.py outbox_replay --event {event.id}`" in caplog.text
+    assert effects(event, h.POISON_ACTION) == 0  # every attempt's writes were rolled back
+
+
+@pytest.mark.django_db
+def test_a_delivered_event_counts_only_its_failed_attempts(settings):
+    settings.STRATA_OUTBOX_BACKOFF_SECONDS = 10
+    event = publish("test.flaky", fail_times=1)
+    assert outbox.relay() == outbox.RelayResult(retried=1)
+    make_due(event)
+    assert outbox.relay() == outbox.RelayResult(delivered=1)
+    stored = refreshed(event)
+    assert (stored.status, stored.attempts) == (OutboxEvent.Status.DELIVERED, 1)
+    assert "planned failure 1 of 1" in stored.last_error  # the last failure stays readable
+
+
 def test_backoff_delay_grows_exponentially_with_bounded_jitter(settings):
     settings.STRATA_OUTBOX_BACKOFF_SECONDS = 2
     for attempts, base in [(1, 2), (2, 4), (3, 8), (6, 64)]:

@@ -218,3 +218,31 @@ def test_beat_retries_a_failing_handler_until_it_succeeds(start_worker):
     assert effect_counts([event.id], h.AUDIT_ACTION)[str(event.id)] == 1
     flaky_runs = AuditEntry.objects.filter(action=h.FLAKY_ACTION, object_id=str(event.id))
     assert [e.changes["attempts"] for e in flaky_runs] == [2]  # the failed runs' writes rolled back
+
+
+def test_an_event_whose_handler_kills_the_worker_ends_as_a_dead_letter(start_worker):
+    """Issue 6, defect 7: each claim counts an attempt, so a poison event that SIGKILLs the
+    worker's pool process on every run becomes a dead letter instead of being retried forever."""
+    worker = start_worker(
+        beat=True,
+        concurrency=1,
+        env={
+            "STRATA_OUTBOX_RELAY_INTERVAL": "0.5",
+            "STRATA_OUTBOX_BACKOFF_SECONDS": "0.2",
+            "STRATA_OUTBOX_MAX_ATTEMPTS": "3",
+        },
+    )
+    with transaction.atomic():
+        poison = services.outbox_publish(event_type="test.poison", payload={"kill": True})
+        healthy = services.outbox_publish(event_type="test.audit", payload={})
+
+    def dead() -> bool:
+        return OutboxEvent.objects.filter(pk=poison.pk, status=OutboxEvent.Status.DEAD).exists()
+
+    wait_until(worker, dead, "the poison event to become a dead letter")
+    stored = OutboxEvent.objects.get(pk=poison.pk)
+    assert stored.attempts == 3 and "did not finish" in stored.last_error
+    assert effect_counts([poison.id], h.POISON_ACTION)[str(poison.id)] == 0
+    wait_until(worker, lambda: undelivered([healthy.id]) == 0, "the healthy event to be delivered")
+    assert effect_counts([healthy.id])[str(healthy.id)] == 1
+    assert worker.process.poll() is None  # the worker itself survived its pool processes' deaths
