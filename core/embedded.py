@@ -234,6 +234,38 @@ class ForeignServer(RuntimeError):
     """A server answers where this data dir's server should be, but belongs to another data dir."""
 
 
+# The embedded Redis is also the Celery broker: queued tasks must survive a restart. Snapshot
+# within 60 s of any write (10 s under load) and keep an append-only file fsynced every second,
+# so even a kill -9 loses at most about a second. (The former `--save "60 1000"` reached Redis
+# as ONE argument, which Redis 6.2 ignores: `CONFIG GET save` was empty and nothing was saved.)
+REDIS_PERSISTENCE = {"save": "60 1 10 100", "appendonly": "yes", "appendfsync": "everysec"}
+
+
+def _redis_arguments() -> list[str]:
+    """redis-server options: one argv entry per word, and (Redis 6.2) one ``--save`` per pair."""
+    arguments: list[str] = []
+    for name, value in REDIS_PERSISTENCE.items():
+        words = value.split()
+        if name == "save":
+            for seconds, changes in zip(words[::2], words[1::2], strict=True):
+                arguments += ["--save", seconds, changes]
+        else:
+            arguments += [f"--{name}", *words]
+    return arguments
+
+
+def _ensure_redis_persistence(path: Path) -> None:
+    """Apply REDIS_PERSISTENCE to this data dir's running server (one started before the fix)."""
+    client = _redis_client(path, timeout=2.0)
+    try:
+        for name, value in REDIS_PERSISTENCE.items():
+            current = client.config_get(name).get(name)
+            if (current.decode() if isinstance(current, bytes) else current) != value:
+                client.config_set(name, value)
+    finally:
+        client.close()
+
+
 def ensure_redis(timeout: float = 10.0) -> str:
     """Start this data dir's Redis daemon unless it runs; return its URL (db 0).
 
@@ -250,6 +282,7 @@ def ensure_redis(timeout: float = 10.0) -> str:
                     f"the Redis answering on {sock} keeps its data in {owner}, not in {directory}; "
                     "refusing to use another data dir's server"
                 )
+            _ensure_redis_persistence(sock)
             return redis_url()
         # A server started from this dir that does not answer on the socket (e.g. one from an
         # older Strata listening on a TCP port, or a hung one) would fight over dump.rdb: stop it.
@@ -277,10 +310,9 @@ def ensure_redis(timeout: float = 10.0) -> str:
                 str(_redis_pid_file()),
                 "--logfile",
                 str(directory / "redis.log"),
-                "--save",
-                "60 1000",
                 "--dbfilename",
                 "dump.rdb",
+                *_redis_arguments(),
             ],
             check=True,
         )
