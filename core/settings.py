@@ -135,7 +135,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("STRATA_CACHE_PREFIX", "strata"),
         "TIMEOUT": env_int("STRATA_CACHE_TIMEOUT", 300),
-        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        # An unreachable or hung Redis costs at most these seconds, once per retry window of the
+        # cache port (core/storage/redis_cache.py): pages are then served uncached.
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": float(os.environ.get("STRATA_CACHE_CONNECT_TIMEOUT", "0.5")),
+            "SOCKET_TIMEOUT": float(os.environ.get("STRATA_CACHE_SOCKET_TIMEOUT", "2")),
+        },
     }
 }
 

@@ -61,6 +61,11 @@ class NodeNotFound(StorageError, LookupError):
     """An edge endpoint (or traversal start) does not exist."""
 
 
+class CacheUnavailable(StorageError):
+    """The cache server cannot be reached. Only deletes raise it (an invalidation must not be
+    lost silently); reads and writes degrade to misses."""
+
+
 # ---------------------------------------------------------------- documents
 
 
@@ -333,7 +338,13 @@ class GraphStore(Protocol):
 
 @runtime_checkable
 class Cache(Protocol):
-    """Key/value cache with invalidation by tag or key prefix. Values must be picklable."""
+    """Key/value cache with invalidation by tag or key prefix. Values must be picklable.
+
+    A cache is an optimisation, so an unreachable cache server is not an error for readers:
+    ``get``/``get_or_set`` answer as for a miss (``get_or_set`` computes the value) and ``set``
+    drops the value, with a logged warning. ``delete``, ``delete_by_tag`` and
+    ``delete_by_prefix`` raise ``CacheUnavailable``. Callers that must never serve stale data
+    put a version they bump in the database into their keys rather than rely on deletes."""
 
     def get(self, key: str, default: Any = None) -> Any: ...
 

@@ -17,20 +17,36 @@ without bound. (The scripts touch keys they compute, so this needs a single Redi
 Redis Cluster.)
 
 ``timeout=None`` means the cache's default timeout (``CACHES[alias]["TIMEOUT"]``).
+
+Outages: when Redis cannot be reached (refused, reset, timed out, or refusing writes), reads
+answer as a miss and writes are dropped, and for ``retry_seconds`` afterwards Redis is not
+asked at all, so a dead or hung server costs one socket timeout per window rather than one per
+request. The outage is logged once (warning) and so is the recovery (info). Deletes raise
+``CacheUnavailable`` instead: an invalidation is never dropped silently.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
+import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from core.storage import validation
-from core.storage.ports import InvalidInput
+from core.storage.ports import CacheUnavailable, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+#: What an unreachable (or write-refusing) Redis raises through django-redis or redis-py.
+UNREACHABLE = (RedisError, ConnectionInterrupted, socket.timeout, ConnectionError)
 
 SCAN_BATCH = 500
 
@@ -113,13 +129,25 @@ def glob_escape(text: str) -> str:
 class RedisCache:
     """ports.Cache on the django-redis cache ``alias``."""
 
-    def __init__(self, alias: str = "default") -> None:
+    def __init__(self, alias: str = "default", retry_seconds: float = 5.0) -> None:
         self.alias = alias
+        self.retry_seconds = validation.positive_seconds(retry_seconds, what="retry_seconds")
+        self._down_until = 0.0  # time.monotonic() before which Redis is not asked
+        self._down = False
 
     # ------------------------------------------------------------ reads
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._django.get(self._key(key), default)
+        key = self._key(key)
+        if not self._available():
+            return default
+        try:
+            value = self._django.get(key, default)
+        except UNREACHABLE as exc:
+            self._failed("get", exc)
+            return default
+        self._succeeded()
+        return value
 
     def get_or_set(
         self, key: str, compute: Callable[[], Any] | Any, *, timeout: float | None = None, tags: Iterable[str] = ()
@@ -134,39 +162,90 @@ class RedisCache:
     # ------------------------------------------------------------ writes
 
     def set(self, key: str, value: Any, *, timeout: float | None = None, tags: Iterable[str] = ()) -> None:
-        value_key = self._django.make_key(self._key(key))
-        tag_keys = [self._tag_key(tag) for tag in _tags(tags)]
+        key = self._key(key)
+        tag_names = _tags(tags)
         ttl_ms = self._ttl_ms(timeout)
+        if not self._available():
+            return
         try:
-            encoded = self._django.client.encode(value)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"cache value for {key!r} cannot be pickled: {exc}") from exc
-        script = self._redis.register_script(_SET)
-        script(
-            keys=[value_key, self._tags_record_key(value_key), *tag_keys], args=[encoded, ttl_ms, self._record_prefix]
-        )
+            value_key = self._django.make_key(key)
+            try:
+                encoded = self._django.client.encode(value)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise InvalidInput(f"cache value for {key!r} cannot be pickled: {exc}") from exc
+            script = self._redis.register_script(_SET)
+            script(
+                keys=[value_key, self._tags_record_key(value_key), *(self._tag_key(tag) for tag in tag_names)],
+                args=[encoded, ttl_ms, self._record_prefix],
+            )
+        except UNREACHABLE as exc:
+            self._failed("set", exc)
+            return
+        self._succeeded()
 
     def delete(self, key: str) -> bool:
-        return self._delete_keys([self._django.make_key(self._key(key))]) == 1
+        value_key = self._django.make_key(self._key(key))
+        return self._deleting("delete", lambda: self._delete_keys([value_key])) == 1
 
     def delete_by_tag(self, tag: str) -> int:
         tag_key = self._tag_key(validation.record_key(tag, what="tag"))
-        script = self._redis.register_script(_DELETE_TAG)
-        return int(script(keys=[tag_key], args=[self._record_prefix]))
+
+        def run() -> int:
+            script = self._redis.register_script(_DELETE_TAG)
+            return int(script(keys=[tag_key], args=[self._record_prefix]))
+
+        return self._deleting("delete_by_tag", run)
 
     def delete_by_prefix(self, prefix: str) -> int:
         """Delete the keys starting with ``prefix``, taken literally (glob characters are escaped)."""
         if not isinstance(prefix, str) or "\x00" in prefix:
             raise InvalidInput(f"a key prefix must be a string without NUL, got {prefix!r}")
         pattern = glob_escape(self._django.make_key(prefix)) + "*"
-        deleted = 0
-        batch: list[str] = []
-        for key in self._redis.scan_iter(match=pattern, count=SCAN_BATCH):
-            batch.append(key.decode() if isinstance(key, bytes) else key)
-            if len(batch) >= SCAN_BATCH:
-                deleted += self._delete_keys(batch)
-                batch = []
-        return deleted + (self._delete_keys(batch) if batch else 0)
+
+        def run() -> int:
+            deleted = 0
+            batch: list[str] = []
+            for key in self._redis.scan_iter(match=pattern, count=SCAN_BATCH):
+                batch.append(key.decode() if isinstance(key, bytes) else key)
+                if len(batch) >= SCAN_BATCH:
+                    deleted += self._delete_keys(batch)
+                    batch = []
+            return deleted + (self._delete_keys(batch) if batch else 0)
+
+        return self._deleting("delete_by_prefix", run)
+
+    # ------------------------------------------------------------ outages
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.retry_seconds
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "cache unreachable (%s on CACHES[%r]: %s); serving uncached, retrying every %.0f s",
+                operation,
+                self.alias,
+                exc.__cause__ or exc,
+                self.retry_seconds,
+            )
+
+    def _succeeded(self) -> None:
+        if self._down:
+            self._down = False
+            logger.info("cache reachable again (CACHES[%r])", self.alias)
+
+    def _deleting(self, operation: str, run: Callable[[], int]) -> int:
+        if not self._available():
+            raise CacheUnavailable(f"cache {self.alias!r} is unreachable; {operation} was not done")
+        try:
+            result = run()
+        except UNREACHABLE as exc:
+            self._failed(operation, exc)
+            raise CacheUnavailable(f"cache {self.alias!r} is unreachable; {operation} was not done: {exc}") from exc
+        self._succeeded()
+        return result
 
     # ------------------------------------------------------------ helpers
 
