@@ -209,16 +209,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# Static files (admin CSS/JS, site.css) are served by WhiteNoise in production (gunicorn);
-# `runserver --insecure` serves them locally.
+# Static files (admin CSS/JS, site.css) are served by WhiteNoise under gunicorn: in production
+# from STATIC_ROOT (collectstatic, hashed names); in embedded mode straight from the apps'
+# static directories (no collectstatic needed).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 if DEBUG or not os.environ.get("DATABASE_URL"):
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-else:
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)

@@ -11,6 +11,7 @@ import stat
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 from celery import Celery
 
@@ -66,6 +67,11 @@ def test_strata_run_starts_everything_shows_a_banner_and_stops_on_sigterm(run_in
         assert home is not None and "<h1>Default workspace</h1>" in home
         assert not kept.exists(), "the first login deletes the kept password"
         assert run.status("/healthz") == 200
+        # served by gunicorn with 2 x cores + 1 worker processes; static files by WhiteNoise
+        assert re.search(r"^web\s+\| started \(pid \d+\): -m gunicorn core.wsgi:application", run.output, re.M)
+        web = psutil.Process(run.child_pids()["web"])
+        assert len(web.children()) == 2 * len(os.sched_getaffinity(0)) + 1
+        assert run.status("/static/admin/css/base.css") == 200
 
         children = run.child_pids()
         run.process.send_signal(signal.SIGTERM)
@@ -113,6 +119,19 @@ def test_strata_run_stops_everything_when_a_child_dies(run_instance):
     assert re.search(r"^worker \| stopped$", run.output, re.M), run.output
     assert all(gone(pid) for pid in children.values())
     assert processes_in_groups(set(children.values())) == []
+
+
+def test_strata_run_dev_serves_with_the_development_server(run_instance):
+    run = Run(run_instance, "--dev", "--no-worker", "--no-beat", "--no-migrate")
+    try:
+        run.wait_until_up(children={"web"})
+        assert re.search(r"^web\s+\| started \(pid \d+\): \S*manage\.py runserver --noreload", run.output, re.M)
+        assert run.status("/healthz") == 200
+        assert run.status("/static/admin/css/base.css") == 200
+        run.process.send_signal(signal.SIGTERM)
+        assert run.process.wait(timeout=45) == 0, run.output
+    finally:
+        run.kill_leftovers()
 
 
 @pytest.mark.django_db

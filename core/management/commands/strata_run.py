@@ -1,7 +1,7 @@
 """Start everything: migrate, make sure there is a superuser with a workspace, then run the
 web server, a Celery worker and Celery beat as child processes with prefixed output.
 
-    manage.py strata_run [--addr 127.0.0.1:8000] [--no-worker] [--no-beat] [--no-migrate]
+    manage.py strata_run [--addr 127.0.0.1:8000] [--dev] [--web-workers N] [--no-worker] [--no-beat] [--no-migrate]
 
 Once the web server answers and the worker and beat are up, a banner says where the site is,
 how to log in (the generated password of the first superuser is kept in a 0600 file in the
@@ -10,9 +10,10 @@ Ctrl-C or SIGTERM stops every child (SIGTERM first, SIGKILL after a grace period
 child dies on its own the others are stopped and the command exits with status 1.
 The embedded PostgreSQL and Redis keep running afterwards; ``./strata stop`` stops them.
 
-The web server is Django's runserver (``--noreload --insecure`` so it also serves the static
-files of the admin): fine for the embedded, local default. Production runs a real WSGI server
-(see docker-compose.yml).
+The web server is gunicorn, as in production: ``STRATA_WEB_WORKERS`` processes (default
+2 x cores + 1), each serving one request at a time, so a slow request (a large upload) holds
+one process while the others keep serving; static files come from WhiteNoise. ``--dev`` runs
+Django's development server instead (one process, a thread per request).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from django.db import connections
 from core import embedded, initial_password, selectors, services
 
 DEFAULT_ADDR = "127.0.0.1:8000"
+WEB_TIMEOUT_SECONDS = 120  # gunicorn restarts a worker stuck in one request longer than this
 DEFAULT_WORKSPACE_NAME = "Default workspace"
 STOP_GRACE_SECONDS = 30.0
 POLL_SECONDS = 0.2
@@ -210,6 +212,14 @@ def _ending(child: Child) -> str:
     return f"exited with status {code}"
 
 
+def default_web_workers() -> int:
+    """``STRATA_WEB_WORKERS``, else gunicorn's rule of thumb: 2 x the cores this process may use, + 1."""
+    configured = os.environ.get("STRATA_WEB_WORKERS", "").strip()
+    if configured:
+        return int(configured)
+    return 2 * len(os.sched_getaffinity(0)) + 1
+
+
 class Command(BaseCommand):
     help = (
         "Migrate, ensure a superuser with a workspace, then run web + Celery worker + Celery beat "
@@ -220,6 +230,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default=DEFAULT_ADDR, help=f"web server address (default {DEFAULT_ADDR})")
+        parser.add_argument(
+            "--dev", action="store_true", help="serve with Django's development server instead of gunicorn"
+        )
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=None,
+            help="gunicorn worker processes (default: STRATA_WEB_WORKERS, else 2 x cores + 1)",
+        )
         parser.add_argument("--no-worker", action="store_true", help="do not start a Celery worker")
         parser.add_argument("--no-beat", action="store_true", help="do not start Celery beat")
         parser.add_argument("--no-migrate", action="store_true", help="skip manage.py migrate")
@@ -228,6 +247,8 @@ class Command(BaseCommand):
         self,
         *args: Any,
         addr: str,
+        dev: bool,
+        web_workers: int | None,
         no_worker: bool,
         no_beat: bool,
         no_migrate: bool,
@@ -242,7 +263,10 @@ class Command(BaseCommand):
         banner = self._banner(addr, user)
         connections.close_all()  # the supervisor holds no database connection
 
-        children = self._children(addr, worker=not no_worker, beat=not no_beat)
+        workers = web_workers if web_workers is not None else default_web_workers()
+        if workers < 1:
+            raise CommandError("--web-workers must be at least 1")
+        children = self._children(addr, dev=dev, web_workers=workers, worker=not no_worker, beat=not no_beat)
         supervisor = Supervisor(children, self.stdout, web_addr=_connect_addr(addr), banner=banner, **self._env())
         self.stdout.write(f"Starting {', '.join(c.name for c in children)}; the banner below says when all are up.")
         status = supervisor.run()
@@ -300,10 +324,21 @@ class Command(BaseCommand):
         lines = [f"Strata is running at {url}   (admin: {url}admin/)", *login, stop]
         return "\n".join([rule, *(f"  {line}" for line in lines), rule])
 
-    def _children(self, addr: str, *, worker: bool, beat: bool) -> list[Child]:
+    def _children(self, addr: str, *, dev: bool, web_workers: int, worker: bool, beat: bool) -> list[Child]:
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
-        children = [Child("web", [python, manage, "runserver", "--noreload", "--insecure", addr])]
+        if dev:
+            web = [python, manage, "runserver", "--noreload", "--insecure", addr]
+        else:
+            web = [
+                python,
+                "-m",
+                "gunicorn",
+                "core.wsgi:application",
+                *("--bind", addr, "--workers", str(web_workers), "--timeout", str(WEB_TIMEOUT_SECONDS)),
+                *("--graceful-timeout", "30", "--log-level", "info"),
+            ]
+        children = [Child("web", web)]
         if worker:
             children.append(
                 Child(
