@@ -220,6 +220,7 @@ MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 if DEBUG or not os.environ.get("DATABASE_URL"):
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     WHITENOISE_USE_FINDERS = True
+    STATIC_ROOT = None  # nothing is collected here
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
