@@ -82,9 +82,16 @@ def _validate(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple
     for position, item in enumerate(items):
         try:
             candidate = prepare_item(item, position)
-        except InvalidInput as exc:
-            external_id = item.external_id if isinstance(item.external_id, str) else repr(item.external_id)
-            results.append(ItemResult(external_id, "failed", error=str(exc), source=item.source, line=item.line))
+        except (InvalidInput, ValueError, TypeError, RecursionError) as exc:  # any bad value fails its item only
+            results.append(
+                ItemResult(
+                    _shown(item.external_id),
+                    "failed",
+                    error=_shown(str(exc)),
+                    source=_shown(item.source),
+                    line=item.line,
+                )
+            )
             continue
         result = ItemResult(candidate.external_id, "unchanged", source=candidate.source, line=item.line)
         first = first_seen.get(candidate.external_id)
@@ -96,6 +103,14 @@ def _validate(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple
             valid.append((candidate, result))
         results.append(result)
     return results, valid
+
+
+def _shown(value: Any) -> str:
+    """A refused item's value as text any page, log or terminal can show (a lone surrogate in
+    an external id broke the upload result page): lone surrogates become ``\\udXXX`` escapes."""
+    if not isinstance(value, str):
+        return "" if value is None else repr(value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---------------------------------------------------------------- the batch write
