@@ -173,7 +173,8 @@ class PostgresVectorStore:
         # database error here is unexpected and marks the caller's transaction for rollback.
         with transaction.atomic(using=self.using, savepoint=False), self._cursor() as cursor:
             cursor.execute(_STAGE_DDL)
-            with cursor.cursor.copy(_STAGE_COPY) as copy:
+            # the raw psycopg COPY: its errors raised as Django's, like the cursor's own
+            with cursor.db.wrap_database_errors, cursor.cursor.copy(_STAGE_COPY) as copy:
                 copy.set_types(_STAGE_TYPES)
                 for row in zip(keys, matrix, metadata, strict=True):
                     copy.write_row(row)

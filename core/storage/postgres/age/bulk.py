@@ -83,8 +83,10 @@ class BulkLoadMixin(AgeBase):
         if not batch.nodes and not batch.edges:
             return BulkLoadResult(nodes=0, edges=0)
         self._require(batch.vertex_labels(), batch.edge_types())
-        with transaction.atomic(using=self.using):
-            # psycopg's COPY on Django's own connection: the same session and transaction
+        with transaction.atomic(using=self.using), self._connection.wrap_database_errors:
+            # psycopg's COPY on Django's own connection: the same session and transaction (its
+            # errors raised as Django's, like every other query: e.g. OperationalError when the
+            # server ends the connection)
             with self._connection.connection.cursor() as cursor:
                 self._load_nodes(cursor, batch)
                 self._load_edges(cursor, batch)
