@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import InterfaceError, OperationalError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -18,6 +19,21 @@ from content import parsers, services
 from content.embeddings import EmbeddingError
 from core.management.arguments import workspace_argument
 from core.storage.ports import StorageError
+
+RERUN_IS_SAFE = "Re-running the same command is safe: what is already stored is reported as unchanged."
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _what_happened(exc: BaseException) -> str:
+    """Lost connection (SQLSTATE class 08, 57 or none: the client saw the socket close) or
+    another server-side failure (deadlock, timeout, disk full...)."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    if isinstance(exc, InterfaceError) or sqlstate[:2] in {"", "08", "57"}:
+        return "lost the connection to PostgreSQL"
+    return "PostgreSQL failed the batch"
 
 
 class Command(BaseCommand):
@@ -44,6 +60,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-embed", dest="embed", action="store_false", help="leave embedding to the worker")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._ingest(options)
+        except (OperationalError, InterfaceError) as exc:  # outside a batch (e.g. while connecting)
+            raise CommandError(f"{_what_happened(exc)} ({_first_line(exc)}). {RERUN_IS_SAFE}") from None
+
+    def _ingest(self, options: dict[str, Any]) -> None:
         workspace = workspace_argument(options["workspace"])
         batch_size: int = options["batch_size"]
         if batch_size < 1:
@@ -54,6 +76,12 @@ class Command(BaseCommand):
         # The total (a cheap pass over the files) gives the bar a percentage and an ETA.
         total = None if quiet else parsers.count_items(options["paths"])
         progress = tqdm(total=total, desc="ingest", unit="doc", file=sys.stderr, disable=quiet)
+
+        def summary() -> str:
+            return (
+                f"added {counts['added']}, updated {counts['updated']}, "
+                f"unchanged {counts['unchanged']}, failed {counts['failed']}"
+            )
 
         def report(message: str) -> None:
             with tqdm.external_write_mode(file=sys.stderr):
@@ -68,6 +96,14 @@ class Command(BaseCommand):
         def flush(batch: list[services.IngestItem]) -> None:
             try:
                 result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed)
+            except (OperationalError, InterfaceError) as exc:  # the server, not an item, stopped the batch
+                progress.close()
+                self.stdout.write(summary())
+                raise CommandError(
+                    f"{_what_happened(exc)} while ingesting ({_first_line(exc)}). The interrupted batch of "
+                    f"{len(batch)} item(s) was rolled back entirely; the batches before it are stored. "
+                    f"{RERUN_IS_SAFE}"
+                ) from None
             except (EmbeddingError, StorageError) as exc:
                 for item in batch:
                     counts["failed"] += 1
@@ -102,9 +138,6 @@ class Command(BaseCommand):
             finally:
                 progress.close()
 
-        self.stdout.write(
-            f"added {counts['added']}, updated {counts['updated']}, "
-            f"unchanged {counts['unchanged']}, failed {counts['failed']}"
-        )
+        self.stdout.write(summary())
         if counts["failed"]:
             raise CommandError(f"{counts['failed']} item(s) failed")
