@@ -27,23 +27,31 @@ def _scalar(value: str) -> Any:
     """``2024`` -> 2024, ``true`` -> True, ``"x"`` -> "x"; anything else stays the raw string."""
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return value
     return parsed if not isinstance(parsed, dict | list) else value
 
 
+def _checked_object(value: Any, *, what: str, max_bytes: int, limit_name: str) -> dict[str, Any]:
+    """``value`` through the validator the services and storage adapters use
+    (``core.storage.validation.json_object_text``: NaN, NUL, lone surrogates, size)."""
+    try:
+        checked = validation.json_object_text(value, what=what, max_bytes=max_bytes, limit_name=limit_name)
+    except InvalidInput as exc:
+        raise ValidationError(str(exc), code="invalid_json_object") from None
+    return json.loads(checked)
+
+
 def parse_json_object(text: str, *, what: str, max_bytes: int, limit_name: str = "") -> dict[str, Any]:
-    """A JSON object typed into a form, checked by the validator the services and storage
-    adapters use (``core.storage.validation.json_object_text``); raises ValidationError."""
+    """A JSON object typed into a form, checked like everything the services store; raises
+    ValidationError (for nesting too deep to parse too)."""
     try:
         parsed = json.loads(text)
     except ValueError as exc:
         raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
-    try:
-        checked = validation.json_object_text(parsed, what=what, max_bytes=max_bytes, limit_name=limit_name)
-    except InvalidInput as exc:
-        raise ValidationError(str(exc), code="invalid_json_object") from None
-    return json.loads(checked)
+    except RecursionError:
+        raise ValidationError("Invalid JSON: nested too deeply.", code="invalid_json") from None
+    return _checked_object(parsed, what=what, max_bytes=max_bytes, limit_name=limit_name)
 
 
 def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
@@ -74,7 +82,14 @@ def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
                     f"Cannot read {pair!r}: write key=value pairs or a JSON object.", code="invalid_pair"
                 )
             result[key] = _scalar(value.strip())
-    return result or None
+    if not result:
+        return None
+    return _checked_object(
+        result,
+        what="The metadata filter",
+        max_bytes=settings.STRATA_MAX_METADATA_BYTES,
+        limit_name="STRATA_MAX_METADATA_BYTES",
+    )
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -20,6 +20,7 @@ from content import parsers, selectors, services
 from content.forms import SearchForm, UploadForm
 from content.models import Document
 from core.permissions import can_write, workspace_required
+from core.storage.ports import InvalidInput
 
 #: Login and a workspace required (core's permission check, with this section's wording).
 content_page = workspace_required(
@@ -126,7 +127,7 @@ def search(request: HttpRequest) -> HttpResponse:
                 filters=form.cleaned_data["filters"],
                 limit=selectors.MAX_LIMIT,
             )
-        except selectors.SearchError as exc:
+        except InvalidInput as exc:  # SearchError, or a value a store refused
             form.add_error(None, str(exc))
         else:
             page = Paginator(hits, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
