@@ -49,7 +49,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from pgvector.psycopg import register_vector  # noqa: E402
 
-from content import selectors, services, stores  # noqa: E402
+from content import caching, selectors, services, stores  # noqa: E402
 from content.embeddings import get_embedder  # noqa: E402
 from content.models import Chunk, Document  # noqa: E402
 from core import services as core_services  # noqa: E402
@@ -303,10 +303,9 @@ def _hnsw_run(
 def bench_document_page(workspace_id: int, args: argparse.Namespace) -> None:
     ready = Document.objects.filter(workspace_id=workspace_id, status=Document.Status.READY)
     ids = list(ready.order_by("?").values_list("id", flat=True)[: args.pages])
-    cache = stores.cache()
     uncached, cached = [], []
     for document_id in ids:
-        cache.delete_by_tag(stores.document_cache_tag(document_id))
+        caching.bump_content_version(workspace_id)  # a new content version: nothing is cached
         seconds, context = timed(
             lambda d=document_id: selectors.document_with_context(workspace_id=workspace_id, document_id=d)
         )
@@ -346,7 +345,6 @@ def cleanup(workspace: Workspace) -> None:
     Chunk.objects.filter(workspace_id=workspace_id).delete()
     Document.objects.filter(workspace_id=workspace_id).delete()
     OutboxEvent.objects.filter(workspace_id=workspace_id).delete()
-    stores.cache().delete_by_tag(stores.workspace_cache_tag(workspace_id))
     workspace.delete()
     for user in users:
         user.delete()

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from content import embedding, stores
+from content import caching, embedding, stores
 from content.models import Chunk, Document
 from core.services import audit_record, outbox_publish
 from core.storage.ports import NodeRef
@@ -45,4 +45,4 @@ def document_delete(*, workspace_id: int, document_id: int, actor: Any = None) -
             workspace_id=workspace_id,
             changes=info,
         )
-        stores.invalidate_caches(workspace_id, [pk])
+        caching.bump_content_version(workspace_id)

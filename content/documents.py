@@ -14,7 +14,7 @@ import numpy as np
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 
-from content import stores
+from content import caching, stores
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.storage.ports import Node, NodeNotFound, NodeRef, UnknownCollection, UnknownLabel
 
@@ -158,12 +158,7 @@ def document_with_context(*, workspace_id: int, document_id: int, similar: int =
             related=_related_nodes(document_id=document.pk),
         )
 
-    key = stores.cache_key("document", workspace_id, document_id, similar)
-    return stores.cache().get_or_set(
-        key,
-        compute,
-        tags=[stores.workspace_cache_tag(workspace_id), stores.document_cache_tag(document_id)],
-    )
+    return caching.cached("document", workspace_id=workspace_id, parts=(document_id, similar), compute=compute)
 
 
 def document_body(*, workspace_id: int, document_id: int) -> dict[str, Any] | None:

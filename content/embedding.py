@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from content import stores
+from content import caching, stores
 from content.embeddings import DIMENSION, Embedder, EmbeddingError, get_embedder, get_embedder_for_model
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.services import audit_record
@@ -126,9 +126,13 @@ def embed_documents(workspace_id: int, documents: Mapping[int, str]) -> int:
                 metadata=metadata,
             )
             Chunk.objects.filter(id__in=[row[0] for row in batch]).update(embedding_model=model, embedded_at=now)
-    Document.objects.filter(id__in=list(documents)).exclude(status=Document.Status.READY, embedding_model=model).update(
-        status=Document.Status.READY, embedding_model=model
+    marked = (
+        Document.objects.filter(id__in=list(documents))
+        .exclude(status=Document.Status.READY, embedding_model=model)
+        .update(status=Document.Status.READY, embedding_model=model)
     )
+    if chunk_rows or marked:  # semantic search and the document pages now show the embedding
+        caching.bump_content_version(workspace_id)
     return len(chunk_rows)
 
 
@@ -181,7 +185,6 @@ def documents_reembed(*, workspace_id: int, document_ids: Sequence[int]) -> int:
             return 0
         Chunk.objects.filter(document_id__in=list(documents)).update(embedding_model="", embedded_at=None)
         embed_documents(workspace_id, documents)
-        stores.invalidate_caches(workspace_id, list(documents))
     return len(documents)
 
 
@@ -206,7 +209,7 @@ def document_embedding_failed(*, document_ids: Sequence[int], error: str) -> int
                 workspace_id=workspace_id,
                 changes={"document_ids": doc_ids[:1000], "error": error[:2000]},
             )
-            stores.invalidate_caches(workspace_id, doc_ids)
+            caching.bump_content_version(workspace_id)
     return len(rows)
 
 

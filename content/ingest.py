@@ -5,7 +5,7 @@ written in steps, each a function below: lock and look up the existing rows, pla
 added / updated / unchanged, write the ``Document`` rows, replace a changed document's old
 chunks and vectors, insert the chunks with their full-text vectors, put the bodies in the
 document store, embed (``embed=True``), put the graph nodes, then record the outbox event,
-the audit entry and the cache invalidation.
+the audit entry and the new content version (content/caching.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
-from content import embedding, stores
+from content import caching, embedding, stores
 from content.chunking import ChunkSpan, chunk_text
 from content.embeddings import Embedder, get_embedder_for_model
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
@@ -341,7 +341,7 @@ def _put_graph_nodes(workspace_id: int, written: list[_Write]) -> None:
 
 
 def _record(workspace_id: int, plan: _Plan, *, actor: Any, embed: bool) -> None:
-    """The outbox event, the audit entry and the cache invalidation of a written batch."""
+    """The outbox event, the audit entry and the new content version of a written batch."""
     written_ids = [w.document.pk for w in plan.written]
     outbox_publish(
         event_type=EVENT_INGESTED,
@@ -361,5 +361,4 @@ def _record(workspace_id: int, plan: _Plan, *, actor: Any, embed: bool) -> None:
             "document_ids": written_ids[:1000],
         },
     )
-    # New documents cannot have cached reads yet: only the updated ones need their tag dropped.
-    stores.invalidate_caches(workspace_id, [w.document.pk for w in plan.changed])
+    caching.bump_content_version(workspace_id)  # last: cached searches and pages see the batch

@@ -79,3 +79,14 @@ class WorkspaceEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id}: {self.model}"
+
+
+class ContentVersion(models.Model):
+    """The version of a workspace's content: part of every cached read's key (content/caching.py),
+    bumped by every transaction that changes what a page or a search shows."""
+
+    workspace = models.OneToOneField("core.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: v{self.version}"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from content import embedding, stores
+from content import caching, embedding, stores
 from content.embeddings import get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.models import Workspace
@@ -100,7 +100,7 @@ def workspace_reembed(
             workspace_id=workspace_id,
             changes={"from": old_model, "to": new_model, "chunks": len(done), "dropped": dropped},
         )
-        stores.invalidate_caches(workspace_id, [])
+        caching.bump_content_version(workspace_id)
     if progress is not None:
         progress(len(done), max(total, len(done)))
     return len(done)

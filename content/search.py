@@ -16,7 +16,7 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.db.models import F
 from django.utils.safestring import SafeString, mark_safe
 
-from content import stores
+from content import caching, stores
 from content.documents import document_ids_matching_metadata, stored_embedding_model
 from content.models import Chunk
 from core.storage import validation
@@ -273,5 +273,6 @@ def search(
             )[:limit]
         return _hits(workspace_id=workspace_id, query=query, ranked=ranked)
 
-    key = stores.cache_key("search", workspace_id, query, mode, clean_filters, limit)
-    return stores.cache().get_or_set(key, compute, tags=[stores.workspace_cache_tag(workspace_id)])
+    return caching.cached(
+        "search", workspace_id=workspace_id, parts=(query, mode, clean_filters, limit), compute=compute
+    )

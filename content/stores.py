@@ -1,15 +1,12 @@
 """The content app's handles on its storage ports, and how it names things in them (collections,
-labels, cache tags, the workspace lock)."""
+labels, cache keys, the workspace lock)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Sequence
 from typing import Any
-
-from django.db import transaction
 
 from core.locks import advisory_xact_lock
 from core.storage import get_cache, get_document_store, get_graph_store, get_vector_store
@@ -48,27 +45,7 @@ def cache_key(prefix: str, *parts: Any) -> str:
     return f"content:{prefix}:{digest}"
 
 
-def workspace_cache_tag(workspace_id: int) -> str:
-    return f"content:ws:{int(workspace_id)}"
-
-
-def document_cache_tag(document_id: int) -> str:
-    return f"content:doc:{int(document_id)}"
-
-
 def lock_workspace(workspace_id: int, *, exclusive: bool = False) -> None:
     """Transaction-scoped advisory lock of a workspace's content (shared for writers,
     exclusive for the embedding-model switch)."""
     advisory_xact_lock(f"content.workspace:{int(workspace_id)}", shared=not exclusive)
-
-
-def invalidate_caches(workspace_id: int, document_ids: Sequence[int]) -> None:
-    """After commit: drop the workspace's cached reads and those of the given documents."""
-
-    def invalidate() -> None:
-        store = cache()
-        store.delete_by_tag(workspace_cache_tag(workspace_id))
-        for document_id in document_ids:
-            store.delete_by_tag(document_cache_tag(document_id))
-
-    transaction.on_commit(invalidate, robust=True)

@@ -7,7 +7,7 @@ import pytest
 from django.db import DatabaseError, connection
 from psycopg import sql
 
-from content import services, stores
+from content import caching, services, stores
 from content.embeddings import get_embedder
 from content.models import Chunk, Document
 from core.models import AuditEntry, OutboxEvent
@@ -45,9 +45,7 @@ def test_delete_removes_the_document_from_every_store(workspace, user, django_ca
     vectors.upsert(
         f"content.ws{workspace.pk}.other-model", [VectorItem(k, vector) for k in chunk_keys], model="other-model"
     )
-    cache = stores.cache()
-    cache.set("detail", "stale", tags=[stores.document_cache_tag(a)])
-    cache.set("listing", "stale", tags=[stores.workspace_cache_tag(workspace.pk)])
+    version = caching.content_version(workspace_id=workspace.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.document_delete(workspace_id=workspace.pk, document_id=a, actor=user)
@@ -67,7 +65,7 @@ def test_delete_removes_the_document_from_every_store(workspace, user, django_ca
     assert event.payload == {"workspace_id": workspace.pk, "document_id": a, "external_id": "a", "title": "a"}
     entry = AuditEntry.objects.get(action="content.document.delete")
     assert entry.object_id == str(a) and entry.actor_id == user.pk
-    assert cache.get("detail") is None and cache.get("listing") is None
+    assert caching.content_version(workspace_id=workspace.pk) > version  # cached pages and searches are old
 
 
 def test_delete_refuses_another_workspaces_document(workspace, other_workspace):

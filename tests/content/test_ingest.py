@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection
 from django.test import override_settings
 from psycopg import sql
 
-from content import services, stores
+from content import caching, services, stores
 from content.embeddings import EmbeddingError, get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core import outbox
@@ -388,18 +388,12 @@ def test_a_failing_provider_is_retried_then_marks_the_documents_failed(workspace
 # ---------------------------------------------------------------- cache
 
 
-def test_cached_reads_are_invalidated_after_commit(workspace, django_capture_on_commit_callbacks):
-    report = services.document_ingest(workspace_id=workspace.pk, items=[item("a")])
-    doc_id = report.document_ids[0]
-    cache = stores.cache()
-    cache.set("ws-listing", "stale", tags=[stores.workspace_cache_tag(workspace.pk)])
-    cache.set("doc-detail", "stale", tags=[stores.document_cache_tag(doc_id)])
-    cache.set("unrelated", "keep", tags=[stores.workspace_cache_tag(workspace.pk + 1000)])
-
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.document_ingest(workspace_id=workspace.pk, items=[item("a", "changed")])
-    assert cache.get("ws-listing") == "stale"  # nothing happens before the commit
-    for callback in callbacks:
-        callback()
-    assert cache.get("ws-listing") is None and cache.get("doc-detail") is None
-    assert cache.get("unrelated") == "keep"
+def test_a_written_batch_moves_the_content_version_in_its_transaction(workspace, other_workspace):
+    before = caching.content_version(workspace_id=workspace.pk)
+    services.document_ingest(workspace_id=workspace.pk, items=[item("a")])
+    first = caching.content_version(workspace_id=workspace.pk)
+    services.document_ingest(workspace_id=workspace.pk, items=[item("a")])  # unchanged: nothing written
+    assert caching.content_version(workspace_id=workspace.pk) == first > before
+    services.document_ingest(workspace_id=workspace.pk, items=[item("a", "changed")])
+    assert caching.content_version(workspace_id=workspace.pk) > first
+    assert caching.content_version(workspace_id=other_workspace.pk) == 0  # other workspaces keep theirs
