@@ -1,7 +1,7 @@
 """Reads of documents: the document page (row, body, chunks, similar documents, graph
 neighbours), the document list, metadata lookups and the workspace's content summary.
-Everything is scoped to one workspace; the document page is cached through the content app's
-cache port, tagged with the workspace and the document."""
+Everything is scoped to one workspace; the document page is cached under the workspace's
+content version (content/caching.py)."""
 
 from __future__ import annotations
 

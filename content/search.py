@@ -1,6 +1,6 @@
 """Search of a workspace's chunks: semantic (vectors), full-text (tsvector) and hybrid
-(reciprocal rank fusion of both), with highlighted passages. Results are cached through the
-content app's cache port, tagged with the workspace, so a committed change invalidates them."""
+(reciprocal rank fusion of both), with highlighted passages. Results are cached under the
+workspace's content version (content/caching.py), so a committed change is seen at once."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 (the public facade).
 
 Everything here is scoped to one workspace and only reads. Search results and the document page
-are cached through the content app's cache port, tagged with the workspace (and the document),
-so the ingest/delete services invalidate them when they commit a change.
+are cached through the content app's cache port under the workspace's content version, which
+every writing service bumps in its transaction (content/caching.py): never stale.
 
 Each story has its module; other code imports the selectors from here:
 
