@@ -97,7 +97,7 @@ class DocumentAdmin(WorkspaceScopedAdmin):
         return False
 
     def has_reembed_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("content.change_document")
+        return request.user.has_perm("content.change_document") and self.can_write(request)
 
     @admin.display(description="stored body (DocumentStore)")
     def body_(self, obj: Document) -> str:
@@ -105,9 +105,10 @@ class DocumentAdmin(WorkspaceScopedAdmin):
 
     # -- add: a plain form handed to the ingest service
     def _workspaces(self, request: HttpRequest) -> QuerySet[Workspace]:
+        """The workspaces the user may add documents to (editor or owner)."""
         if request.user.is_superuser:
             return Workspace.objects.order_by("name")
-        return core_selectors.workspaces_for_user(user=request.user)
+        return core_selectors.workspaces_for_user(user=request.user, roles=self.write_roles)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         if not self.has_add_permission(request):
@@ -150,6 +151,8 @@ class DocumentAdmin(WorkspaceScopedAdmin):
         services.document_delete(workspace_id=obj.workspace_id, document_id=obj.pk, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        if self.writable(request, queryset).count() != queryset.count():
+            raise PermissionDenied("Viewers cannot delete documents.")
         for workspace_id, document_id in queryset.values_list("workspace_id", "id"):
             services.document_delete(workspace_id=workspace_id, document_id=document_id, actor=request.user)
 
@@ -158,7 +161,13 @@ class DocumentAdmin(WorkspaceScopedAdmin):
         # (Django's collector would also require delete permission on the read-only Chunk admin).
         objs = list(objs)
         described = [f"{obj} ({obj.chunk_count} chunks with their vectors, stored body, graph node)" for obj in objs]
-        return described, {Document._meta.verbose_name_plural: len(objs)}, set(), []
+        # Documents of workspaces where the user is a viewer make Django refuse the whole deletion.
+        refused = {
+            f"documents of {obj.workspace} (you are a viewer there)"
+            for obj in objs
+            if not self.has_delete_permission(request, obj)
+        }
+        return described, {Document._meta.verbose_name_plural: len(objs)}, refused, []
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -172,8 +181,16 @@ class DocumentAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Re-embed selected documents", permissions=["reembed"])
     def reembed_documents(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        writable = self.writable(request, queryset)
+        skipped = queryset.count() - writable.count()
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} document(s) of workspaces where you are a viewer were left alone.",
+                messages.WARNING,
+            )
         by_workspace: dict[int, list[int]] = {}
-        for workspace_id, document_id in queryset.values_list("workspace_id", "id"):
+        for workspace_id, document_id in writable.values_list("workspace_id", "id"):
             by_workspace.setdefault(workspace_id, []).append(document_id)
         done = 0
         for workspace_id, document_ids in by_workspace.items():

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from core import outbox, selectors, services
-from core.admin_mixins import WorkspaceScopedAdmin
+from core.admin_mixins import WorkspaceScopedAdmin, restrict_user_choices, writable_workspace_ids
 from core.models import (
     AuditEntry,
     DocumentCollection,
@@ -29,6 +29,7 @@ from core.models import (
     VectorRecord,
     Workspace,
 )
+from core.permissions import MANAGE_ROLES
 
 PRETTY_JSON_MAX_CHARS = 50_000
 EMBEDDING_PREVIEW_VALUES = 8
@@ -65,11 +66,33 @@ class ReadOnlyAdminMixin:
 # ---------------------------------------------------------------- workspaces and members
 
 
+def _owns(request: HttpRequest, workspace: Workspace | None) -> bool:
+    """Superusers, and owners of ``workspace`` (None: the add page, whose creator becomes owner)."""
+    if workspace is None or request.user.is_superuser:
+        return True
+    return workspace.pk in writable_workspace_ids(request, MANAGE_ROLES)
+
+
 class MembershipInline(admin.TabularInline):
+    """A workspace's members: only its owners (and superusers) add, change or remove them."""
+
     model = Membership
     extra = 0
     fields = ("user", "role", "created_at")
     readonly_fields = ("created_at",)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        restrict_user_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest, obj: Workspace | None = None) -> bool:
+        return super().has_add_permission(request, obj) and _owns(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Workspace | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _owns(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Workspace | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and _owns(request, obj)
 
 
 @admin.register(Workspace)
@@ -94,11 +117,18 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) and self._member_of(request, obj)
 
+    def _manages(self, request: HttpRequest, obj: Workspace | None) -> bool:
+        """Renaming or deleting a workspace is for its owners (without ``obj``: owners of any)."""
+        if request.user.is_superuser:
+            return True
+        owned = writable_workspace_ids(request, MANAGE_ROLES)
+        return bool(owned) if obj is None else obj.pk in owned
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._member_of(request, obj)
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._member_of(request, obj)
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Workspace, form: ModelForm, change: bool) -> None:
         if change:
@@ -129,6 +159,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(WorkspaceScopedAdmin):
+    write_roles = MANAGE_ROLES  # members see who else is in; only owners change it
     list_display = ("user", "workspace", "role", "created_at")
     list_filter = ("role", ("workspace", admin.RelatedOnlyFieldListFilter))
     search_fields = ("user__username", "workspace__name")
@@ -205,7 +236,7 @@ class OutboxEventAdmin(WorkspaceScopedAdmin):
         return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("core.change_outboxevent")
+        return request.user.has_perm("core.change_outboxevent") and self.can_write(request)
 
     @admin.display(description="last error")
     def error_(self, obj: OutboxEvent) -> str:
@@ -218,8 +249,17 @@ class OutboxEventAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        # ``queryset`` is the selection inside this admin's (workspace-scoped) queryset.
-        event_ids = list(queryset.values_list("id", flat=True))
+        # ``queryset`` is the selection inside this admin's (workspace-scoped) queryset; only
+        # events of workspaces where the user is an editor or owner are replayed.
+        selected = queryset.count()
+        event_ids = list(self.writable(request, queryset).values_list("id", flat=True))
+        if len(event_ids) < selected:
+            self.message_user(
+                request,
+                f"{selected - len(event_ids)} selected event(s) belong to workspaces where you are a viewer; "
+                "they were left alone.",
+                messages.WARNING,
+            )
         count = outbox.replay(event_ids=event_ids, dead_only=False, actor=request.user)
         self.message_user(
             request,

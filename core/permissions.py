@@ -27,7 +27,10 @@ from core import selectors
 from core.models import Membership, Workspace
 
 SESSION_KEY = "strata_workspace_id"
+#: Who may do what in a workspace: viewers read, editors (and owners) write its content,
+#: owners manage its members and the workspace itself (pages and admin alike).
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
+MANAGE_ROLES = frozenset({Membership.Role.OWNER})
 
 View = Callable[..., HttpResponse]
 

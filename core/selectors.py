@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from core.models import AuditEntry, Membership, OutboxEvent, Workspace
 
 
-def workspaces_for_user(*, user: Any) -> QuerySet[Workspace]:
+def workspaces_for_user(*, user: Any, roles: Collection[str] | None = None) -> QuerySet[Workspace]:
+    """The workspaces ``user`` is a member of (with one of ``roles``, when given)."""
     if not getattr(user, "is_authenticated", False):
         return Workspace.objects.none()
-    return Workspace.objects.filter(memberships__user=user).order_by("name")
+    if roles is None:
+        return Workspace.objects.filter(memberships__user=user).order_by("name")
+    return Workspace.objects.filter(memberships__user=user, memberships__role__in=list(roles)).order_by("name")
 
 
-def workspace_ids_for_user(*, user: Any) -> list[int]:
-    return list(workspaces_for_user(user=user).values_list("id", flat=True))
+def workspace_ids_for_user(*, user: Any, roles: Collection[str] | None = None) -> list[int]:
+    return list(workspaces_for_user(user=user, roles=roles).values_list("id", flat=True))
+
+
+def users_sharing_a_workspace(*, user: Any) -> QuerySet:
+    """The users who are members of a workspace ``user`` is a member of (``user`` included)."""
+    User = get_user_model()
+    if not getattr(user, "is_authenticated", False):
+        return User._default_manager.none()
+    shared = Membership.objects.filter(workspace__memberships__user=user).values("user_id")
+    return User._default_manager.filter(pk__in=shared).order_by(User.USERNAME_FIELD)
 
 
 def workspace_for_user(*, user: Any, workspace_id: int | str | None = None) -> Workspace | None:

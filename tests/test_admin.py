@@ -78,8 +78,12 @@ def superuser(django_user_model):
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="pw-carol-123")
+def carol(django_user_model, user):
+    """carol shares a workspace with alice (else alice's user dropdowns would not offer her)."""
+    carol = django_user_model.objects.create_user(username="carol", password="pw-carol-123")
+    shared = services.workspace_create(name="Shared", owner=user)
+    services.membership_add(workspace=shared, user=carol, role=Membership.Role.VIEWER)
+    return carol
 
 
 @pytest.fixture
@@ -168,11 +172,11 @@ def test_staff_can_pick_only_their_workspaces_in_forms(client, staff, rows, caro
     refused = client.post(_url("membership", "add"), {"user": carol.pk, "workspace": theirs.pk, "role": "viewer"})
     assert refused.status_code == 200  # the form comes back with an error
     assert "Select a valid choice" in refused.content.decode()
-    assert not Membership.objects.filter(user=carol).exists()
+    assert not Membership.objects.filter(user=carol, workspace=theirs).exists()
 
     accepted = client.post(_url("membership", "add"), {"user": carol.pk, "workspace": mine.pk, "role": "viewer"})
     assert accepted.status_code == 302
-    membership = Membership.objects.get(user=carol)
+    membership = Membership.objects.get(user=carol, workspace=mine)
     assert (membership.workspace_id, membership.role) == (mine.pk, "viewer")
     # written through core.services: the audit log names the staff user
     entry = AuditEntry.objects.get(action="membership.add", object_id=str(membership.pk))
