@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 UNREACHABLE = (RedisError, ConnectionInterrupted, socket.timeout, ConnectionError)
 
 SCAN_BATCH = 500
+MAX_TIMEOUT_SECONDS = 100 * 365 * 24 * 3600  # Redis keeps a TTL in a signed 64-bit count of milliseconds
 
 _SET = """
 local value_key, tags_key, ttl = KEYS[1], KEYS[2], tonumber(ARGV[2])
@@ -198,8 +199,8 @@ class RedisCache:
 
     def delete_by_prefix(self, prefix: str) -> int:
         """Delete the keys starting with ``prefix``, taken literally (glob characters are escaped)."""
-        if not isinstance(prefix, str) or "\x00" in prefix:
-            raise InvalidInput(f"a key prefix must be a string without NUL, got {prefix!r}")
+        if not isinstance(prefix, str) or "\x00" in prefix or not _encodable(prefix):
+            raise InvalidInput(f"a key prefix must be a string without NUL or lone surrogates, got {prefix!r}")
         pattern = glob_escape(self._django.make_key(prefix)) + "*"
 
         def run() -> int:
@@ -273,6 +274,8 @@ class RedisCache:
     def _ttl_ms(self, timeout: float | None) -> int:
         """Milliseconds to live, 0 for no expiry."""
         seconds = self._django.default_timeout if timeout is None else validation.positive_seconds(timeout)
+        if seconds is not None and seconds > MAX_TIMEOUT_SECONDS:
+            raise InvalidInput(f"timeout must be at most {MAX_TIMEOUT_SECONDS} seconds (100 years), got {timeout!r}")
         return 0 if seconds is None else max(1, int(seconds * 1000))
 
     def _delete_keys(self, value_keys: list[str]) -> int:
@@ -282,6 +285,14 @@ class RedisCache:
     @staticmethod
     def _key(key: str) -> str:
         return validation.record_key(key, what="cache key")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _tags(tags: Iterable[str]) -> list[str]:
