@@ -263,7 +263,9 @@ def main() -> int:
         rng = np.random.default_rng(args.seed)
         pages = [f"/content/documents/{i}/" for i in rng.choice(ids, min(args.pages, len(ids)), replace=False)]
         for path in pages:  # warm the cache (shared by both servers: same Redis)
-            assert request(gunicorn_port, "GET", path, headers={"Cookie": cookie})[0] == 200, path
+            status, body, _ = request(gunicorn_port, "GET", path, headers={"Cookie": cookie})
+            if status != 200:
+                raise SystemExit(f"GET {path}: {status}\n{body[:2000]}")
         lock = threading.Lock()
 
         def page() -> str:
