@@ -12,10 +12,16 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+from content import stores
+
 register = template.Library()
 
-#: Larger Markdown documents are shown as plain text (rendering is linear, but a page is not a book).
-MARKDOWN_MAX_CHARS = 500_000
+#: Larger Markdown documents are shown as plain text. markdown-it-py is linear but slow on
+#: pathological input (500,000 characters of "![" took 7 s, "*_" 3 s): at this size the worst
+#: case renders in about a second (tests/content/test_linear_time.py), and the HTML is cached by
+#: the text's hash, so a page view renders a document at most once per cache lifetime.
+MARKDOWN_MAX_CHARS = 64_000
+MARKDOWN_CACHE_SECONDS = 24 * 3600
 
 # CommonMark without raw HTML: HTML in a document is shown as text, never rendered.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
@@ -35,6 +41,14 @@ def markdown(text: str, title: str = "") -> SafeString:
     Text over MARKDOWN_MAX_CHARS is shown as escaped plain text instead."""
     if len(text or "") > MARKDOWN_MAX_CHARS:
         return format_html('<pre class="plaintext">{}</pre>', text)
+    # keyed by the content itself: never stale; an unreachable cache only means rendering again
+    key = stores.cache_key("markdown", text or "", str(title or ""))
+    return mark_safe(
+        stores.cache().get_or_set(key, lambda: _render_markdown(text, title), timeout=MARKDOWN_CACHE_SECONDS)
+    )  # noqa: S308 -- sanitised by nh3
+
+
+def _render_markdown(text: str, title: str) -> str:
     env: dict[str, Any] = {}
     tokens = _markdown.parse(text or "", env)
     if (
@@ -45,7 +59,7 @@ def markdown(text: str, title: str = "") -> SafeString:
     ):
         tokens = tokens[3:]
     html = _markdown.renderer.render(tokens, _markdown.options, env)
-    return mark_safe(nh3.clean(html, link_rel="noopener noreferrer nofollow"))  # noqa: S308 -- sanitised by nh3
+    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
 
 
 @register.filter

@@ -143,3 +143,16 @@ def test_html_worst_cases_parse_in_linear_time(name):
 def test_json_worst_cases_parse_in_linear_time(name):
     filename, text = JSON_CASES[name]
     assert cpu_seconds(_upload(filename, text)) < CPU_LIMIT
+
+
+MARKDOWN_PAGE_CASES = ["![", "[", "*_", "*a", "_a", "[a](", "&#", "# h\n", "`a", "<", "|x|y|\n"]
+
+
+@pytest.mark.parametrize("unit", MARKDOWN_PAGE_CASES)
+def test_the_document_page_renders_worst_case_markdown_in_bounded_time(unit):
+    """The page renders Markdown documents up to MARKDOWN_MAX_CHARS (markdown-it-py): its worst
+    cases at that size stay under the limit too (uncached: the rendered HTML is cached)."""
+    from content.templatetags.content_extras import MARKDOWN_MAX_CHARS, _render_markdown
+
+    text = (unit * MARKDOWN_MAX_CHARS)[:MARKDOWN_MAX_CHARS]
+    assert cpu_seconds(lambda: _render_markdown(text, "")) < CPU_LIMIT
