@@ -161,9 +161,9 @@ def document_embed(*, document_ids: Sequence[int]) -> int:
             grouped[workspace_id][doc_id] = title
         embedded = 0
         for workspace_id, docs in sorted(grouped.items()):
+            # The cached document pages said "Waiting for embedding" and semantic results change
+            # too: embed_documents moves the workspace's content version when it writes anything.
             embedded += embed_documents(workspace_id, docs)
-            # The cached document pages said "Waiting for embedding"; semantic results change too.
-            stores.invalidate_caches(workspace_id, list(docs))
         return embedded
 
 
