@@ -68,6 +68,19 @@ def test_document_list(request, site, count):
     assert count.ran() >= 300
 
 
+def test_document_statuses(request, site, count):
+    ids = st.lists(st.one_of(st.integers(-(2**70), 2**70).map(str), s.short_text), max_size=6).map(",".join)
+
+    @settings(settings.get_profile("strata-fuzz"), max_examples=examples(request, 300))
+    @given(ids=st.one_of(ids, s.text))
+    def run(ids):
+        count()
+        ok(site.get(reverse("content:document-statuses"), {"ids": ids}))
+
+    run()
+    assert count.ran() >= 200
+
+
 CHANGELISTS = {
     "admin:content_document_changelist": [
         "status__exact", "content_type__exact", "embedding_model__exact", "workspace__id__exact", "metadata", "q",
