@@ -18,3 +18,11 @@ from core.settings import STRATA_OUTBOX_HANDLER_MODULES  # noqa: E402
 if "tests.outbox_handlers" not in STRATA_OUTBOX_HANDLER_MODULES:
     STRATA_OUTBOX_HANDLER_MODULES = [*STRATA_OUTBOX_HANDLER_MODULES, "tests.outbox_handlers"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (live_server threads must not keep connections)
+
+if "documents" not in DATABASES:  # noqa: F405  (DATABASE_URL without STRATA_DOCUMENTS_DATABASE_URL)
+    DATABASES["documents"] = {  # noqa: F405
+        **DATABASES["default"],  # noqa: F405
+        "NAME": f"{DATABASES['default']['NAME']}_documents",  # noqa: F405
+        "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), "strata_age": False},  # noqa: F405
+    }
+DATABASES["documents"]["CONN_MAX_AGE"] = 0  # noqa: F405

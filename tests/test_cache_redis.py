@@ -9,6 +9,7 @@ from django.core.cache import cache as django_cache
 from core.storage import get_cache
 from core.storage.redis_cache import RedisCache, glob_escape
 from tests.contracts.cache_contract import CacheContract, eventually
+from tests.unreachable import closed_port
 
 
 @pytest.fixture
@@ -26,6 +27,12 @@ class TestRedisCache(CacheContract):
     @pytest.fixture
     def store(self, redis_cache):
         return redis_cache
+
+    @pytest.fixture
+    def unavailable_store(self, settings):
+        down = {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"}
+        settings.CACHES = {**settings.CACHES, "unreachable": down}
+        return RedisCache("unreachable")
 
 
 def _tag_key(tag: str) -> str:

@@ -10,6 +10,7 @@ from core.storage import get_document_store
 from core.storage.ports import InvalidInput, InvalidName, UnknownCollection
 from core.storage.postgres.documents import PostgresDocumentStore
 from tests.contracts.document_contract import DocumentStoreContract
+from tests.unreachable import unreachable_database
 
 
 class Boom(Exception):
@@ -26,6 +27,36 @@ class TestPostgresDocumentStore(DocumentStoreContract):
     @pytest.fixture
     def store(self, docs):
         return docs
+
+    @pytest.fixture
+    def unavailable_store(self):
+        with unreachable_database() as alias:
+            yield PostgresDocumentStore(using=alias)
+
+
+@pytest.mark.django_db(databases=["default", "documents"])
+class TestDedicatedPostgresDocumentStore(DocumentStoreContract):
+    """The same adapter on the dedicated ``documents`` database: outside the caller's transaction."""
+
+    @pytest.fixture
+    def store(self):
+        return PostgresDocumentStore(using="documents")
+
+    @pytest.fixture
+    def unavailable_store(self):
+        with unreachable_database() as alias:
+            yield PostgresDocumentStore(using=alias)
+
+    def test_it_does_not_join_the_default_transaction(self, store):
+        assert store.features.joins_db_transaction is False
+
+    def test_the_documents_database_holds_only_the_document_tables(self, store):
+        from django.db import connections
+
+        with connections["documents"].cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+            tables = [row[0] for row in cursor.fetchall()]
+        assert tables == ["django_migrations", "strata_document", "strata_document_collection"]
 
 
 def _plan(sql: str, params=None) -> str:

@@ -20,10 +20,12 @@ from core.storage.ports import (
     Node,
     NodeNotFound,
     NodeRef,
+    Path,
     PayloadTooLarge,
 )
 from core.storage.postgres.age import AgeGraphStore, parse_agtype
-from tests.contracts.graph_contract import GraphStoreContract
+from tests.contracts.graph_contract import GraphStoreContract, run_threads
+from tests.unreachable import unreachable_database
 
 A, B, C = NodeRef("Person", "a"), NodeRef("Person", "b"), NodeRef("Person", "c")
 
@@ -78,6 +80,19 @@ class TestAgeGraphStore(GraphStoreContract):
     @pytest.fixture
     def store(self, age):
         return age
+
+    @pytest.fixture
+    def unavailable_store(self):
+        with unreachable_database() as alias:
+            yield AgeGraphStore(graph=fresh_graph_name(), using=alias)
+
+    @pytest.fixture
+    def concurrent_store(self, db):
+        """A graph committed by another connection, so the test's writer threads see its labels
+        (it stays in the test database, which is dropped after the run)."""
+        store = AgeGraphStore(graph=fresh_graph_name())
+        assert run_threads(1, lambda _: (store.define_node_label("Person"), store.define_edge_type("KNOWS"))) == []
+        return store
 
 
 # ---------------------------------------------------------------- configuration and names
@@ -177,11 +192,7 @@ def test_nodes_and_edges_live_in_age_and_cypher_sees_them(people):
     rows = people.cypher(
         "MATCH (a:Person {key: $k})-[e:KNOWS]->(b) RETURN a, e, b.key", {"k": "a"}, columns=["a", "e", "b"]
     )
-    assert len(rows) == 1
-    assert rows[0]["a"]["label"] == "Person" and rows[0]["a"]["properties"] == {"key": "a", "name": "Ada"}
-    assert rows[0]["e"]["label"] == "KNOWS" and rows[0]["e"]["properties"] == {"since": 2020}
-    assert rows[0]["e"]["start_id"] == rows[0]["a"]["id"]
-    assert rows[0]["b"] == "b"
+    assert rows == [{"a": Node("Person", "a", {"name": "Ada"}), "e": Edge("KNOWS", A, B, {"since": 2020}), "b": "b"}]
 
 
 @pytest.mark.django_db
@@ -300,7 +311,7 @@ def test_cypher_paths_and_numeric_values_come_back_as_python(people):
     [row] = people.cypher(
         "MATCH p = (:Person {key: $k})-[:KNOWS]->() RETURN p, 1.25::numeric", {"k": "a"}, columns=["p", "n"]
     )
-    assert [part["label"] for part in row["p"]] == ["Person", "KNOWS", "Person"]
+    assert row["p"] == Path(nodes=[Node("Person", "a"), Node("Person", "b")], edges=[Edge("KNOWS", A, B)])
     assert row["n"] == 1.25
 
 

@@ -11,6 +11,7 @@ from core.storage import get_vector_store
 from core.storage.ports import InvalidInput, UnknownCollection, VectorItem
 from core.storage.postgres.vectors import PostgresVectorStore, hnsw_index_name, parallel_hnsw_build_is_safe
 from tests.contracts.vector_contract import VectorStoreContract
+from tests.unreachable import unreachable_database
 
 DIM = 1536
 MODEL = "model-a"
@@ -30,6 +31,11 @@ class TestPostgresVectorStore(VectorStoreContract):
     @pytest.fixture
     def store(self, vectors):
         return vectors
+
+    @pytest.fixture
+    def unavailable_store(self):
+        with unreachable_database() as alias:
+            yield PostgresVectorStore(using=alias)
 
 
 def _random_items(rng: np.random.Generator, count: int, prefix: str = "k", **metadata) -> list[VectorItem]:

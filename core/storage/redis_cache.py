@@ -32,7 +32,7 @@ import pickle
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import caches
@@ -41,7 +41,8 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 from core.storage import validation
-from core.storage.ports import CacheUnavailable, InvalidInput
+from core.storage.ports import Cache, CacheFeatures, CacheUnavailable, InvalidInput
+from core.storage.ports.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,10 @@ def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
 
 
-class RedisCache:
+class RedisCache(Cache):
     """ports.Cache on the django-redis cache ``alias``."""
+
+    features = CacheFeatures(joins_db_transaction=False, vendor="redis", supports_tags=True)
 
     def __init__(self, alias: str = "default", retry_seconds: float = 5.0) -> None:
         self.alias = alias
@@ -136,35 +139,30 @@ class RedisCache:
         self._down_until = 0.0  # time.monotonic() before which Redis is not asked
         self._down = False
 
+    def __repr__(self) -> str:
+        return f"RedisCache(alias={self.alias!r})"
+
+    def _map_error(self, error: Exception) -> StorageError | None:
+        if isinstance(error, UNREACHABLE):
+            return CacheUnavailable(f"cache {self.alias!r} is unreachable: {error}")
+        return None
+
     # ------------------------------------------------------------ reads
 
-    def get(self, key: str, default: Any = None) -> Any:
-        key = self._key(key)
+    def _do_get(self, key: str, missing: Any) -> Any:
         if not self._available():
-            return default
+            return missing
         try:
-            value = self._django.get(key, default)
+            value = self._django.get(key, missing)
         except UNREACHABLE as exc:
             self._failed("get", exc)
-            return default
+            return missing
         self._succeeded()
-        return value
-
-    def get_or_set(
-        self, key: str, compute: Callable[[], Any] | Any, *, timeout: float | None = None, tags: Iterable[str] = ()
-    ) -> Any:
-        """The cached value, or ``compute()`` (or ``compute`` itself when not callable), cached with ``tags``."""
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            value = compute() if callable(compute) else compute
-            self.set(key, value, timeout=timeout, tags=tags)
         return value
 
     # ------------------------------------------------------------ writes
 
-    def set(self, key: str, value: Any, *, timeout: float | None = None, tags: Iterable[str] = ()) -> None:
-        key = self._key(key)
-        tag_names = _tags(tags)
+    def _do_set(self, key: str, value: Any, timeout: float | None, tags: list[str]) -> None:
         ttl_ms = self._ttl_ms(timeout)
         if not self._available():
             return
@@ -176,7 +174,7 @@ class RedisCache:
                 raise InvalidInput(f"cache value for {key!r} cannot be pickled: {exc}") from exc
             script = self._redis.register_script(_SET)
             script(
-                keys=[value_key, self._tags_record_key(value_key), *(self._tag_key(tag) for tag in tag_names)],
+                keys=[value_key, self._tags_record_key(value_key), *(self._tag_key(tag) for tag in tags)],
                 args=[encoded, ttl_ms, self._record_prefix],
             )
         except UNREACHABLE as exc:
@@ -184,12 +182,12 @@ class RedisCache:
             return
         self._succeeded()
 
-    def delete(self, key: str) -> bool:
-        value_key = self._django.make_key(self._key(key))
+    def _do_delete(self, key: str) -> bool:
+        value_key = self._django.make_key(key)
         return self._deleting("delete", lambda: self._delete_keys([value_key])) == 1
 
-    def delete_by_tag(self, tag: str) -> int:
-        tag_key = self._tag_key(validation.record_key(tag, what="tag"))
+    def _do_delete_by_tag(self, tag: str) -> int:
+        tag_key = self._tag_key(tag)
 
         def run() -> int:
             script = self._redis.register_script(_DELETE_TAG)
@@ -197,10 +195,8 @@ class RedisCache:
 
         return self._deleting("delete_by_tag", run)
 
-    def delete_by_prefix(self, prefix: str) -> int:
+    def _do_delete_by_prefix(self, prefix: str) -> int:
         """Delete the keys starting with ``prefix``, taken literally (glob characters are escaped)."""
-        if not isinstance(prefix, str) or "\x00" in prefix or not _encodable(prefix):
-            raise InvalidInput(f"a key prefix must be a string without NUL or lone surrogates, got {prefix!r}")
         pattern = glob_escape(self._django.make_key(prefix)) + "*"
 
         def run() -> int:
@@ -273,7 +269,7 @@ class RedisCache:
 
     def _ttl_ms(self, timeout: float | None) -> int:
         """Milliseconds to live, 0 for no expiry."""
-        seconds = self._django.default_timeout if timeout is None else validation.positive_seconds(timeout)
+        seconds = self._django.default_timeout if timeout is None else timeout
         if seconds is not None and seconds > MAX_TIMEOUT_SECONDS:
             raise InvalidInput(f"timeout must be at most {MAX_TIMEOUT_SECONDS} seconds (100 years), got {timeout!r}")
         return 0 if seconds is None else max(1, int(seconds * 1000))
@@ -281,21 +277,3 @@ class RedisCache:
     def _delete_keys(self, value_keys: list[str]) -> int:
         script = self._redis.register_script(_DELETE)
         return int(script(keys=value_keys, args=[self._record_prefix]))
-
-    @staticmethod
-    def _key(key: str) -> str:
-        return validation.record_key(key, what="cache key")
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _tags(tags: Iterable[str]) -> list[str]:
-    if isinstance(tags, str | bytes):
-        raise InvalidInput("tags must be an iterable of strings, not a single string")
-    return list(dict.fromkeys(validation.record_key(tag, what="tag") for tag in tags))

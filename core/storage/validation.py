@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.storage.ports import InvalidInput, InvalidName, MalformedDocument, PayloadTooLarge
+from core.storage.ports.errors import InvalidInput, InvalidName, MalformedDocument, PayloadTooLarge
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 MAX_KEY_LENGTH = 255
@@ -105,9 +105,7 @@ def _parse(raw: str | bytes | bytearray, what: str) -> Any:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 
-def json_object_text(
-    value: Any, *, what: str, max_bytes: int, sort_keys: bool = False, limit_name: str = ""
-) -> str:
+def json_object_text(value: Any, *, what: str, max_bytes: int, sort_keys: bool = False, limit_name: str = "") -> str:
     """The compact JSON text of a JSON object under a size limit, ready for a ``jsonb`` column.
 
     The one check of "a JSON object under a size limit" that adapters, services and forms share.

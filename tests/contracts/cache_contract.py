@@ -1,7 +1,8 @@
 """What every Cache adapter must do. Uses only the port API and the port errors.
 
 Subclass it as ``class TestMyCache(CacheContract)`` and provide the ``store`` fixture (an
-empty cache namespace).
+empty cache namespace) and an ``unavailable_store`` fixture (the adapter pointed at a server
+that does not answer).
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.storage.ports import Cache, InvalidInput, InvalidName
+from core.storage.ports import (
+    Cache,
+    CacheFeatures,
+    CacheUnavailable,
+    InvalidInput,
+    InvalidName,
+    StoreUnavailable,
+)
+from tests.contracts.features import FeatureGate
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,30 @@ def eventually(condition: Callable[[], bool], *, within: float = 3.0) -> bool:
     return condition()
 
 
-class CacheContract:
+class CacheContract(FeatureGate):
     @pytest.fixture
     def store(self) -> Cache:
         raise NotImplementedError("the adapter's test class provides the cache")
 
+    @pytest.fixture
+    def unavailable_store(self) -> Cache:
+        raise NotImplementedError("the adapter's test class provides a cache whose server does not answer")
+
     def test_store_implements_the_port(self, store):
         assert isinstance(store, Cache)
+        assert isinstance(store.features, CacheFeatures)
+
+    def test_an_unreachable_cache_degrades_reads_and_writes_and_refuses_deletes(self, unavailable_store):
+        with pytest.raises(InvalidName):
+            unavailable_store.set("", 1)  # checked before any connection
+        unavailable_store.set("key", 1, tags=["t"])  # dropped
+        assert unavailable_store.get("key", "miss") == "miss"
+        assert unavailable_store.get_or_set("key", lambda: 5) == 5
+        for delete in (lambda: unavailable_store.delete("key"), lambda: unavailable_store.delete_by_tag("t")):
+            with pytest.raises(CacheUnavailable) as error:
+                delete()
+            assert isinstance(error.value, StoreUnavailable)  # retryable, like every store's outage
+        unavailable_store.close()
 
     # ------------------------------------------------------------ get / set / delete
 

@@ -1,7 +1,9 @@
 """What every DocumentStore adapter must do. Uses only the port API and the port errors.
 
 Subclass it as ``class TestMyDocumentStore(DocumentStoreContract)`` and provide the ``store``
-fixture (plus whatever marks the adapter needs, e.g. ``pytest.mark.django_db``).
+fixture (plus whatever marks the adapter needs, e.g. ``pytest.mark.django_db``) and an
+``unavailable_store`` fixture: the same adapter pointed at a server that does not answer.
+Cases are skipped only where ``store.features`` says the adapter cannot do them.
 """
 
 from __future__ import annotations
@@ -9,16 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.db import transaction
 
+from core.storage.filters import And, ContainsAll, ContainsAny, Eq, Exists, In, Not, Or, Range
 from core.storage.ports import (
+    DocumentFeatures,
     DocumentStore,
+    InvalidFilter,
     InvalidInput,
     InvalidName,
     MalformedDocument,
+    NotSupported,
+    Page,
     PayloadTooLarge,
     StoredDocument,
+    StoreUnavailable,
     UnknownCollection,
 )
+from tests.contracts.features import FeatureGate, skip_if_feature, skip_unless_feature
 
 COLLECTION = "contract.documents"
 OTHER = "contract.other"
@@ -40,10 +50,22 @@ NOT_FINITE = [
 WITH_NUL = [{"a": "x\x00y"}, {"a\x00": 1}, {"a": ["ok", {"b": "\x00"}]}, '{"a": "\\u0000"}', b'{"\\u0000": 1}']
 
 
-class DocumentStoreContract:
+class Boom(Exception):
+    pass
+
+
+def ids(documents: list[StoredDocument]) -> list[str]:
+    return [document.id for document in documents]
+
+
+class DocumentStoreContract(FeatureGate):
     @pytest.fixture
     def store(self) -> DocumentStore:
         raise NotImplementedError("the adapter's test class provides the store")
+
+    @pytest.fixture
+    def unavailable_store(self) -> DocumentStore:
+        raise NotImplementedError("the adapter's test class provides a store whose server does not answer")
 
     @pytest.fixture
     def collection(self, store: DocumentStore) -> Iterator[str]:
@@ -69,6 +91,23 @@ class DocumentStoreContract:
 
     def test_store_implements_the_port(self, store):
         assert isinstance(store, DocumentStore)
+        assert isinstance(store.features, DocumentFeatures)
+
+    def test_writes_follow_the_callers_transaction_as_the_features_say(self, store, collection):
+        with pytest.raises(Boom), transaction.atomic():
+            store.put(collection, "in-tx", {"a": 1})
+            raise Boom
+        expected = None if store.features.joins_db_transaction else {"a": 1}
+        assert store.get(collection, "in-tx") == expected
+
+    def test_an_unreachable_store_raises_store_unavailable_after_validating(self, unavailable_store):
+        with pytest.raises(InvalidName):
+            unavailable_store.put(COLLECTION, "", {"a": 1})  # checked before any connection
+        with pytest.raises(StoreUnavailable):
+            unavailable_store.put(COLLECTION, "doc-1", {"a": 1})
+        with pytest.raises(StoreUnavailable):
+            unavailable_store.get(COLLECTION, "doc-1")
+        unavailable_store.close()
 
     def test_put_then_get_round_trips_the_document(self, store, collection):
         body = {
@@ -293,12 +332,14 @@ class DocumentStoreContract:
             StoredDocument(id="doc-2", body={"kind": "paper", "tags": ["ai"], "score": 9, "meta": {"lang": "en"}})
         ]
 
+    @skip_unless_feature("supports_path_queries")
     def test_find_by_json_path(self, store, filled):
         assert [d.id for d in store.find(filled, path='$.tags[*] ? (@ == "ai")')] == ["doc-2", "doc-3", "doc-4"]
         assert [d.id for d in store.find(filled, path="$ ? (@.score > 4)")] == ["doc-2", "doc-3", "doc-4"]
         assert [d.id for d in store.find(filled, path="$.meta.draft")] == ["doc-4"]
         assert store.find(filled, path='$.tags[*] ? (@ == "nothing")') == []
 
+    @skip_unless_feature("supports_path_queries")
     def test_find_with_containment_and_path(self, store, filled):
         found = store.find(filled, contains={"kind": "note"}, path='$.tags[*] ? (@ == "ai")')
         assert [d.id for d in found] == ["doc-3", "doc-4"]
@@ -314,8 +355,17 @@ class DocumentStoreContract:
     def test_find_ids(self, store, filled):
         assert store.find_ids(filled) == ["doc-1", "doc-2", "doc-3", "doc-4", "doc-5"]
         assert store.find_ids(filled, contains={"kind": "paper"}) == ["doc-2", "doc-5"]
-        assert store.find_ids(filled, path='$.tags[*] ? (@ == "db")') == ["doc-1", "doc-3"]
+        assert store.find_ids(filled, where=ContainsAny("tags", ["db"])) == ["doc-1", "doc-3"]
         assert store.find_ids(filled, limit=3) == ["doc-1", "doc-2", "doc-3"]
+
+    @skip_unless_feature("supports_path_queries")
+    def test_find_ids_by_json_path(self, store, filled):
+        assert store.find_ids(filled, path='$.tags[*] ? (@ == "db")') == ["doc-1", "doc-3"]
+
+    @skip_if_feature("supports_path_queries")
+    def test_json_path_queries_are_refused_without_the_feature(self, store, filled):
+        with pytest.raises(NotSupported):
+            store.find(filled, path="$.kind")
 
     def test_find_ids_without_limit_returns_everything(self, store, collection):
         store.put_many(collection, [(f"doc-{i:04d}", {"i": i}) for i in range(1500)])
@@ -329,6 +379,7 @@ class DocumentStoreContract:
         assert store.count(filled, contains={"meta": {"lang": "en"}}) == 3
         assert store.count(filled, contains={"kind": "video"}) == 0
 
+    @skip_unless_feature("supports_path_queries")
     @pytest.mark.parametrize(
         "path",
         [
@@ -353,6 +404,7 @@ class DocumentStoreContract:
     @pytest.mark.parametrize(
         "path", ["strict $.kind.datetime()", "$.kind.double() ? (@ > 1)", "$.size() ? (@ / 0 == 1)"]
     )
+    @skip_unless_feature("supports_path_queries")
     def test_errors_while_evaluating_a_path_are_no_match(self, store, filled, path):
         # @? suppresses errors of evaluation (type, arithmetic, datetime): such a path matches nothing
         assert store.find_ids(filled, path=path) == []
@@ -368,3 +420,116 @@ class DocumentStoreContract:
     def test_invalid_paging_is_refused(self, store, filled, kwargs):
         with pytest.raises(InvalidInput):
             store.find(filled, **kwargs)
+
+    # ------------------------------------------------------------ neutral filters
+
+    @pytest.mark.parametrize(
+        ("where", "expected"),
+        [
+            (Eq("kind", "note"), ["doc-1", "doc-3", "doc-4"]),
+            (Eq("tags", "ai"), ["doc-2", "doc-3", "doc-4"]),  # an array matches through an element
+            (Eq("meta.lang", "en"), ["doc-2", "doc-3", "doc-4"]),
+            (Eq(("meta", "draft"), True), ["doc-4"]),
+            (Eq("meta.draft", 1), []),  # booleans are not numbers
+            (Eq("score", 7.0), ["doc-3"]),  # numbers compare by value
+            (Eq("kind", "Note"), []),
+            (In("meta.lang", ["fr", "de"]), ["doc-1"]),
+            (In("score", [1, 9, 100]), ["doc-2", "doc-5"]),
+            (ContainsAny("tags", ["db", "zz"]), ["doc-1", "doc-3"]),
+            (ContainsAll("tags", ["ai", "db"]), ["doc-3"]),
+            (ContainsAll("tags", ["ai"]), ["doc-2", "doc-3", "doc-4"]),
+            (Range("score", gt=3, lte=7), ["doc-3", "doc-4"]),
+            (Range("score", gte=9), ["doc-2"]),
+            (Range("score", lt=1), []),
+            (Range("kind", gt=0), []),  # strings are not in a numeric range
+            (Exists("meta"), ["doc-1", "doc-2", "doc-3", "doc-4"]),
+            (Exists("meta.draft"), ["doc-4"]),
+            (Exists("tags"), ["doc-1", "doc-2", "doc-3", "doc-4"]),  # an empty array holds no value
+            (Not(Exists("meta")), ["doc-5"]),
+            (Not(Eq("meta.lang", "en")), ["doc-1", "doc-5"]),  # Not also matches a missing path
+            (And(Eq("kind", "note"), Not(Eq("tags", "db"))), ["doc-4"]),
+            (Or(Eq("kind", "paper"), Range("score", lt=4)), ["doc-1", "doc-2", "doc-5"]),
+            (And(), ["doc-1", "doc-2", "doc-3", "doc-4", "doc-5"]),
+            (Or(), []),
+        ],
+        ids=repr,
+    )
+    def test_neutral_filters(self, store, filled, where, expected):
+        assert ids(store.find(filled, where=where)) == expected
+        assert store.find_ids(filled, where=where) == expected
+        assert store.count(filled, where=where) == len(expected)
+
+    def test_where_and_contains_combine(self, store, filled):
+        found = store.find(filled, where=Range("score", gte=5), contains={"kind": "note"})
+        assert ids(found) == ["doc-3", "doc-4"]
+        assert store.count(filled, where=Exists("meta.draft"), contains={"meta": {"lang": "en"}}) == 1
+
+    def test_containment_sugar_matches_array_elements_and_nested_objects(self, store, filled):
+        assert store.find_ids(filled, contains={"tags": ["ai", "db"]}) == ["doc-3"]
+        assert store.find_ids(filled, contains={"meta": {"lang": "en", "draft": True}}) == ["doc-4"]
+        assert store.find_ids(filled, contains={}) == ["doc-1", "doc-2", "doc-3", "doc-4", "doc-5"]
+
+    @pytest.mark.parametrize(
+        "where", ["kind", {"kind": "note"}, ("kind", "note"), 5, [Eq("kind", "note")]], ids=repr
+    )
+    def test_a_where_that_is_not_a_filter_is_refused(self, store, filled, where):
+        with pytest.raises(InvalidFilter):
+            store.find(filled, where=where)
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: Eq("has space", 1),
+            lambda: Eq("", 1),
+            lambda: Eq("a..b", 1),
+            lambda: Eq("a", None),
+            lambda: Eq("a", [1]),
+            lambda: Eq("a", float("nan")),
+            lambda: Eq("a", "nul\x00"),
+            lambda: In("a", []),
+            lambda: In("a", "text"),
+            lambda: Range("a"),
+            lambda: Range("a", gt="1"),
+            lambda: Range("a", gt=1, gte=2),
+            lambda: Not("a"),
+        ],
+    )
+    def test_malformed_filters_are_refused_when_built(self, make):
+        with pytest.raises(InvalidFilter):
+            make()
+
+    @pytest.mark.parametrize("contains", [{"a": None}, {"a": [{"b": 1}]}, {"bad key!": 1}])
+    def test_containment_sugar_that_has_no_neutral_filter_is_refused(self, store, filled, contains):
+        with pytest.raises(InvalidInput):
+            store.find(filled, contains=contains)
+
+    # ------------------------------------------------------------ scans (backfills)
+
+    def test_scan_pages_through_every_document_once(self, store, collection):
+        store.put_many(collection, [(f"doc-{i:03d}", {"i": i}) for i in range(25)])
+        seen: list[StoredDocument] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = store.scan(collection, after=cursor, limit=10)
+            assert isinstance(page, Page) and len(page.items) <= 10
+            seen.extend(page.items)
+            pages += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert pages == 3
+        assert sorted(d.id for d in seen) == [f"doc-{i:03d}" for i in range(25)]
+        assert all(d.body == {"i": int(d.id[4:])} for d in seen)
+
+    def test_scan_of_an_empty_collection_is_one_empty_page(self, store, collection):
+        assert store.scan(collection) == Page(items=[], next_cursor=None)
+
+    def test_scan_checks_its_arguments(self, store, collection):
+        with pytest.raises(UnknownCollection):
+            store.scan("contract.missing")
+        for limit in (0, -1, 10_001, "5"):
+            with pytest.raises(InvalidInput):
+                store.scan(collection, limit=limit)
+        with pytest.raises(InvalidInput):
+            store.scan(collection, after=5)

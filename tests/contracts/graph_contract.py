@@ -2,7 +2,10 @@
 
 Subclass it as ``class TestMyGraphStore(GraphStoreContract)`` and provide the ``store`` fixture:
 a store on an EMPTY graph (no labels, types, nodes or edges), plus whatever marks the adapter
-needs (e.g. ``pytest.mark.django_db``).
+needs (e.g. ``pytest.mark.django_db``); an ``unavailable_store`` fixture (the adapter pointed at a
+server that does not answer); and, when ``store``'s writes are not visible to other threads
+(a store inside the test's transaction), a ``concurrent_store`` fixture whose writes are.
+Cases are skipped only where ``store.features`` says the adapter cannot do them.
 
 Rules every adapter follows (the port leaves them implicit, this suite pins them down):
 * labels and edge types are ``[A-Za-z][A-Za-z0-9_]{0,62}``; node keys are 1-255 printable
@@ -17,12 +20,16 @@ Rules every adapter follows (the port leaves them implicit, this suite pins them
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
+from django.db import connections, transaction
 
+from core.storage.filters import And, Eq, Exists, In, Not, Range
 from core.storage.ports import (
     BulkLoadResult,
     Edge,
+    GraphFeatures,
     GraphStore,
     Hop,
     InvalidInput,
@@ -31,10 +38,14 @@ from core.storage.ports import (
     Node,
     NodeNotFound,
     NodeRef,
+    NotSupported,
+    Page,
     Path,
+    StoreUnavailable,
     Subgraph,
     UnknownLabel,
 )
+from tests.contracts.features import FeatureGate, skip_if_feature, skip_unless_feature
 
 BAD_LABELS = ["", "has space", "1starts_with_digit", "semi;colon", 'quo"te', "da-sh", "naïve", "x" * 64, None, 5]
 BAD_KEYS = ["", "x" * 256, "nul\x00byte", "new\nline", "tab\there", None, 12, b"bytes"]
@@ -81,10 +92,45 @@ def edge_triples(edges: list[Edge]) -> list[tuple[str, str, str]]:
     return [(edge.type, edge.source.key, edge.target.key) for edge in edges]
 
 
-class GraphStoreContract:
+class Boom(Exception):
+    pass
+
+
+def run_threads(count: int, work) -> list[BaseException]:
+    """Run ``work(i)`` in ``count`` threads started together; the errors they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            work(i)
+        except BaseException as error:  # noqa: BLE001 (reported to the test)
+            errors.append(error)
+        finally:
+            connections.close_all()  # a thread's own database connections
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+class GraphStoreContract(FeatureGate):
     @pytest.fixture
     def store(self) -> GraphStore:
         raise NotImplementedError("the adapter's test class provides a store on an empty graph")
+
+    @pytest.fixture
+    def unavailable_store(self) -> GraphStore:
+        raise NotImplementedError("the adapter's test class provides a store whose server does not answer")
+
+    @pytest.fixture
+    def concurrent_store(self, store) -> GraphStore:
+        """A store on an empty graph whose writes other threads see (override when ``store``'s don't)."""
+        return store
 
     @pytest.fixture
     def schema(self, store: GraphStore) -> GraphStore:
@@ -118,6 +164,23 @@ class GraphStoreContract:
 
     def test_store_implements_the_port(self, store):
         assert isinstance(store, GraphStore)
+        assert isinstance(store.features, GraphFeatures)
+
+    def test_writes_follow_the_callers_transaction_as_the_features_say(self, schema):
+        with pytest.raises(Boom), transaction.atomic():
+            schema.upsert_node("Person", "in-tx")
+            raise Boom
+        found = schema.get_node(NodeRef("Person", "in-tx"))
+        assert (found is None) == schema.features.joins_db_transaction
+
+    def test_an_unreachable_store_raises_store_unavailable_after_validating(self, unavailable_store):
+        with pytest.raises(InvalidName):
+            unavailable_store.upsert_node("Bad Label", "k")  # checked before any connection
+        with pytest.raises(StoreUnavailable):
+            unavailable_store.define_node_label("Person")
+        with pytest.raises(StoreUnavailable):
+            unavailable_store.get_node(NodeRef("Person", "k"))
+        unavailable_store.close()
 
     def test_an_empty_graph_has_no_labels(self, store):
         assert store.node_labels() == []
@@ -186,7 +249,7 @@ class GraphStoreContract:
             schema.upsert_node("Person", key)
         with pytest.raises(InvalidName):
             schema.get_node(NodeRef("Person", key))
-        assert schema.cypher("MATCH (n:Person) RETURN count(n)") == [{"result": 0}]
+        assert schema.count_nodes("Person") == 0
 
     @pytest.mark.parametrize("properties", NOT_JSON, ids=repr)
     def test_non_json_properties_raise_malformed_document_and_write_nothing(self, schema, properties):
@@ -413,6 +476,49 @@ class GraphStoreContract:
 
     # ------------------------------------------------------------ k_hop
 
+    def test_k_hop_keeps_every_node_of_converging_paths(self, schema):
+        """Diamonds: a -> b1..b3 -> c, and c -> d1, d2 -> e. Paths converge on c and on e; each
+        node comes once at its shortest depth (FalkorDB 4's ``*1..k`` dropped such nodes)."""
+        keys = ["a", "b1", "b2", "b3", "c", "d1", "d2", "e", "f"]
+        links = [("a", b) for b in ("b1", "b2", "b3")] + [(b, "c") for b in ("b1", "b2", "b3")]
+        links += [("c", "d1"), ("c", "d2"), ("d1", "e"), ("d2", "e"), ("a", "e"), ("e", "f")]
+        schema.bulk_load(
+            nodes=[Node("Person", key) for key in keys],
+            edges=[Edge("KNOWS", NodeRef("Person", s), NodeRef("Person", t)) for s, t in links],
+        )
+        start = NodeRef("Person", "a")
+        assert hops(schema.k_hop(start, k=4)) == [
+            ("Person", "b1", 1),
+            ("Person", "b2", 1),
+            ("Person", "b3", 1),
+            ("Person", "e", 1),
+            ("Person", "c", 2),
+            ("Person", "f", 2),
+            ("Person", "d1", 3),
+            ("Person", "d2", 3),
+        ]
+        assert hops(schema.k_hop(NodeRef("Person", "b2"), k=3)) == [
+            ("Person", "c", 1),
+            ("Person", "d1", 2),
+            ("Person", "d2", 2),
+            ("Person", "e", 3),
+        ]
+        assert hops(schema.k_hop(NodeRef("Person", "f"), k=3, direction="in")) == [
+            ("Person", "e", 1),
+            ("Person", "a", 2),
+            ("Person", "d1", 2),
+            ("Person", "d2", 2),
+            ("Person", "c", 3),
+        ]
+        graph = schema.subgraph(NodeRef("Person", "c"), depth=2, direction="out")
+        assert refs(graph.nodes) == [("Person", "c"), ("Person", "d1"), ("Person", "d2"), ("Person", "e")]
+        assert edge_triples(graph.edges) == [
+            ("KNOWS", "c", "d1"),
+            ("KNOWS", "c", "d2"),
+            ("KNOWS", "d1", "e"),
+            ("KNOWS", "d2", "e"),
+        ]
+
     def test_k_hop_gives_each_node_once_with_its_shortest_depth(self, social):
         assert hops(social.k_hop(ALICE, k=1)) == [("City", "paris", 1), ("Person", "bob", 1), ("Person", "carol", 1)]
         assert hops(social.k_hop(ALICE, k=3)) == [
@@ -602,6 +708,7 @@ class GraphStoreContract:
 
     # ------------------------------------------------------------ cypher
 
+    @skip_unless_feature("supports_cypher")
     def test_cypher_with_parameters_returns_rows_keyed_by_columns(self, social):
         rows = social.cypher(
             "MATCH (a:Person)-[e:KNOWS]->(b:Person) WHERE a.key = $k RETURN b.key, e.since ORDER BY b.key",
@@ -610,17 +717,43 @@ class GraphStoreContract:
         )
         assert rows == [{"friend": "bob", "since": 2001}, {"friend": "carol", "since": 2005}]
 
-    def test_cypher_returns_nodes_as_dicts_with_their_properties(self, social):
+    @skip_unless_feature("supports_cypher")
+    def test_cypher_returns_neutral_nodes_edges_and_paths(self, social):
         [row] = social.cypher("MATCH (n:City) WHERE n.key = $k RETURN n", {"k": "paris"})
-        node = row["result"]
-        assert {"id", "label", "properties"} <= set(node)
-        assert node["label"] == "City" and node["properties"]["name"] == "Paris"
+        assert row == {"result": Node("City", "paris", {"name": "Paris", "population": 2_100_000})}
+        rows = social.cypher(
+            "MATCH (a:Person)-[e:KNOWS]->(b:Person) WHERE a.key = $k AND b.key = $t RETURN a, e, b",
+            {"k": "alice", "t": "bob"},
+            columns=["a", "e", "b"],
+        )
+        assert rows == [
+            {
+                "a": Node("Person", "alice", {"name": "Alice"}),
+                "e": Edge("KNOWS", ALICE, BOB, {"since": 2001}),
+                "b": Node("Person", "bob", {"name": "Bob"}),
+            }
+        ]
+        [row] = social.cypher(
+            "MATCH p = (a:Person)-[:KNOWS]->(b:Person) WHERE a.key = $k AND b.key = $t RETURN p",
+            {"k": "bob", "t": "carol"},
+        )
+        assert row["result"] == Path(
+            nodes=[Node("Person", "bob", {"name": "Bob"}), Node("Person", "carol", {"name": "Carol"})],
+            edges=[Edge("KNOWS", BOB, CAROL, {"since": 2002})],
+        )
 
+    @skip_if_feature("supports_cypher")
+    def test_cypher_is_refused_without_the_feature(self, social):
+        with pytest.raises(NotSupported):
+            social.cypher("RETURN 1")
+
+    @skip_unless_feature("supports_cypher")
     def test_cypher_parameters_are_values_not_code(self, social):
         for value in ["alice' OR 1=1 //", '"}) MATCH (n) DETACH DELETE n //', "$k", "%s", "x\\"]:
             assert social.cypher("MATCH (n:Person) WHERE n.key = $k RETURN n.key", {"k": value}) == []
         assert social.get_node(ALICE) is not None
 
+    @skip_unless_feature("supports_cypher")
     def test_cypher_scalars_round_trip(self, schema):
         [row] = schema.cypher(
             "RETURN 1, 2.5, 'text ::vertex \"q\"', true, null, [1, 'a'], {a: {b: 1}}",
@@ -637,11 +770,133 @@ class GraphStoreContract:
         }
         assert not math.isnan(row["f"])
 
+    @skip_unless_feature("supports_cypher")
     @pytest.mark.parametrize("columns", [[], ["a b"], ["x); DROP TABLE t; --"], ["a", "a"], "result", [None]])
     def test_cypher_columns_are_checked(self, schema, columns):
         with pytest.raises(InvalidInput):
             schema.cypher("RETURN 1", columns=columns)
 
+    @skip_unless_feature("supports_cypher")
     def test_cypher_params_must_be_json(self, schema):
         with pytest.raises(MalformedDocument):
             schema.cypher("RETURN $x", {"x": float("nan")})
+
+    # ------------------------------------------------------------ scans and counts (backfills)
+
+    def test_scan_nodes_pages_through_every_node_once_in_key_order(self, schema):
+        schema.bulk_load(nodes=[Node("Person", f"p{i:03d}", {"i": i}) for i in range(25)])
+        schema.upsert_node("City", "paris")
+        seen: list[Node] = []
+        cursor = None
+        while True:
+            page = schema.scan_nodes("Person", after=cursor, limit=10)
+            assert isinstance(page, Page) and len(page.items) <= 10
+            seen.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == [Node("Person", f"p{i:03d}", {"i": i}) for i in range(25)]
+        assert schema.scan_nodes("City") == Page(items=[Node("City", "paris", {})], next_cursor=None)
+
+    def test_scan_edges_pages_through_every_edge_once(self, social):
+        seen: list[Edge] = []
+        cursor = None
+        while True:
+            page = social.scan_edges("KNOWS", after=cursor, limit=4)
+            seen.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert sorted((e.source.key, e.target.key, e.properties["since"]) for e in seen) == [
+            ("alice", "bob", 2001),
+            ("alice", "carol", 2005),
+            ("bob", "carol", 2002),
+            ("carol", "dave", 2003),
+            ("dave", "alice", 2006),
+            ("dave", "erin", 2004),
+        ]
+        assert {e.type for e in seen} == {"KNOWS"}
+        lives = social.scan_edges("LIVES_IN").items
+        assert sorted((e.source.key, e.target.key, e.properties.get("years", 0)) for e in lives) == [
+            ("alice", "paris", 0),
+            ("bob", "paris", 3),
+        ]
+        assert {(e.source, e.target) for e in lives} == {(ALICE, PARIS), (BOB, PARIS)}
+
+    def test_counts(self, social):
+        assert social.count_nodes() == 6
+        assert social.count_nodes("Person") == 5
+        assert social.count_nodes("City") == 1
+        assert social.count_edges() == 8
+        assert social.count_edges("KNOWS") == 6
+        assert social.count_edges("LIVES_IN") == 2
+        with pytest.raises(UnknownLabel):
+            social.count_nodes("Robot")
+        with pytest.raises(UnknownLabel):
+            social.count_edges("HATES")
+
+    def test_scans_and_counts_check_their_arguments(self, social):
+        with pytest.raises(UnknownLabel):
+            social.scan_nodes("Robot")
+        with pytest.raises(UnknownLabel):
+            social.scan_edges("Person")
+        with pytest.raises(InvalidName):
+            social.scan_nodes("Bad Label")
+        for limit in (0, 10_001, "5"):
+            with pytest.raises(InvalidInput):
+                social.scan_nodes("Person", limit=limit)
+
+    @pytest.mark.parametrize(
+        ("where", "expected"),
+        [
+            (Eq("name", "Bob"), ["bob"]),
+            (In("name", ["Alice", "Erin", "Zed"]), ["alice", "erin"]),
+            (Range("rank", gte=2), ["carol", "dave"]),
+            (Exists("tags"), ["alice", "bob"]),
+            (Eq("tags", "x"), ["alice"]),  # an array matches through an element
+            (Not(Exists("rank")), ["alice", "erin"]),
+            (And(Exists("rank"), Not(Eq("name", "Dave"))), ["bob", "carol"]),
+        ],
+        ids=repr,
+    )
+    def test_nodes_filtered_by_top_level_properties(self, social, where, expected):
+        social.upsert_node("Person", "alice", {"name": "Alice", "tags": ["x", "y"]})
+        social.upsert_node("Person", "bob", {"name": "Bob", "rank": 1, "tags": []})
+        social.upsert_node("Person", "bob", {"name": "Bob", "rank": 1, "tags": ["z"]})
+        social.upsert_node("Person", "carol", {"name": "Carol", "rank": 2})
+        social.upsert_node("Person", "dave", {"name": "Dave", "rank": 3.5})
+        assert [n.key for n in social.scan_nodes("Person", where=where).items] == expected
+        assert social.count_nodes("Person", where=where) == len(expected)
+
+    @skip_if_feature("supports_nested_filter_paths")
+    def test_nested_filter_paths_are_refused_without_the_feature(self, social):
+        with pytest.raises(NotSupported):
+            social.scan_nodes("Person", where=Eq("meta.lang", "en"))
+
+    @skip_unless_feature("supports_nested_filter_paths")
+    def test_nested_filter_paths(self, social):
+        social.upsert_node("Person", "alice", {"meta": {"lang": "en"}})
+        assert [n.key for n in social.scan_nodes("Person", where=Eq("meta.lang", "en")).items] == ["alice"]
+
+    # ------------------------------------------------------------ concurrent writers
+
+    def test_concurrent_writers_keep_nodes_and_edges_unique(self, concurrent_store):
+        store = concurrent_store
+        store.define_node_label("Person")
+        store.define_edge_type("KNOWS")
+        keys = [f"n{i}" for i in range(20)]
+
+        def work(i: int) -> None:
+            for key in keys if i % 2 == 0 else reversed(keys):
+                store.upsert_node("Person", key, {"writer": i})
+            for a, b in zip(keys, keys[1:], strict=False):
+                store.upsert_edge("KNOWS", NodeRef("Person", a), NodeRef("Person", b), {"writer": i})
+            store.bulk_load(
+                nodes=[Node("Person", key, {"bulk": i}) for key in keys[:5]],
+                edges=[Edge("KNOWS", NodeRef("Person", keys[0]), NodeRef("Person", k)) for k in keys[5:10]],
+            )
+
+        assert run_threads(4, work) == []
+        assert store.count_nodes("Person") == 20
+        assert store.count_edges("KNOWS") == 19 + 5
+        assert len(store.scan_edges("KNOWS", limit=100).items) == 24

@@ -1,7 +1,8 @@
 """PostgreSQL backend that makes every connection ready for Apache AGE.
 
 On each new connection it runs ``LOAD 'age'`` and puts ``ag_catalog`` on the search path
-(after ``public``, so Django's tables are still created in ``public``). Callers never do
+(after ``public``, so Django's tables are still created in ``public``), except on a database
+configured with ``OPTIONS["strata_age"] = False`` (the dedicated documents database). Callers never do
 this themselves. When the database is the embedded one (no ``DATABASE_URL``) it also starts
 the embedded server on first use and creates the database if it is missing.
 """
@@ -25,7 +26,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._prepare_embedded()
         params = super().get_connection_params()
         params.pop("strata_embedded", None)
+        params.pop("strata_age", None)
         return params
+
+    @property
+    def _loads_age(self) -> bool:
+        """False for a database that holds no graph (OPTIONS ``strata_age: False``)."""
+        return self.settings_dict.get("OPTIONS", {}).get("strata_age", True) is not False
 
     def _prepare_embedded(self) -> None:
         # Reading postmaster.pid is cheap; starting (pgserver's file lock, initdb) happens only
@@ -46,6 +53,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _configure_connection(self, connection) -> bool:
         super()._configure_connection(connection)
+        if not self._loads_age:
+            return True
         with connection.cursor() as cursor:
             if os.environ.get("STRATA_AGE_LOAD", "1") not in {"0", "false", "no"}:
                 # Needs superuser unless the server preloads AGE (session_preload_libraries).

@@ -255,7 +255,8 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         if not no_migrate:
-            call_command("migrate", interactive=False)
+            for alias in settings.DATABASES:  # default, and the dedicated documents database
+                call_command("migrate", interactive=False, database=alias)
         user = self._ensure_superuser()
         if not selectors.workspaces_for_user(user=user).exists():
             workspace = services.workspace_create(name=DEFAULT_WORKSPACE_NAME, owner=user)

@@ -1,35 +1,38 @@
 """DocumentStore on PostgreSQL JSONB (tables ``strata_document_collection`` / ``strata_document``).
 
-Every call runs on ``django.db.connections[using]``, so it joins the caller's
-``transaction.atomic()`` block: a rollback there undoes the document writes too.
+Every call runs on ``django.db.connections[using]``. On ``default`` (the usual setting) it joins
+the caller's ``transaction.atomic()`` block: a rollback there undoes the document writes too
+(``features.joins_db_transaction``). On another alias, e.g. the dedicated ``documents`` database
+(``core.db.router``), it commits on its own, outside the caller's transaction.
 
 Queries:
-- ``contains`` is JSON containment, ``body @> %s::jsonb``.
+- ``where``/``contains`` are compiled by ``core.storage.postgres.filters`` (JSON containment,
+  served by the ``jsonb_path_ops`` GIN index on ``body``, and jsonpath with parameters).
 - ``path`` is an SQL/JSON path query evaluated with ``body @? %s::jsonpath`` ("does the path
-  return any item"). The port's paths are filter queries such as ``$.tags[*] ? (@ == "ai")``,
-  which is exactly what ``@?`` evaluates (``@@`` wants a predicate such as
-  ``$.tags[*] == "ai"``). Both operators are supported by the ``jsonb_path_ops`` GIN index on
-  ``body``, which serves the equality conditions inside the path; other conditions are
-  checked on the rows the index (or a scan) returns.
-- Results are ordered by id; the unique ``(collection_id, key)`` btree serves that order.
+  return any item"), PostgreSQL's optional capability (``features.supports_path_queries``).
+  The port's paths are filter queries such as ``$.tags[*] ? (@ == "ai")``, which is exactly
+  what ``@?`` evaluates; the GIN index serves the equality conditions inside the path.
+- Results are ordered by id; the unique ``(collection_id, key)`` btree serves that order, and
+  ``scan`` pages by id (keyset: the cursor is the last id).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from psycopg import sql
 
-from core.storage import validation
-from core.storage.ports import InvalidInput, StoredDocument, UnknownCollection
+from core.storage import filters
+from core.storage.ports import DocumentFeatures, DocumentStore, InvalidInput, Page, StoredDocument, UnknownCollection
+from core.storage.ports.errors import StorageError
+from core.storage.postgres.errors import map_database_error
+from core.storage.postgres.filters import compile_filter
 
 # put_many sends documents in batches of at most this many bytes of JSON (all in one transaction).
 BATCH_BYTES = 16 * 1024 * 1024
-MAX_PATH_LENGTH = 4096
 # SQLSTATE classes that a caller's JSON path causes (see _execute_path_query).
 _CALLER_PATH_ERRORS = frozenset({"22", "42", "54"})
 
@@ -43,18 +46,27 @@ _UPSERT_BATCH = """
     SELECT %s, r.id, r.body, now(), now() FROM jsonb_to_recordset(%s::jsonb) AS r(id text, body jsonb)
     ON CONFLICT (collection_id, key) DO UPDATE SET body = EXCLUDED.body, updated_at = EXCLUDED.updated_at
 """
+_BODY = sql.SQL("body")
 
 
-class PostgresDocumentStore:
+class PostgresDocumentStore(DocumentStore):
     """ports.DocumentStore on the ``using`` database connection."""
 
-    def __init__(self, using: str = "default") -> None:
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
+        self.features = DocumentFeatures(
+            joins_db_transaction=using == DEFAULT_DB_ALIAS, vendor="postgresql", supports_path_queries=True
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresDocumentStore(using={self.using!r})"
+
+    def _map_error(self, error: Exception) -> StorageError | None:
+        return map_database_error(error, self.using)
 
     # ------------------------------------------------------------ collections
 
-    def create_collection(self, name: str) -> None:
-        name = validation.collection_name(name)
+    def _do_create_collection(self, name: str) -> None:
         with self._cursor() as cursor:
             cursor.execute(
                 "INSERT INTO strata_document_collection (name, created_at) VALUES (%s, now()) "
@@ -62,9 +74,7 @@ class PostgresDocumentStore:
                 [name],
             )
 
-    def drop_collection(self, name: str) -> None:
-        """Delete the collection and its documents; a no-op when it does not exist."""
-        name = validation.collection_name(name)
+    def _do_drop_collection(self, name: str) -> None:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute("SELECT id FROM strata_document_collection WHERE name = %s FOR UPDATE", [name])
             row = cursor.fetchone()
@@ -75,94 +85,87 @@ class PostgresDocumentStore:
 
     # ------------------------------------------------------------ writes
 
-    def put(self, collection: str, doc_id: str, document: Mapping[str, Any] | str | bytes) -> None:
-        collection = validation.collection_name(collection)
-        doc_id = validation.record_key(doc_id)
-        body = _document_text(document)
-        with self._cursor() as cursor:
-            cursor.execute(_UPSERT_ONE, [doc_id, body, collection])
-            if cursor.rowcount == 0:
-                raise UnknownCollection(f"document collection {collection!r} does not exist")
-
-    def put_many(self, collection: str, documents: Iterable[tuple[str, Mapping[str, Any] | str | bytes]]) -> int:
-        """Validate every document, then upsert them set-based; a repeated id keeps its last document."""
-        collection = validation.collection_name(collection)
-        bodies = _validated_documents(documents)
+    def _do_put_many(self, collection: str, bodies: dict[str, str]) -> None:
+        if len(bodies) == 1:
+            [(doc_id, body)] = bodies.items()
+            with self._cursor() as cursor:
+                cursor.execute(_UPSERT_ONE, [doc_id, body, collection])
+                if cursor.rowcount == 0:
+                    raise UnknownCollection(f"document collection {collection!r} does not exist")
+            return
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             collection_id = self._collection_id(cursor, collection)
             for batch in _batches(bodies):
                 cursor.execute(_UPSERT_BATCH, [collection_id, batch])
-        return len(bodies)
 
-    def delete(self, collection: str, doc_id: str) -> bool:
-        return self.delete_many(collection, [validation.record_key(doc_id)]) == 1
-
-    def delete_many(self, collection: str, doc_ids: Iterable[str]) -> int:
-        collection = validation.collection_name(collection)
-        keys = validation.record_keys(doc_ids)
+    def _do_delete_many(self, collection: str, doc_ids: list[str]) -> int:
         with self._cursor() as cursor:
             collection_id = self._collection_id(cursor, collection)
             cursor.execute(
-                "DELETE FROM strata_document WHERE collection_id = %s AND key = ANY(%s::text[])", [collection_id, keys]
+                "DELETE FROM strata_document WHERE collection_id = %s AND key = ANY(%s::text[])",
+                [collection_id, doc_ids],
             )
             return cursor.rowcount
 
     # ------------------------------------------------------------ reads
 
-    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
-        doc_id = validation.record_key(doc_id)
-        return self.get_many(collection, [doc_id]).get(doc_id)
-
-    def get_many(self, collection: str, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        collection = validation.collection_name(collection)
-        keys = validation.record_keys(doc_ids)
+    def _do_get_many(self, collection: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         with self._cursor() as cursor:
             # One round trip: no row at all means the collection does not exist.
             cursor.execute(
                 "SELECT c.id, d.key, d.body FROM strata_document_collection c "
                 "LEFT JOIN strata_document d ON d.collection_id = c.id AND d.key = ANY(%s::text[]) "
                 "WHERE c.name = %s",
-                [keys, collection],
+                [doc_ids, collection],
             )
             rows = cursor.fetchall()
         if not rows:
             raise UnknownCollection(f"document collection {collection!r} does not exist")
         return {key: json.loads(body) for _, key, body in rows if key is not None}
 
-    def find(
+    def _do_find(
         self,
         collection: str,
+        condition: filters.Filter | None,
+        path: str | None,
         *,
-        contains: Mapping[str, Any] | None = None,
-        path: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[StoredDocument]:
-        limit = validation.non_negative_int(limit, what="limit")
-        offset = validation.non_negative_int(offset, what="offset")
-        rows = self._select(collection, "key, body", contains=contains, path=path, limit=limit, offset=offset)
-        return [StoredDocument(id=key, body=json.loads(body)) for key, body in rows]
+        limit: int | None,
+        offset: int,
+        bodies: bool,
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        where, params = _where(condition, path)
+        query = sql.SQL(
+            "SELECT {columns} FROM strata_document WHERE collection_id = %s{where} ORDER BY key LIMIT %s OFFSET %s"
+        ).format(columns=sql.SQL("key, body" if bodies else "key, NULL"), where=where)
+        with self._cursor() as cursor:
+            collection_id = self._collection_id(cursor, collection)
+            args = [collection_id, *params, limit, offset]
+            if path is None:
+                cursor.execute(query.as_string(), args)
+                rows = cursor.fetchall()
+            else:
+                rows = self._execute_path_query(cursor, query.as_string(), args, path)
+        return [(key, None if body is None else json.loads(body)) for key, body in rows]
 
-    def find_ids(
-        self,
-        collection: str,
-        *,
-        contains: Mapping[str, Any] | None = None,
-        path: str | None = None,
-        limit: int | None = None,
-    ) -> list[str]:
-        if limit is not None:
-            limit = validation.non_negative_int(limit, what="limit")
-        return [key for (key,) in self._select(collection, "key", contains=contains, path=path, limit=limit)]
-
-    def count(self, collection: str, *, contains: Mapping[str, Any] | None = None) -> int:
-        collection = validation.collection_name(collection)
-        where, params = _filters(contains=contains, path=None)
+    def _do_count(self, collection: str, condition: filters.Filter | None) -> int:
+        where, params = _where(condition, None)
         query = sql.SQL("SELECT count(*) FROM strata_document WHERE collection_id = %s{where}").format(where=where)
         with self._cursor() as cursor:
             collection_id = self._collection_id(cursor, collection)
             cursor.execute(query.as_string(), [collection_id, *params])
             return cursor.fetchone()[0]
+
+    def _do_scan(self, collection: str, after: str | None, limit: int) -> Page[StoredDocument]:
+        with self._cursor() as cursor:
+            collection_id = self._collection_id(cursor, collection)
+            cursor.execute(
+                "SELECT key, body FROM strata_document WHERE collection_id = %s AND (%s::text IS NULL OR key > %s) "
+                "ORDER BY key LIMIT %s",
+                [collection_id, after, after, limit + 1],
+            )
+            rows = cursor.fetchall()
+        items = [StoredDocument(id=key, body=json.loads(body)) for key, body in rows[:limit]]
+        return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     # ------------------------------------------------------------ helpers
 
@@ -176,29 +179,6 @@ class PostgresDocumentStore:
         if row is None:
             raise UnknownCollection(f"document collection {name!r} does not exist")
         return row[0]
-
-    def _select(
-        self,
-        collection: str,
-        columns: str,
-        *,
-        contains: Mapping[str, Any] | None,
-        path: str | None,
-        limit: int | None,
-        offset: int = 0,
-    ) -> list[tuple]:
-        collection = validation.collection_name(collection)
-        where, params = _filters(contains=contains, path=path)
-        query = sql.SQL(
-            "SELECT {columns} FROM strata_document WHERE collection_id = %s{where} ORDER BY key LIMIT %s OFFSET %s"
-        ).format(columns=sql.SQL(columns), where=where)
-        with self._cursor() as cursor:
-            collection_id = self._collection_id(cursor, collection)
-            args = [collection_id, *params, limit, offset]
-            if path is None:
-                cursor.execute(query.as_string(), args)
-                return cursor.fetchall()
-            return self._execute_path_query(cursor, query.as_string(), args, path)
 
     def _execute_path_query(self, cursor, query: str, args: list[Any], path: str) -> list[tuple]:
         """Run a query holding a caller's JSON path in a savepoint, so a bad path raises
@@ -217,23 +197,6 @@ class PostgresDocumentStore:
             raise
 
 
-def _document_text(document: Any) -> str:
-    return validation.json_object_text(document, what="document", max_bytes=settings.STRATA_MAX_DOCUMENT_BYTES)
-
-
-def _validated_documents(documents: Iterable[tuple[str, Any]]) -> dict[str, str]:
-    if isinstance(documents, str | bytes | Mapping):
-        raise InvalidInput("documents must be an iterable of (id, document) pairs")
-    bodies: dict[str, str] = {}
-    for position, pair in enumerate(documents):
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidInput(f"documents[{position}] is not an (id, document) pair")
-        doc_id = validation.record_key(pair[0])
-        bodies.pop(doc_id, None)  # the last document for an id wins
-        bodies[doc_id] = _document_text(pair[1])
-    return bodies
-
-
 def _batches(bodies: dict[str, str]) -> Iterator[str]:
     """JSON arrays of ``{"id": ..., "body": ...}`` objects, each at most about BATCH_BYTES."""
     batch: list[str] = []
@@ -249,18 +212,14 @@ def _batches(bodies: dict[str, str]) -> Iterator[str]:
         yield "[" + ",".join(batch) + "]"
 
 
-def _filters(*, contains: Mapping[str, Any] | None, path: str | None) -> tuple[sql.Composable, list[Any]]:
+def _where(condition: filters.Filter | None, path: str | None) -> tuple[sql.Composable, list[Any]]:
     """`` AND ...`` conditions (static SQL) and their parameters."""
     conditions: list[sql.Composable] = []
     params: list[Any] = []
-    if contains is not None:
-        conditions.append(sql.SQL("body @> %s::jsonb"))
-        params.append(
-            validation.json_object_text(
-                contains, what="containment filter", max_bytes=settings.STRATA_MAX_DOCUMENT_BYTES
-            )
-        )
+    if condition is not None:
+        compiled, params = compile_filter(condition, _BODY)
+        conditions.append(compiled)
     if path is not None:
         conditions.append(sql.SQL("body @? %s::jsonpath"))
-        params.append(validation.text(path, what="JSON path", max_length=MAX_PATH_LENGTH))
-    return sql.SQL("").join(sql.SQL(" AND ") + condition for condition in conditions), params
+        params.append(path)
+    return sql.SQL("").join(sql.SQL(" AND ") + c for c in conditions), params

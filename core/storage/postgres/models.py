@@ -47,6 +47,8 @@ class VectorCollectionRecord(models.Model):
     dimension = models.PositiveIntegerField()
     model = models.CharField(max_length=200)
     metric = models.CharField(max_length=20, choices=METRICS, default="cosine")
+    # [[dotted metadata path, field type], ...] declared with create_collection(indexed_fields=...)
+    indexed_fields = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

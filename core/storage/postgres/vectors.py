@@ -1,7 +1,7 @@
 """VectorStore on pgvector (tables ``strata_vector_collection`` / ``strata_vector``).
 
-Every call runs on ``django.db.connections[using]``, so it joins the caller's
-``transaction.atomic()`` block.
+Every call runs on ``django.db.connections[using]``, so on ``default`` it joins the caller's
+``transaction.atomic()`` block (``features.joins_db_transaction``).
 
 - The column is ``VECTOR(1536)``: collections of another dimension are refused.
 - Each collection gets its own PARTIAL HNSW index
@@ -24,6 +24,10 @@ Every call runs on ``django.db.connections[using]``, so it joins the caller's
   ACCESS EXCLUSIVE lock on ``strata_vector`` until the caller's transaction ends, so keep
   collection creation/removal out of long transactions.
 - Cosine collections refuse all-zero vectors (no direction; pgvector would return NaN).
+- Metadata filters are compiled by ``core.storage.postgres.filters`` (JSON containment served by
+  the ``jsonb_path_ops`` GIN index on ``metadata``, which covers every path, so
+  ``indexed_fields`` are recorded but need no index of their own).
+- ``scan`` pages by key (keyset; the cursor is the last key).
 """
 
 from __future__ import annotations
@@ -31,40 +35,37 @@ from __future__ import annotations
 import json
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from core.storage import validation
+from core.storage import filters
 from core.storage.ports import (
-    CollectionConflict,
-    InvalidInput,
-    Metric,
-    ModelMismatch,
+    Page,
     UnknownCollection,
     VectorCollection,
+    VectorFeatures,
     VectorHit,
     VectorItem,
+    VectorStore,
 )
-from core.storage.postgres.vector_input import (
-    MAX_MODEL_LENGTH,
-    OPCLASS,
-    as_vector,
-    collection_spec,
-    filter_text,
-    prepare_items,
-)
+from core.storage.ports.errors import StorageError
+from core.storage.postgres.errors import map_database_error
+from core.storage.postgres.filters import compile_filter
 
+STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
 MAX_K = 1000  # pgvector's upper bound for hnsw.ef_search
 SAFE_PARALLEL_HNSW_BUILD = (0, 8, 2)  # first pgvector without CVE-2026-3172
+OPCLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "inner_product": "vector_ip_ops"}
 
 _DISTANCE = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
+_METADATA = sql.SQL("metadata")
 
 _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS strata_vector_staging (key text, embedding vector, metadata text) "
@@ -88,12 +89,26 @@ _SEARCH = """
     ) AS nearest
     ORDER BY distance, key
 """
+_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields"
 
 
 @dataclass(frozen=True)
-class _Collection:
-    id: int
-    spec: VectorCollection
+class _Collection(VectorCollection):
+    """A collection spec carrying its database id (handed to the hooks, never to callers)."""
+
+    id: int = field(default=0, compare=False)
+
+
+def _collection_from_row(row: Sequence[Any]) -> _Collection:
+    fields = row[5] if isinstance(row[5], list) else json.loads(row[5] or "[]")
+    return _Collection(
+        name=row[1],
+        dimension=row[2],
+        model=row[3],
+        metric=row[4],
+        indexed_fields=tuple(sorted((path, kind) for path, kind in fields)),
+        id=row[0],
+    )
 
 
 def parallel_hnsw_build_is_safe(version: str | None) -> bool:
@@ -108,46 +123,66 @@ def hnsw_index_name(collection_id: int) -> str:
     return f"strata_vector_hnsw_{int(collection_id)}"
 
 
-class PostgresVectorStore:
+class PostgresVectorStore(VectorStore):
     """ports.VectorStore on the ``using`` database connection."""
 
-    def __init__(self, using: str = "default") -> None:
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
+        self.features = VectorFeatures(
+            joins_db_transaction=using == DEFAULT_DB_ALIAS,
+            vendor="postgresql",
+            dimensions=frozenset({STORED_DIMENSION}),
+            max_dimension=STORED_DIMENSION,
+            max_k=MAX_K,
+            orders_ties_by_key=True,
+            exact_vector_round_trip=True,
+            builds_payload_indexes=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresVectorStore(using={self.using!r})"
+
+    def _map_error(self, error: Exception) -> StorageError | None:
+        return map_database_error(error, self.using)
 
     # ------------------------------------------------------------ collections
 
-    def create_collection(
-        self, name: str, *, dimension: int, model: str, metric: Metric = "cosine"
-    ) -> VectorCollection:
-        spec = collection_spec(name, dimension=dimension, model=model, metric=metric)
+    def _do_create_collection(self, spec: VectorCollection) -> VectorCollection:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
-                "INSERT INTO strata_vector_collection (name, dimension, model, metric, created_at) "
-                "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
-                [spec.name, spec.dimension, spec.model, spec.metric],
+                "INSERT INTO strata_vector_collection (name, dimension, model, metric, indexed_fields, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
+                [spec.name, spec.dimension, spec.model, spec.metric, json.dumps(spec.indexed_fields)],
             )
             row = cursor.fetchone()
             if row is None:
-                existing = self._collection(cursor, spec.name).spec
-                if existing != spec:
-                    raise CollectionConflict(f"vector collection {spec.name!r} exists as {existing}, not {spec}")
-                return existing
+                return self._collection(cursor, spec.name)
             self._create_index(cursor, row[0], spec.metric)
-        return spec
+        return _Collection(**{**spec.__dict__, "id": row[0]})
 
-    def get_collection(self, name: str) -> VectorCollection:
-        name = validation.collection_name(name)
+    def _do_add_indexed_fields(self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]) -> VectorCollection:
+        """Record the fields (the GIN index on ``metadata`` already serves every path)."""
+        merged = tuple(sorted({*spec.indexed_fields, *fields}))
         with self._cursor() as cursor:
-            return self._collection(cursor, name).spec
+            cursor.execute(
+                "UPDATE strata_vector_collection SET indexed_fields = %s::jsonb WHERE name = %s",
+                [json.dumps(merged), spec.name],
+            )
+        return _Collection(**{**spec.__dict__, "indexed_fields": merged})
 
-    def list_collections(self) -> list[VectorCollection]:
+    def _do_get_collection(self, name: str) -> VectorCollection | None:
         with self._cursor() as cursor:
-            cursor.execute("SELECT name, dimension, model, metric FROM strata_vector_collection ORDER BY name")
-            return [VectorCollection(*row) for row in cursor.fetchall()]
+            try:
+                return self._collection(cursor, name)
+            except UnknownCollection:
+                return None
 
-    def drop_collection(self, name: str) -> None:
-        """Drop the collection's index, vectors and row; a no-op when it does not exist."""
-        name = validation.collection_name(name)
+    def _do_list_collections(self) -> list[VectorCollection]:
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection ORDER BY name")  # noqa: S608
+            return [_collection_from_row(row) for row in cursor.fetchall()]
+
+    def _do_drop_collection(self, name: str) -> None:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute("SELECT id FROM strata_vector_collection WHERE name = %s FOR UPDATE", [name])
             row = cursor.fetchone()
@@ -160,17 +195,12 @@ class PostgresVectorStore:
 
     # ------------------------------------------------------------ writes
 
-    def upsert(self, collection: str, items: Iterable[VectorItem], *, model: str) -> int:
-        """Insert or replace by key (a key repeated in ``items`` keeps its last item)."""
-        target = self._checked_collection(collection, model=model)
-        keys, matrix, metadata = prepare_items(items, target.spec)
-        if not keys:
-            return 0
-        # After the query above: inside the caller's transaction the type lookup then runs in a
-        # savepoint (psycopg's conn.transaction()), never as a transaction of its own.
+    def _do_upsert(self, spec: VectorCollection, keys: list[str], matrix: np.ndarray, metadata: list[str]) -> None:
+        # After the collection lookup: inside the caller's transaction the type lookup then runs in
+        # a savepoint (psycopg's conn.transaction()), never as a transaction of its own.
         self._register_vector_type()
-        # Everything is validated above, so no savepoint (it costs a round trip per call): a
-        # database error here is unexpected and marks the caller's transaction for rollback.
+        # Everything is validated, so no savepoint (it costs a round trip per call): a database
+        # error here is unexpected and marks the caller's transaction for rollback.
         with transaction.atomic(using=self.using, savepoint=False), self._cursor() as cursor:
             cursor.execute(_STAGE_DDL)
             # the raw psycopg COPY: its errors raised as Django's, like the cursor's own
@@ -178,12 +208,9 @@ class PostgresVectorStore:
                 copy.set_types(_STAGE_TYPES)
                 for row in zip(keys, matrix, metadata, strict=True):
                     copy.write_row(row)
-            cursor.execute(_UPSERT_FROM_STAGE, [target.id])
-        return len(keys)
+            cursor.execute(_UPSERT_FROM_STAGE, [spec.id])
 
-    def delete(self, collection: str, keys: Iterable[str]) -> int:
-        collection = validation.collection_name(collection)
-        keys = validation.record_keys(keys, what="key")
+    def _do_delete(self, collection: str, keys: list[str]) -> int:
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
             cursor.execute(
@@ -191,65 +218,57 @@ class PostgresVectorStore:
             )
             return cursor.rowcount
 
-    def delete_where(self, collection: str, filter: Mapping[str, Any]) -> int:
-        """Delete the vectors whose metadata contains ``filter`` (an empty filter is refused:
-        use drop_collection to empty a collection)."""
-        collection = validation.collection_name(collection)
-        condition = filter_text(filter)
-        if condition == "{}":
-            raise InvalidInput("delete_where needs a non-empty filter; use drop_collection to remove everything")
+    def _do_delete_where(self, collection: str, condition: filters.Filter) -> int:
+        where, params = compile_filter(condition, _METADATA)
+        query = sql.SQL("DELETE FROM strata_vector WHERE collection_id = %s AND {}").format(where)
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
-            cursor.execute(
-                "DELETE FROM strata_vector WHERE collection_id = %s AND metadata @> %s::jsonb", [target.id, condition]
-            )
+            cursor.execute(query.as_string(), [target.id, *params])
             return cursor.rowcount
 
     # ------------------------------------------------------------ reads
 
-    def get(self, collection: str, key: str) -> VectorItem | None:
-        collection = validation.collection_name(collection)
-        key = validation.record_key(key, what="key")
+    def _do_get_many(self, collection: str, keys: list[str]) -> dict[str, VectorItem]:
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
             cursor.execute(
-                "SELECT embedding::real[], metadata FROM strata_vector WHERE collection_id = %s AND key = %s",
-                [target.id, key],
+                "SELECT key, embedding::real[], metadata FROM strata_vector "
+                "WHERE collection_id = %s AND key = ANY(%s::text[])",
+                [target.id, keys],
             )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return VectorItem(key=key, vector=list(row[0]), metadata=json.loads(row[1]))
+            rows = cursor.fetchall()
+        return {key: VectorItem(key=key, vector=list(vector), metadata=json.loads(meta)) for key, vector, meta in rows}
 
-    def count(self, collection: str, *, filter: Mapping[str, Any] | None = None) -> int:
-        collection = validation.collection_name(collection)
-        condition = None if filter is None else filter_text(filter)
+    def _do_count(self, collection: str, condition: filters.Filter | None) -> int:
+        where, params = (sql.SQL("TRUE"), []) if condition is None else compile_filter(condition, _METADATA)
+        query = sql.SQL("SELECT count(*) FROM strata_vector WHERE collection_id = %s AND {}").format(where)
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
-            if condition is None:
-                cursor.execute("SELECT count(*) FROM strata_vector WHERE collection_id = %s", [target.id])
-            else:
-                cursor.execute(
-                    "SELECT count(*) FROM strata_vector WHERE collection_id = %s AND metadata @> %s::jsonb",
-                    [target.id, condition],
-                )
+            cursor.execute(query.as_string(), [target.id, *params])
             return cursor.fetchone()[0]
 
-    def search(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        *,
-        model: str,
-        k: int = 10,
-        filter: Mapping[str, Any] | None = None,
+    def _do_scan(self, collection: str, after: str | None, limit: int, with_vectors: bool) -> Page[VectorItem]:
+        vector = "embedding::real[]" if with_vectors else "NULL"
+        with self._cursor() as cursor:
+            target = self._collection(cursor, collection)
+            cursor.execute(
+                f"SELECT key, {vector}, metadata FROM strata_vector "  # noqa: S608 (a fixed choice of two)
+                "WHERE collection_id = %s AND (%s::text IS NULL OR key > %s) ORDER BY key LIMIT %s",
+                [target.id, after, after, limit + 1],
+            )
+            rows = cursor.fetchall()
+        items = [
+            VectorItem(key=key, vector=list(vec) if vec is not None else [], metadata=json.loads(meta))
+            for key, vec, meta in rows[:limit]
+        ]
+        return Page(items=items, next_cursor=items[-1].key if len(rows) > limit else None)
+
+    def _do_search(
+        self, spec: VectorCollection, vector: np.ndarray, k: int, condition: filters.Filter | None
     ) -> list[VectorHit]:
-        target = self._checked_collection(collection, model=model)
-        query_vector = as_vector(vector, target.spec, what="query vector")
-        k = validation.bounded_int(k, what="k", low=1, high=MAX_K)
-        condition = None if filter is None else filter_text(filter)
-        query = _search_sql(target, filtered=condition is not None)
-        params = [_vector_literal(query_vector), *([condition] if condition is not None else []), k]
+        where, params = (None, []) if condition is None else compile_filter(condition, _METADATA)
+        query = _search_sql(spec, where)
+        args = [_vector_literal(vector), *params, k]
         ef_search = min(MAX_K, max(int(settings.STRATA_HNSW_EF_SEARCH), k))
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             # enable_sort = off: the planner does not cost the TOASTed 1536-d vectors, so at ~100k
@@ -261,23 +280,11 @@ class PostgresVectorStore:
                 "set_config('enable_sort', 'off', true)",
                 [str(ef_search), "relaxed_order" if condition is not None else "off"],
             )
-            cursor.execute(query, params)
+            cursor.execute(query, args)
             rows = cursor.fetchall()
-        return [_hit(key, metadata, distance, target.spec.metric) for key, metadata, distance in rows]
+        return [_hit(key, metadata, distance, spec.metric) for key, metadata, distance in rows]
 
     # ------------------------------------------------------------ helpers
-
-    def _checked_collection(self, name: str, *, model: str) -> _Collection:
-        """The collection (with its database id), checked against the caller's embedding model."""
-        name = validation.collection_name(name)
-        model = validation.text(model, what="model", max_length=MAX_MODEL_LENGTH)
-        with self._cursor() as cursor:
-            target = self._collection(cursor, name)
-        if target.spec.model != model:
-            raise ModelMismatch(
-                f"vector collection {name!r} holds embeddings of model {target.spec.model!r}, got model {model!r}"
-            )
-        return target
 
     def _register_vector_type(self) -> None:
         """Teach the psycopg connection pgvector's types (one catalog lookup per connection;
@@ -294,12 +301,13 @@ class PostgresVectorStore:
     @staticmethod
     def _collection(cursor, name: str) -> _Collection:
         cursor.execute(
-            "SELECT id, name, dimension, model, metric FROM strata_vector_collection WHERE name = %s", [name]
+            f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection WHERE name = %s",  # noqa: S608
+            [name],
         )
         row = cursor.fetchone()
         if row is None:
             raise UnknownCollection(f"vector collection {name!r} does not exist")
-        return _Collection(id=row[0], spec=VectorCollection(*row[1:]))
+        return _collection_from_row(row)
 
     @staticmethod
     def _create_index(cursor, collection_id: int, metric: str) -> None:
@@ -348,13 +356,13 @@ def _fire_deferred_foreign_key_checks(cursor) -> None:
 # ---------------------------------------------------------------- SQL building
 
 
-def _search_sql(target: _Collection, *, filtered: bool) -> str:
+def _search_sql(spec: _Collection, where: sql.Composable | None) -> str:
     return (
         sql.SQL(_SEARCH)
         .format(
-            op=sql.SQL(_DISTANCE[target.spec.metric]),
-            collection_id=sql.Literal(int(target.id)),
-            filter=sql.SQL(" AND metadata @> %s::jsonb" if filtered else ""),
+            op=sql.SQL(_DISTANCE[spec.metric]),
+            collection_id=sql.Literal(int(spec.id)),
+            filter=sql.SQL("") if where is None else sql.SQL(" AND ") + where,
         )
         .as_string()
     )

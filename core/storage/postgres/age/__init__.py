@@ -10,18 +10,21 @@ Data lives in AGE's own tables, so Cypher keeps working on it:
 * an edge type ``T`` is the edge table ``"<graph>"."T"`` (``id, start_id, end_id, properties``)
   with a unique index on ``(start_id, end_id)``: one edge per type + source + target.
 
-Writes are plain SQL on those tables (set-based for ``bulk_load``). Traversals are SQL over the
+Writes are plain SQL on those tables (set-based for ``bulk_load``); scans and counts page
+through them (``scan.py``). Traversals are SQL over the
 label tables (a recursive CTE, or one query per BFS level), never Cypher variable-length paths,
 which are two to three orders of magnitude slower on AGE (see bench/graph_bench.py). Every method
-runs on ``django.db.connections[using]``, so it joins the caller's ``transaction.atomic()``.
+runs on ``django.db.connections[using]``, so on ``default`` it joins the caller's
+``transaction.atomic()`` (``features.joins_db_transaction``).
 
 Values: node keys are 1-255 printable characters; properties are JSON objects (no NaN/Infinity,
 no NUL characters, integers within 64 bits). ``cypher()`` results are converted from agtype
-text: vertices and edges become dicts, paths lists of dicts, ``::numeric`` values floats.
+text to the port's neutral values: vertices become ``Node``, edges ``Edge`` (their endpoints
+resolved to (label, key)), paths ``Path``, ``::numeric`` values floats.
 """
 
+from core.storage.postgres.age.base import MAX_DEPTH
 from core.storage.postgres.age.store import AgeGraphStore
-from core.storage.postgres.age.traversal import MAX_DEPTH
 from core.storage.postgres.age.values import parse_agtype
 
 __all__ = ["MAX_DEPTH", "AgeGraphStore", "parse_agtype"]

@@ -7,26 +7,40 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg import sql
 
 from core.locks import advisory_xact_lock
-from core.storage.ports import NodeNotFound, NodeRef, UnknownLabel
+from core.storage.ports import GraphFeatures, GraphStore, NodeNotFound, NodeRef, UnknownLabel
+from core.storage.ports.errors import StorageError
 from core.storage.postgres.age.schema import validate_graph_name
+from core.storage.postgres.errors import map_database_error
 
 VERTEX, EDGE = "v", "e"
 KIND_NAMES = {VERTEX: "node label", EDGE: "edge type"}
 KEY_EXPRESSION = sql.SQL("""ag_catalog.agtype_access_operator(VARIADIC ARRAY[{}, '"key"'::ag_catalog.agtype])""")
 AGTYPE_PARAM = sql.SQL("%s::text::ag_catalog.agtype")
+MAX_DEPTH = 10  # deepest k_hop / subgraph / shortest_path the adapter accepts
 
 
-class AgeBase:
+class AgeBase(GraphStore):
     """The connection plumbing every part of the adapter shares: SQL on the graph's tables through
     ``django.db.connections[using]`` (so the caller's transaction), and label lookups."""
 
-    def __init__(self, graph: str | None = None, using: str = "default") -> None:
+    def __init__(self, graph: str | None = None, using: str = DEFAULT_DB_ALIAS) -> None:
         self.graph = validate_graph_name(graph if graph is not None else settings.STRATA_GRAPH_NAME)
         self.using = using
+        self.features = GraphFeatures(
+            joins_db_transaction=using == DEFAULT_DB_ALIAS,
+            vendor="postgresql",
+            supports_cypher=True,
+            max_depth=MAX_DEPTH,
+            supports_nested_filter_paths=True,
+            atomic_bulk_load=True,
+        )
+
+    def _map_error(self, error: Exception) -> StorageError | None:
+        return map_database_error(error, self.using)
 
     # ------------------------------------------------------------ plumbing
 
@@ -65,9 +79,11 @@ class AgeBase:
         )
         return dict(rows)
 
-    def _require(self, vertices: Iterable[str] = (), edges: Iterable[str] = ()) -> None:
+    def _do_require(self, labels: list[str], edge_types: list[str]) -> None:
         """Raise UnknownLabel unless each name is a defined node label / edge type respectively."""
-        wanted = [(name, VERTEX) for name in vertices] + [(name, EDGE) for name in edges]
+        wanted = [(name, VERTEX) for name in labels] + [(name, EDGE) for name in edge_types]
+        if not wanted:
+            return
         kinds = self._kinds({name for name, _ in wanted})
         for name, kind in wanted:
             if kinds.get(name) != kind:
@@ -87,3 +103,16 @@ class AgeBase:
         if not rows:
             raise NodeNotFound(f"{what} {ref.label}:{ref.key!r} does not exist in graph {self.graph!r}")
         return rows[0][0]
+
+    def _refs_by_id(self, ids: Sequence[str] | set[str]) -> dict[str, NodeRef]:
+        """(label, key) of vertices by graphid."""
+        if not ids:
+            return {}
+        rows = self._execute(
+            sql.SQL(
+                "SELECT v.id::text, l.name::text, ({key})::text FROM {vertices} v "
+                "JOIN ag_catalog.ag_label l ON l.relation = v.tableoid WHERE v.id = ANY(%s::text[]::graphid[])"
+            ).format(key=self._key_of("v"), vertices=self._table("_ag_label_vertex")),
+            [list(ids)],
+        )
+        return {gid: NodeRef(label, "" if key is None else key) for gid, label, key in rows}

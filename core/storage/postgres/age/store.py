@@ -1,25 +1,24 @@
 """The AGE GraphStore: graph and label definitions, single-node/edge writes and reads; bulk
-loads, traversals and Cypher come from the mixins of the same package."""
+loads, traversals, scans and Cypher come from the mixins of the same package."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 from psycopg import sql
 
-from core.storage.ports import Edge, InvalidInput, Node, NodeRef
+from core.storage.ports import InvalidInput, Node, NodeRef
+from core.storage.ports.graph import NODE
 from core.storage.postgres.age.base import AGTYPE_PARAM, EDGE, KIND_NAMES, VERTEX
 from core.storage.postgres.age.bulk import BulkLoadMixin
 from core.storage.postgres.age.cypher import CypherMixin
-from core.storage.postgres.age.schema import validate_label
+from core.storage.postgres.age.scan import ScanMixin
 from core.storage.postgres.age.traversal import TraversalMixin
-from core.storage.postgres.age.values import as_node, check_key, check_ref, index_name, parse_agtype, properties_json
+from core.storage.postgres.age.values import as_node, index_name, parse_agtype
 
 
-class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
+class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
     """GraphStore on the Apache AGE graph ``graph`` (default ``settings.STRATA_GRAPH_NAME``)."""
 
     def __repr__(self) -> str:
@@ -77,9 +76,9 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
         missing = {name: statement for name, statement in indexes.items() if (name,) not in rows}
         return missing or None
 
-    def _define(self, label: str, kind: str) -> None:
+    def _do_define(self, label: str, kind: str) -> None:
         """Create the label and its indexes unless they exist (idempotent, safe under concurrency)."""
-        validate_label(label)
+        kind = VERTEX if kind == NODE else EDGE
         if self._missing_indexes(label, kind) is None:
             return
         with transaction.atomic(using=self.using):
@@ -94,15 +93,8 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
             for statement in (self._missing_indexes(label, kind) or {}).values():
                 self._execute(statement)
 
-    def define_node_label(self, label: str) -> None:
-        """Create the vertex label (and the graph if needed) with its unique key index and GIN index."""
-        self._define(label, VERTEX)
-
-    def define_edge_type(self, edge_type: str) -> None:
-        """Create the edge label (and the graph if needed) with its unique (start_id, end_id) index."""
-        self._define(edge_type, EDGE)
-
-    def _labels(self, kind: str) -> list[str]:
+    def _do_labels(self, kind: str) -> list[str]:
+        kind = VERTEX if kind == NODE else EDGE
         rows = self._execute(
             sql.SQL(
                 "SELECT l.name::text FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph "
@@ -113,35 +105,18 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
         )
         return [name for (name,) in rows]
 
-    def node_labels(self) -> list[str]:
-        return self._labels(VERTEX)
-
-    def edge_types(self) -> list[str]:
-        return self._labels(EDGE)
-
     # ------------------------------------------------------------ single writes and reads
 
-    def upsert_node(self, label: str, key: str, properties: Mapping[str, Any] | None = None) -> Node:
-        validate_label(label)
-        check_key(key)
-        text = properties_json(properties, node_key=key)
-        self._require([label])
+    def _do_upsert_node(self, label: str, key: str, properties: str) -> None:
         self._execute(
             sql.SQL(
                 "INSERT INTO {} (properties) VALUES ({}) "
                 "ON CONFLICT (({})) DO UPDATE SET properties = EXCLUDED.properties"
             ).format(self._table(label), AGTYPE_PARAM, self._key_of()),
-            [text],
+            [properties],
         )
-        return as_node(label, json.loads(text))
 
-    def upsert_edge(
-        self, edge_type: str, source: NodeRef, target: NodeRef, properties: Mapping[str, Any] | None = None
-    ) -> Edge:
-        validate_label(edge_type)
-        source, target = check_ref(source, "source"), check_ref(target, "target")
-        text = properties_json(properties)
-        self._require([source.label, target.label], [edge_type])
+    def _do_upsert_edge(self, edge_type: str, source: NodeRef, target: NodeRef, properties: str) -> None:
         rows = self._execute(
             sql.SQL(
                 "INSERT INTO {table} (start_id, end_id, properties) "
@@ -153,16 +128,13 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
                 source=self._find(source),
                 target=self._find(target),
             ),
-            [text, json.dumps(source.key), json.dumps(target.key)],
+            [properties, json.dumps(source.key), json.dumps(target.key)],
         )
         if not rows:  # nothing was written: say which end is missing
             self._node_id(source, "source node")
             self._node_id(target, "target node")
-        return Edge(edge_type, source, target, json.loads(text))
 
-    def get_node(self, ref: NodeRef) -> Node | None:
-        ref = check_ref(ref)
-        self._require([ref.label])
+    def _do_get_node(self, ref: NodeRef) -> Node | None:
         rows = self._execute(
             sql.SQL("SELECT properties::text FROM {} WHERE {} = {}").format(
                 self._table(ref.label), self._key_of(), AGTYPE_PARAM
@@ -171,11 +143,9 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
         )
         return as_node(ref.label, parse_agtype(rows[0][0])) if rows else None
 
-    def delete_node(self, ref: NodeRef) -> bool:
+    def _do_delete_node(self, ref: NodeRef) -> bool:
         """Delete the node and, in the same statement, every edge of any type touching it
         (``_ag_label_edge`` is the parent table of all edge tables)."""
-        ref = check_ref(ref)
-        self._require([ref.label])
         rows = self._execute(
             sql.SQL(
                 "WITH v AS ({find}), "
@@ -186,10 +156,7 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, CypherMixin):
         )
         return bool(rows)
 
-    def delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
-        validate_label(edge_type)
-        source, target = check_ref(source, "source"), check_ref(target, "target")
-        self._require([source.label, target.label], [edge_type])
+    def _do_delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
         rows = self._execute(
             sql.SQL(
                 "DELETE FROM {table} e USING ({source}) s, ({target}) t "

@@ -10,20 +10,11 @@ from typing import Any
 
 from psycopg import sql
 
-from core.storage import validation
-from core.storage.ports import Direction, Edge, Hop, Node, NodeNotFound, NodeRef, Path, Subgraph
+from core.storage.graph_search import BidirectionalSearch
+from core.storage.ports import Edge, Hop, Node, NodeNotFound, NodeRef, Path, Subgraph
 from core.storage.postgres.age.base import AgeBase
-from core.storage.postgres.age.values import (
-    MAX_LIMIT,
-    as_node,
-    check_direction,
-    check_edge_types,
-    check_limit,
-    check_ref,
-    parse_many,
-)
+from core.storage.postgres.age.values import as_node, parse_many
 
-MAX_DEPTH = 10  # deepest k_hop / subgraph / shortest_path the adapter accepts
 _REVERSE = {"out": "in", "in": "out", "both": "both"}
 
 
@@ -41,16 +32,6 @@ class TraversalMixin(AgeBase):
             if direction != "out":
                 parts.append(sql.SQL("SELECT end_id AS src, start_id AS dst, id AS eid FROM {}").format(table))
         return sql.SQL(" UNION ALL ").join(parts)
-
-    def _traversal(
-        self, ref: NodeRef, direction: str, edge_types: Sequence[str] | None
-    ) -> tuple[NodeRef, list[str] | None]:
-        """Validate a traversal's start, direction and edge types (UnknownLabel when undefined)."""
-        ref = check_ref(ref, "start node")
-        check_direction(direction)
-        types = check_edge_types(edge_types)
-        self._require([ref.label], types or ())
-        return ref, types
 
     def _fetch_nodes(
         self, rows: sql.Composable, params: Sequence[Any], *, limit: int | None
@@ -78,17 +59,8 @@ class TraversalMixin(AgeBase):
             raise NodeNotFound(f"start node {ref.label}:{ref.key!r} does not exist in graph {self.graph!r}")
         return rows[0]
 
-    def neighbours(
-        self,
-        ref: NodeRef,
-        *,
-        direction: Direction = "out",
-        edge_types: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[Node]:
+    def _do_neighbours(self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None) -> list[Node]:
         """Nodes one edge away (the start node itself only through a self-loop)."""
-        check_limit(limit)
-        ref, types = self._traversal(ref, direction, edge_types)
         rows = sql.SQL(
             "WITH s AS ({find}) SELECT id, 0 AS depth FROM s "
             "UNION ALL SELECT DISTINCT x.dst, 1 FROM s JOIN ({steps}) x ON x.src = s.id"
@@ -114,34 +86,12 @@ class TraversalMixin(AgeBase):
         self._start_row(found, ref)
         return found
 
-    def k_hop(
-        self,
-        ref: NodeRef,
-        *,
-        k: int,
-        direction: Direction = "out",
-        edge_types: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[Hop]:
-        validation.bounded_int(k, what="k", low=1, high=MAX_DEPTH)
-        check_limit(limit)
-        ref, types = self._traversal(ref, direction, edge_types)
+    def _do_k_hop(self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None) -> list[Hop]:
         return [Hop(node, depth) for depth, node, _ in self._reach(ref, k, direction, types, limit)[1:]]
 
-    def subgraph(
-        self,
-        ref: NodeRef,
-        *,
-        depth: int = 1,
-        direction: Direction = "both",
-        edge_types: Sequence[str] | None = None,
-        limit: int = 500,
-    ) -> Subgraph:
+    def _do_subgraph(self, ref: NodeRef, depth: int, direction: str, types: list[str] | None, limit: int) -> Subgraph:
         """The start node first, then up to ``limit - 1`` nodes ordered by (depth, label, key), and
         every edge (of the allowed types, in any direction) between two of those nodes."""
-        validation.bounded_int(depth, what="depth", low=1, high=MAX_DEPTH)
-        validation.bounded_int(limit, what="limit", low=1, high=MAX_LIMIT)
-        ref, types = self._traversal(ref, direction, edge_types)
         found = self._reach(ref, depth, direction, types, limit - 1)
         nodes = {gid: node for _, node, gid in found}
         rows = self._execute(
@@ -177,22 +127,12 @@ class TraversalMixin(AgeBase):
             for (eid, edge_type, start, end, _), props in zip(rows, properties, strict=True)
         }
 
-    def shortest_path(
-        self,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        max_depth: int = 6,
-        direction: Direction = "out",
-        edge_types: Sequence[str] | None = None,
+    def _do_shortest_path(
+        self, source: NodeRef, target: NodeRef, max_depth: int, direction: str, types: list[str] | None
     ) -> Path | None:
         """A shortest path of at most ``max_depth`` edges (edges keep their real direction)."""
-        validation.bounded_int(max_depth, what="max_depth", low=1, high=MAX_DEPTH)
-        source, types = self._traversal(source, direction, edge_types)
-        target = check_ref(target, "target node")
-        self._require([target.label])
         start, end = self._node_id(source, "source node"), self._node_id(target, "target node")
-        search = _BidirectionalSearch(
+        search = BidirectionalSearch(
             lambda frontier, forward: self._expand(
                 self._steps(direction if forward else _REVERSE[direction], types), frontier
             )
@@ -214,55 +154,3 @@ class TraversalMixin(AgeBase):
             ).format(steps=steps),
             [list(frontier)],
         )
-
-
-class _BidirectionalSearch:
-    """Shortest path between two graphids: breadth-first from both ends, one level at a time from
-    the side with the smaller frontier. ``expand(frontier, forward)`` returns (src, dst, edge id)
-    steps; a side's ``parents`` maps each visited node to (previous node, edge id, depth)."""
-
-    def __init__(self, expand: Any) -> None:
-        self.expand = expand
-
-    def run(self, start: str, end: str, max_depth: int) -> tuple[list[str], list[str]] | None:
-        if start == end:
-            return [start], []
-        sides = [
-            {"parents": {start: None}, "frontier": [start], "depth": 0, "forward": True},
-            {"parents": {end: None}, "frontier": [end], "depth": 0, "forward": False},
-        ]
-        while all(side["frontier"] for side in sides) and sides[0]["depth"] + sides[1]["depth"] < max_depth:
-            side, other = sorted(sides, key=lambda s: len(s["frontier"]))
-            meeting = self._step(side, other)
-            if meeting is not None:
-                return self._path(sides, meeting)
-        return None
-
-    def _step(self, side: dict[str, Any], other: dict[str, Any]) -> str | None:
-        """Expand one level of ``side``; the new node closest to the other side's root, if they met."""
-        side["depth"] += 1
-        parents, frontier = side["parents"], []
-        for src, dst, edge_id in self.expand(side["frontier"], side["forward"]):
-            if dst not in parents:
-                parents[dst] = (src, edge_id, side["depth"])
-                frontier.append(dst)
-        side["frontier"] = frontier
-        meetings = [node for node in frontier if node in other["parents"]]
-        if not meetings:
-            return None
-        return min(meetings, key=lambda node: (other["parents"][node] or (None, None, 0))[2])
-
-    @staticmethod
-    def _chain(parents: Mapping[str, Any], node: str) -> tuple[list[str], list[str]]:
-        """Nodes and edges from ``node`` back to the side's root."""
-        nodes, edges = [node], []
-        while parents[node] is not None:
-            node, edge_id, _ = parents[node]
-            nodes.append(node)
-            edges.append(edge_id)
-        return nodes, edges
-
-    def _path(self, sides: list[dict[str, Any]], meeting: str) -> tuple[list[str], list[str]]:
-        head_nodes, head_edges = self._chain(sides[0]["parents"], meeting)
-        tail_nodes, tail_edges = self._chain(sides[1]["parents"], meeting)
-        return head_nodes[::-1] + tail_nodes[1:], head_edges[::-1] + tail_edges

@@ -1,79 +1,19 @@
-"""Values and arguments of the AGE adapter: properties as agtype JSON text, agtype output parsed
-back, and the checks every method runs on its arguments (raising the port's errors)."""
+"""Values of the AGE adapter: agtype output parsed back into Python and neutral values."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
+from core.storage.ports import Node
 
-from core.storage import validation
-from core.storage.ports import InvalidInput, MalformedDocument, Node, NodeRef
-from core.storage.postgres.age.schema import validate_label
-
-MAX_LIMIT = 2**31 - 1
-DIRECTIONS = ("out", "in", "both")
-_INT64 = (-(2**63), 2**63 - 1)
-REF_TYPES = (NodeRef, Node)  # a Node can stand for its NodeRef
-# Fast JSON path: ASCII output. Escaped NUL, surrogates or 19+ digit numbers take the exact path.
-_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
-_SUSPECT = re.compile(r"\\u(?:0000|d[89a-f])|\d{19}")
-_BIG_NUMBER = re.compile(r"\d{19}")
-# A JSON string (kept as is) or an agtype annotation outside strings (dropped).
+# A JSON string (kept as is) or an agtype annotation outside strings.
 _AGTYPE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|::(?:vertex|edge|path|numeric)\b')
-
-
-# ---------------------------------------------------------------- values
-
-
-def check_int64(value: Any, what: str) -> None:
-    """agtype integers are 64-bit: refuse bigger ones before the database does."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not _INT64[0] <= value <= _INT64[1]:
-            raise MalformedDocument(f"{what}: integer {value} does not fit in 64 bits")
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            check_int64(item, what)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            check_int64(item, what)
-
-
-def properties_json(
-    properties: Mapping[str, Any] | None,
-    *,
-    node_key: str | None = None,
-    what: str = "properties",
-    limit: int | None = None,
-) -> str:
-    """Validated properties as JSON text (cast to agtype by the SQL); a node's key is added as ``key``.
-
-    The common case is one ``JSONEncoder.encode`` call; anything unusual (not encodable, large,
-    escaped NUL or surrogates, huge integers) goes through ``validation.json_object_text``, which
-    raises the port's errors. ``limit`` is the size limit in bytes (STRATA_MAX_METADATA_BYTES)."""
-    if properties is None:
-        properties = {}
-    if not isinstance(properties, dict) and not isinstance(properties, Mapping):
-        raise MalformedDocument(f"{what} must be a mapping, got {type(properties).__name__}")
-    if node_key is not None:
-        if "key" in properties:
-            raise InvalidInput("the node property 'key' is reserved for the node key; rename the property")
-        properties = {**properties, "key": node_key}
-    if limit is None:
-        limit = settings.STRATA_MAX_METADATA_BYTES
-    try:
-        text = _ENCODER.encode(properties)
-    except (TypeError, ValueError, RecursionError):
-        text = None
-    if text is None or len(text) > limit or _SUSPECT.search(text):
-        text = validation.json_object_text(properties, what=what, max_bytes=limit)
-        if _BIG_NUMBER.search(text):
-            check_int64(json.loads(text), what)
-    return text
+#: the key under which parse_agtype(..., tagged=True) marks vertices, edges and paths
+KIND = "\x00agtype"  # NUL never occurs in stored keys (the ports refuse it)
 
 
 def parse_agtype(text: str | None) -> Any:
@@ -84,6 +24,66 @@ def parse_agtype(text: str | None) -> Any:
     if "::" in text:
         text = _AGTYPE_TOKEN.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "", text)
     return json.loads(text)
+
+
+def parse_tagged(text: str | None) -> Any:
+    """parse_agtype keeping what is a vertex, an edge or a path (see KIND)."""
+    if text is None:
+        return None
+    if "::" not in text:
+        return json.loads(text)
+    out: list[str] = []
+    position = 0
+    for match in _AGTYPE_TOKEN.finditer(text):
+        out.append(text[position : match.start()])
+        position = match.end()
+        token = match.group(0)
+        if token[0] == '"':
+            out.append(token)
+            continue
+        kind = token[2:]
+        if kind == "numeric":
+            continue
+        previous = "".join(out).rstrip()
+        out = [previous]
+        if kind == "path":  # [...]::path -> {"\u0000agtype": "path", "items": [...]}
+            start = _matching_open(previous, "[", "]")
+            out = [previous[:start], '{"\\u0000agtype":"path","items":', previous[start:], "}"]
+        else:  # {...}::vertex -> {..., "\u0000agtype": "vertex"}
+            out = [previous[:-1], f',"\\u0000agtype":"{kind}"}}']
+    out.append(text[position:])
+    return json.loads("".join(out))
+
+
+def _matching_open(text: str, opening: str, closing: str) -> int:
+    """Index of the bracket opening the one that ends ``text`` (strings skipped)."""
+    depth = 0
+    index = len(text) - 1
+    in_string = False
+    while index >= 0:
+        char = text[index]
+        if in_string:
+            if char == '"' and not _escaped(text, index):
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == closing:
+            depth += 1
+        elif char == opening:
+            depth -= 1
+            if depth == 0:
+                return index
+        index -= 1
+    raise ValueError("unbalanced agtype path")
+
+
+def _escaped(text: str, index: int) -> bool:
+    slashes = 0
+    index -= 1
+    while index >= 0 and text[index] == "\\":
+        slashes += 1
+        index -= 1
+    return slashes % 2 == 1
 
 
 def parse_many(texts: Sequence[str]) -> list[Any]:
@@ -103,38 +103,3 @@ def index_name(table: str, suffix: str) -> str:
     if len(name) <= 63:
         return name
     return f"{table[: 50 - len(suffix)]}_{hashlib.sha1(table.encode()).hexdigest()[:12]}_{suffix}"
-
-
-# ---------------------------------------------------------------- arguments
-
-
-def check_key(key: str) -> str:
-    return validation.record_key(key, what="node key")
-
-
-def check_ref(ref: NodeRef, what: str = "node") -> NodeRef:
-    if not isinstance(ref, REF_TYPES):
-        raise InvalidInput(f"{what} must be a NodeRef, got {type(ref).__name__}")
-    return NodeRef(validate_label(ref.label), check_key(ref.key))
-
-
-def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise InvalidInput(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    return direction
-
-
-def check_limit(value: int | None) -> int | None:
-    """None (no limit) or a positive integer."""
-    return None if value is None else validation.bounded_int(value, what="limit", low=1, high=MAX_LIMIT)
-
-
-def check_edge_types(edge_types: Sequence[str] | None) -> list[str] | None:
-    if edge_types is None:
-        return None
-    if isinstance(edge_types, str | bytes) or not isinstance(edge_types, Iterable):
-        raise InvalidInput("edge_types must be a list of edge type names, or None for all types")
-    names = list(dict.fromkeys(validate_label(name) for name in edge_types))
-    if not names:
-        raise InvalidInput("edge_types must not be empty; pass None for all types")
-    return names
