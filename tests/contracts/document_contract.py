@@ -469,9 +469,7 @@ class DocumentStoreContract(FeatureGate):
         assert store.find_ids(filled, contains={"meta": {"lang": "en", "draft": True}}) == ["doc-4"]
         assert store.find_ids(filled, contains={}) == ["doc-1", "doc-2", "doc-3", "doc-4", "doc-5"]
 
-    @pytest.mark.parametrize(
-        "where", ["kind", {"kind": "note"}, ("kind", "note"), 5, [Eq("kind", "note")]], ids=repr
-    )
+    @pytest.mark.parametrize("where", ["kind", {"kind": "note"}, ("kind", "note"), 5, [Eq("kind", "note")]], ids=repr)
     def test_a_where_that_is_not_a_filter_is_refused(self, store, filled, where):
         with pytest.raises(InvalidFilter):
             store.find(filled, where=where)

@@ -1,4 +1,4 @@
-"""Stop the embedded PostgreSQL and Redis (the servers of ``STRATA_DATA_DIR``).
+"""Stop the embedded PostgreSQL, Redis and FalkorDB (the servers of ``STRATA_DATA_DIR``).
 
     STRATA_EMBEDDED_AUTOSTART=0 manage.py strata_stop      (what ``./strata stop`` runs)
 
@@ -20,7 +20,9 @@ from core import embedded
 
 
 class Command(BaseCommand):
-    help = "Stop the embedded PostgreSQL and Redis. Run with STRATA_EMBEDDED_AUTOSTART=0 (./strata stop does)."
+    help = (
+        "Stop the embedded PostgreSQL, Redis and FalkorDB. Run with STRATA_EMBEDDED_AUTOSTART=0 (./strata stop does)."
+    )
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,3 +40,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Redis: stopped the embedded server ({where})."))
         else:
             self.stdout.write(f"Redis: the embedded server was not running ({where}).")
+
+        if embedded.stop_falkordb():  # started only when a FalkorDB graph store without a URL was used
+            self.stdout.write(self.style.SUCCESS(f"FalkorDB: stopped the embedded server ({embedded.falkordb_dir()})."))

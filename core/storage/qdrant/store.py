@@ -242,9 +242,7 @@ class QdrantVectorStore(VectorStore):
 
         return self._call(create)
 
-    def _do_add_indexed_fields(
-        self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]
-    ) -> VectorCollection:
+    def _do_add_indexed_fields(self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]) -> VectorCollection:
         merged = VectorCollection(
             name=spec.name,
             dimension=spec.dimension,
