@@ -8,7 +8,7 @@ COPY content content
 COPY knowledge knowledge
 COPY agents agents
 COPY manage.py ./
-RUN pip install --no-cache-dir ".[server]" \
+RUN pip install --no-cache-dir ".[server,dedicated]" \
     && DJANGO_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
        python manage.py collectstatic --noinput
 RUN useradd --create-home strata

@@ -183,11 +183,55 @@ CELERY_BEAT_SCHEDULE = {
 # ------------------------------------------------------------------ Strata
 # Storage ports: one adapter per (app, kind), chosen here the way Wagtail chooses search
 # backends. "default" applies to every app that does not name its own.
+# STRATA_DOCUMENT_STORE / STRATA_VECTOR_STORE / STRATA_GRAPH_STORE pick the default adapter of
+# each kind (README "Storage interfaces"); options of the dedicated ones come from the env too.
+_STORE_CHOICES = {
+    "documents": {
+        "postgres": {"BACKEND": "core.storage.postgres.documents.PostgresDocumentStore"},
+        "postgres-dedicated": {
+            "BACKEND": "core.storage.postgres.documents.PostgresDocumentStore",
+            "using": "documents",
+        },
+    },
+    "vectors": {
+        "postgres": {"BACKEND": "core.storage.postgres.vectors.PostgresVectorStore"},
+        "qdrant": {
+            "BACKEND": "core.storage.qdrant.QdrantVectorStore",
+            **{
+                option: os.environ[variable]
+                for option, variable in (
+                    ("url", "STRATA_QDRANT_URL"),
+                    ("api_key", "STRATA_QDRANT_API_KEY"),
+                    ("path", "STRATA_QDRANT_PATH"),
+                )
+                if os.environ.get(variable)
+            },
+        },
+    },
+    "graph": {
+        "age": {"BACKEND": "core.storage.postgres.age.AgeGraphStore"},
+        "falkordb": {
+            "BACKEND": "core.storage.falkordb.FalkorGraphStore",
+            **({"url": os.environ["STRATA_FALKORDB_URL"]} if os.environ.get("STRATA_FALKORDB_URL") else {}),
+        },
+    },
+}
+
+
+def _store_choice(kind: str, variable: str, default: str) -> dict:
+    choice = os.environ.get(variable) or default
+    if choice not in _STORE_CHOICES[kind]:
+        raise ImproperlyConfigured(f"{variable}={choice!r}: expected one of {sorted(_STORE_CHOICES[kind])}")
+    if choice == "postgres-dedicated" and "documents" not in DATABASES:
+        raise ImproperlyConfigured(f"{variable}=postgres-dedicated needs STRATA_DOCUMENTS_DATABASE_URL")
+    return dict(_STORE_CHOICES[kind][choice])
+
+
 STRATA_STORAGE = {
     "default": {
-        "documents": {"BACKEND": "core.storage.postgres.documents.PostgresDocumentStore"},
-        "vectors": {"BACKEND": "core.storage.postgres.vectors.PostgresVectorStore"},
-        "graph": {"BACKEND": "core.storage.postgres.age.AgeGraphStore"},
+        "documents": _store_choice("documents", "STRATA_DOCUMENT_STORE", "postgres"),
+        "vectors": _store_choice("vectors", "STRATA_VECTOR_STORE", "postgres"),
+        "graph": _store_choice("graph", "STRATA_GRAPH_STORE", "age"),
         "cache": {"BACKEND": "core.storage.redis_cache.RedisCache"},
     },
 }
