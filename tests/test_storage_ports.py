@@ -3,6 +3,10 @@ storage handler (per-thread instances, close_all on request_finished and in Cele
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -135,3 +139,45 @@ def test_close_all_runs_when_a_request_finishes_and_in_celery_workers(settings):
     finally:
         del globals()["TrackingCache"]
         storages.reset()
+
+
+# ---------------------------------------------------------------- settings from the environment
+
+
+def _storage_settings(**env: str) -> subprocess.CompletedProcess:
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.STRATA_STORAGE))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings", "STRATA_EMBEDDED_AUTOSTART": "0", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_environment_chooses_the_default_adapters():
+    result = _storage_settings(
+        STRATA_DOCUMENT_STORE="postgres-dedicated",
+        STRATA_VECTOR_STORE="qdrant",
+        STRATA_QDRANT_URL="http://qdrant:6333",
+        STRATA_QDRANT_API_KEY="k",
+        STRATA_GRAPH_STORE="falkordb",
+        STRATA_FALKORDB_URL="redis://falkordb:6379",
+    )
+    assert result.returncode == 0, result.stderr
+    default = json.loads(result.stdout)["default"]
+    assert default["documents"] == {
+        "BACKEND": "core.storage.postgres.documents.PostgresDocumentStore",
+        "using": "documents",
+    }
+    assert default["vectors"] == {
+        "BACKEND": "core.storage.qdrant.QdrantVectorStore",
+        "url": "http://qdrant:6333",
+        "api_key": "k",
+    }
+    assert default["graph"] == {"BACKEND": "core.storage.falkordb.FalkorGraphStore", "url": "redis://falkordb:6379"}
+    refused = _storage_settings(STRATA_GRAPH_STORE="neo4j")
+    assert refused.returncode != 0 and "STRATA_GRAPH_STORE='neo4j'" in refused.stderr
