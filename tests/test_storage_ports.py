@@ -116,6 +116,7 @@ def test_a_backend_must_implement_the_kind_s_port(settings):
         create_store("content", "spreadsheets")
 
 
+@pytest.mark.django_db  # request_finished also closes Django's old connections
 def test_close_all_runs_when_a_request_finishes_and_in_celery_workers(settings):
     closed: list[str] = []
 
