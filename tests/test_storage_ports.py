@@ -79,6 +79,12 @@ def test_filters_nest_only_so_deep():
         filters.check_filter(And(deep))  # what every port method runs on its where=
 
 
+def test_a_filter_holds_a_bounded_number_of_conditions():
+    wide = filters.Or(*(filters.In(f"f{i}", list(range(100))) for i in range(60)))
+    with pytest.raises(InvalidFilter, match="at most"):
+        filters.check_filter(wide)
+
+
 def test_in_keeps_numbers_and_booleans_apart():
     assert filters.In("a", [1, True, 1.0, "1"]).values == (1, True, 1.0, "1")
 

@@ -41,6 +41,7 @@ PathSegments = tuple[str, ...]
 _SEGMENT = re.compile(r"[\w-]{1,128}")
 MAX_DEPTH = 16  # path segments and nesting of And/Or/Not
 MAX_VALUES = 1000  # values of one In / ContainsAny / ContainsAll
+MAX_CONDITIONS = 5000  # conditions and values of a whole filter (its compiled size stays bounded)
 MAX_STRING = 4096
 _INT64 = 2**63
 
@@ -217,7 +218,17 @@ def check_filter(value: Any, *, depth: int = 0) -> Filter:
             check_filter(inner, depth=depth + 1)
     elif isinstance(value, Not):
         check_filter(value.filter, depth=depth + 1)
+    if depth == 0 and _size(value) > MAX_CONDITIONS:
+        raise InvalidFilter(f"a filter may hold at most {MAX_CONDITIONS} conditions and values")
     return value
+
+
+def _size(value: Filter) -> int:
+    if isinstance(value, And):
+        return 1 + sum(_size(inner) for inner in value.filters)
+    if isinstance(value, Not):
+        return 1 + _size(value.filter)
+    return 1 + len(getattr(value, "values", ()))
 
 
 def is_match_all(value: Filter) -> bool:

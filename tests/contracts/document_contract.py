@@ -496,8 +496,11 @@ class DocumentStoreContract(FeatureGate):
         with pytest.raises(InvalidFilter):
             make()
 
-    @pytest.mark.parametrize("contains", [{"a": None}, {"a": [{"b": 1}]}, {"bad key!": 1}])
-    def test_containment_sugar_that_has_no_neutral_filter_is_refused(self, store, filled, contains):
+    @pytest.mark.parametrize(
+        "contains", [{"a": None}, {"a": [{"b": 1}]}, {"bad key!": 1}, {f"k{i}": "x" * 100 for i in range(20)}]
+    )
+    def test_containment_sugar_that_has_no_neutral_filter_is_refused(self, store, filled, contains, settings):
+        settings.STRATA_MAX_DOCUMENT_BYTES = 1000  # the last one is too large
         with pytest.raises(InvalidInput):
             store.find(filled, contains=contains)
 

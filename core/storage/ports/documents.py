@@ -45,6 +45,14 @@ def validated_documents(documents: Iterable[tuple[str, Any]]) -> dict[str, str]:
     return bodies
 
 
+def document_filter(where: Any, contains: Any) -> filters.Filter | None:
+    """One neutral filter from ``where`` and the containment sugar ``contains`` (a JSON object no
+    larger than a document)."""
+    if contains is not None and isinstance(contains, Mapping):
+        validation.json_object_text(contains, what="containment filter", max_bytes=settings.STRATA_MAX_DOCUMENT_BYTES)
+    return filters.combine(where, contains, what="containment filter")
+
+
 def check_cursor(after: Any) -> str | None:
     if after is None:
         return None
@@ -144,8 +152,7 @@ class DocumentStore(Store):
         self, collection: str, *, where: filters.Filter | None = None, contains: Mapping[str, Any] | None = None
     ) -> int:
         collection = validation.collection_name(collection)
-        condition = filters.combine(where, contains, what="containment filter")
-        return self._run(self._do_count, collection, condition)
+        return self._run(self._do_count, collection, document_filter(where, contains))
 
     def scan(self, collection: str, *, after: str | None = None, limit: int = 1000) -> Page[StoredDocument]:
         """Every document, a page at a time in a stable order (for backfills and verification):
@@ -158,7 +165,7 @@ class DocumentStore(Store):
         self, collection: str, where: Any, contains: Any, path: Any
     ) -> tuple[str, filters.Filter | None, str | None]:
         collection = validation.collection_name(collection)
-        condition = filters.combine(where, contains, what="containment filter")
+        condition = document_filter(where, contains)
         if path is not None:
             if not self.features.supports_path_queries:
                 raise NotSupported(f"{type(self).__name__} does not support SQL/JSON path queries; use where=")
