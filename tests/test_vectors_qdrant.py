@@ -9,7 +9,7 @@ import pytest
 
 from core.storage.ports import VectorItem
 from core.storage.qdrant import QdrantVectorStore
-from core.storage.qdrant.store import close_local_clients, point_id
+from core.storage.qdrant.client import close_local_clients, point_id
 from tests.contracts.vector_contract import VectorStoreContract
 from tests.unreachable import closed_port
 

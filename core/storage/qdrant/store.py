@@ -20,16 +20,14 @@
 * Writes use ``wait=True`` (applied before the call returns). A store is never part of the
   caller's database transaction (``joins_db_transaction`` is False).
 * Clients are created lazily and again in a forked process; local-mode clients are shared per
-  path in a process (Qdrant locks the directory) and serialised with a lock.
+  path in a process (Qdrant locks the directory) and serialised with a lock (``client.py``).
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,12 +54,12 @@ from core.storage.ports import (
     VectorStore,
 )
 from core.storage.ports.errors import StorageError
+from core.storage.qdrant.client import local_client, point_id
 from core.storage.qdrant.filters import compile_filter, payload_key
 
 R = TypeVar("R")
 MAX_K = 10_000
 UPSERT_BATCH = 256
-_KEYS = uuid.UUID("6f0c2a8e-51a4-4b3e-9d8e-7b1f3c2d9a10")  # namespace of point ids
 _DISTANCE = {"cosine": models.Distance.COSINE, "l2": models.Distance.EUCLID, "inner_product": models.Distance.DOT}
 _METRIC = {value: key for key, value in _DISTANCE.items()}
 _SCHEMA = {
@@ -71,27 +69,6 @@ _SCHEMA = {
     "bool": models.PayloadSchemaType.BOOL,
 }
 _UNAVAILABLE_STATUS = {502, 503, 504}
-
-# local mode: one client per (process, path), shared by the threads of the process
-_LOCAL_CLIENTS: dict[str, tuple[int, QdrantClient, threading.RLock]] = {}
-_LOCAL_GUARD = threading.Lock()
-
-
-def point_id(key: str) -> str:
-    return str(uuid.uuid5(_KEYS, key))
-
-
-def close_local_clients() -> None:
-    """Close this process's local-mode clients (releases their directory locks)."""
-    with _LOCAL_GUARD:
-        for pid, client, _ in _LOCAL_CLIENTS.values():
-            if pid == os.getpid():
-                client.close()
-        _LOCAL_CLIENTS.clear()
-
-
-atexit.register(close_local_clients)
-
 
 class QdrantVectorStore(VectorStore):
     """ports.VectorStore on a Qdrant server (``url``) or in local mode (``path``)."""
@@ -135,14 +112,8 @@ class QdrantVectorStore(VectorStore):
     def _session(self) -> Iterator[QdrantClient]:
         """The client for this process (local mode: the process's shared one, under its lock)."""
         if self.path is not None:
-            with _LOCAL_GUARD:
-                entry = _LOCAL_CLIENTS.get(self.path)
-                if entry is None or entry[0] != os.getpid():
-                    Path(self.path).mkdir(parents=True, exist_ok=True)
-                    entry = (os.getpid(), QdrantClient(path=self.path), threading.RLock())
-                    _LOCAL_CLIENTS[self.path] = entry
-            with entry[2]:
-                yield entry[1]
+            with local_client(self.path) as client:
+                yield client
             return
         if self._client is None or self._pid != os.getpid():  # a forked process makes its own
             self._client = QdrantClient(
