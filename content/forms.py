@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from content.models import Document
 from content.selectors import MAX_QUERY_CHARS, SEARCH_MODES
-from core.storage import validation
+from core.storage import filters, validation
 from core.storage.ports import InvalidInput
 
 MAX_UPLOAD_FILES = 20
@@ -68,7 +68,7 @@ def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
             max_bytes=settings.STRATA_MAX_METADATA_BYTES,
             limit_name="STRATA_MAX_METADATA_BYTES",
         )
-        return parsed or None
+        return _filterable(parsed) or None
     result: dict[str, Any] = {}
     for line in text.splitlines():
         for pair in line.split(","):
@@ -84,12 +84,24 @@ def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
             result[key] = _scalar(value.strip())
     if not result:
         return None
-    return _checked_object(
-        result,
-        what="The metadata filter",
-        max_bytes=settings.STRATA_MAX_METADATA_BYTES,
-        limit_name="STRATA_MAX_METADATA_BYTES",
+    return _filterable(
+        _checked_object(
+            result,
+            what="The metadata filter",
+            max_bytes=settings.STRATA_MAX_METADATA_BYTES,
+            limit_name="STRATA_MAX_METADATA_BYTES",
+        )
     )
+
+
+def _filterable(wanted: dict[str, Any]) -> dict[str, Any]:
+    """The filter, if every store can run it (``core.storage.filters``: names of letters, digits,
+    ``_`` or ``-``; no nulls; arrays of plain values); else ValidationError."""
+    try:
+        filters.from_containment(wanted, what="metadata filter")
+    except InvalidInput as exc:
+        raise ValidationError(str(exc), code="invalid_filter") from None
+    return wanted
 
 
 class MultipleFileInput(forms.ClearableFileInput):

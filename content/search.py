@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from content import caching, stores
 from content.documents import document_ids_matching_metadata, stored_embedding_model
 from content.models import Chunk
+from core.storage import filters as storage_filters
 from core.storage import validation
 from core.storage.ports import InvalidInput, UnknownCollection
 
@@ -96,6 +97,10 @@ def _validate_filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | Non
         )
     except InvalidInput as exc:
         raise SearchError(f"metadata filters must be plain JSON values: {exc}") from None
+    try:
+        storage_filters.from_containment(filters, what="metadata filter")  # every store can run it
+    except InvalidInput as exc:
+        raise SearchError(str(exc)) from None
     return json.loads(text) or None
 
 

@@ -263,7 +263,13 @@ def _containment(mapping: Mapping[Any, Any], prefix: PathSegments, what: str) ->
     for key, value in mapping.items():
         if not isinstance(key, str):
             raise InvalidFilter(f"{what}: keys must be strings, got {key!r}")
-        path = parse_path((*prefix, key))
+        try:
+            path = parse_path((*prefix, key))
+        except InvalidFilter:
+            raise InvalidFilter(
+                f"{what}: key {key!r} cannot be filtered on; use 1-128 letters, digits, _ or - "
+                f"(at most {MAX_DEPTH} levels deep)"
+            ) from None
         if isinstance(value, Mapping):
             conditions.extend(_containment(value, path, what))
         elif isinstance(value, list | tuple):

@@ -157,6 +157,9 @@ def test_search_page_shows_a_form_error_for_invalid_json(client, user, docs):
     assert "Invalid JSON" in response.content.decode()
     bad_pair = client.get(reverse("content:search"), {"q": "shrimp", "filters": "just words"})
     assert "key=value" in bad_pair.content.decode() and bad_pair.context["hits"] is None
+    null = client.get(reverse("content:search"), {"q": "shrimp", "filters": '{"lang": null}'})
+    assert null.status_code == 200 and null.context["hits"] is None
+    assert "null is not a filter value" in null.content.decode()
 
 
 def test_search_page_explains_a_model_mismatch(client, user, docs):

@@ -210,6 +210,11 @@ def test_bad_requests_are_refused(workspace, corpus):
         selectors.search(workspace_id=workspace.pk, query="quantum", filters=["lang", "en"])
     with pytest.raises(selectors.SearchError, match="plain JSON"):
         selectors.search(workspace_id=workspace.pk, query="quantum", filters={"lang": float("nan")})
+    # filters every store can run (core.storage.filters): no nulls, no arrays of objects, plain names
+    for unfilterable in ({"lang": None}, {"tags": [{"a": 1}]}, {"source url": "x"}):
+        for mode in MODES:
+            with pytest.raises(selectors.SearchError, match="metadata filter"):
+                selectors.search(workspace_id=workspace.pk, query="quantum", mode=mode, filters=unfilterable)
     with pytest.raises(selectors.SearchError, match="limit"):
         selectors.search(workspace_id=workspace.pk, query="quantum", limit=0)
     with pytest.raises(selectors.SearchError, match="NUL"):
