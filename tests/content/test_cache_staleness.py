@@ -13,7 +13,7 @@ from django.core.cache import caches
 
 from content import selectors, stores
 from content.services import IngestItem, document_delete, document_embed, document_ingest
-from core.storage import _get_store
+from core.storage import storages
 from tests.redis_server import ThrowawayRedis
 
 pytestmark = pytest.mark.django_db
@@ -34,11 +34,11 @@ def redis_server(tmp_path, settings):
         **settings.STRATA_STORAGE,
         "content": {"cache": {"BACKEND": "core.storage.redis_cache.RedisCache", "alias": "content-test"}},
     }
-    _get_store.cache_clear()
+    storages.reset()
     yield server
     server.kill()
     caches["content-test"].close()
-    _get_store.cache_clear()
+    storages.reset()
 
 
 @pytest.fixture
