@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 
 from content import caching, stores
 from content.models import Chunk, Document, WorkspaceEmbedding
+from content.semantic import workspace_floor
 from core.storage.ports import Node, NodeNotFound, NodeRef, UnknownCollection, UnknownLabel
 
 DOCUMENTS_PER_PAGE = 50
@@ -69,6 +70,7 @@ def _similar_documents(
     model = stored_embedding_model(workspace_id=workspace_id)
     if not model or similar <= 0 or not chunk_ids:
         return []
+    floor = workspace_floor(workspace_id=workspace_id, model=model)
     collection = stores.chunk_collection(workspace_id=workspace_id, model=model)
     vector_store = stores.vectors()
     vectors = []
@@ -99,9 +101,10 @@ def _similar_documents(
                 doc_id = int(hit.metadata.get("document_id"))
             except (TypeError, ValueError):
                 continue
-            if doc_id != document.pk and doc_id not in best:
+            if doc_id != document.pk and doc_id not in best and float(hit.score) >= floor:
                 best[doc_id] = float(hit.score)  # hits are closest first: the first is the best
-        if len(best) >= similar or len(hits) < k or k >= _MAX_K:
+        past_floor = bool(hits) and float(hits[-1].score) < floor  # more hits would be weaker still
+        if len(best) >= similar or len(hits) < k or k >= _MAX_K or past_floor:
             break
         k = min(k * 4, _MAX_K)
     rows = {

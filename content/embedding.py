@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from content import caching, stores
-from content.embeddings import DIMENSION, Embedder, EmbeddingError, get_embedder, get_embedder_for_model
-from content.models import Chunk, Document, WorkspaceEmbedding
+from content.embeddings import DIMENSION, Embedder, EmbeddingError
+from content.models import Chunk, Document
+from content.workspace_model import current_embedding, workspace_embedder
 from core.services import audit_record
 from core.storage.ports import CollectionConflict, ModelMismatch, UnknownCollection, VectorItem
 
@@ -56,15 +57,8 @@ def ensure_collection(workspace_id: int, model: str) -> str:
 
 
 def current_model(workspace_id: int, *, create: bool) -> str:
-    model = WorkspaceEmbedding.objects.filter(workspace_id=workspace_id).values_list("model", flat=True).first()
-    if model is None:
-        model = get_embedder().model
-        if create:
-            WorkspaceEmbedding.objects.bulk_create(
-                [WorkspaceEmbedding(workspace_id=workspace_id, model=model)], ignore_conflicts=True
-            )
-            model = WorkspaceEmbedding.objects.values_list("model", flat=True).get(workspace_id=workspace_id)
-    return model
+    """The workspace's model (``content.workspace_model.current_embedding``)."""
+    return current_embedding(workspace_id, create=create)[1]
 
 
 def embed_rows(
@@ -112,7 +106,7 @@ def embed_documents(workspace_id: int, documents: Mapping[int, str]) -> int:
         .values_list("id", "document_id", "text")
     )
     if chunk_rows:
-        embedder = get_embedder_for_model(model)
+        embedder, model = workspace_embedder(workspace_id)
         collection = ensure_collection(workspace_id, model)
         metadata = document_metadata({doc_id for _, doc_id, _ in chunk_rows})
         now = timezone.now()
@@ -215,5 +209,10 @@ def document_embedding_failed(*, document_ids: Sequence[int], error: str) -> int
 
 def workspace_embedding_model(*, workspace_id: int) -> str:
     """The model of the workspace's chunk vectors (what queries must be embedded with): its
-    ``WorkspaceEmbedding`` row, or the configured provider's model before the first vector."""
+    ``WorkspaceEmbedding`` row, or the configured provider's model before the first ingest."""
     return current_model(int(workspace_id), create=False)
+
+
+def workspace_embedding(*, workspace_id: int) -> tuple[str, str]:
+    """The workspace's ``(provider, model)`` (the configured ones before its first ingest)."""
+    return current_embedding(int(workspace_id), create=False)

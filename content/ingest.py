@@ -23,9 +23,10 @@ from psycopg import sql as psycopg_sql
 
 from content import caching, embedding, stores
 from content.chunking import ChunkSpan, chunk_text
-from content.embeddings import Embedder, get_embedder_for_model
+from content.embeddings import Embedder
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
 from content.models import Chunk, Document
+from content.workspace_model import current_embedding, workspace_embedder
 from core.models import Workspace
 from core.services import audit_record, outbox_publish
 from core.storage.ports import InvalidInput, Node
@@ -146,6 +147,9 @@ class _EmbedTarget:
 def _write_batch(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *, actor: Any, embed: bool) -> None:
     existing = _lock_existing(workspace_id, [p.external_id for p, _ in valid])
     # With embed=True every row is written in its final state (embedded, ready), once.
+    # The workspace's embedding model is fixed by its first ingest (this process's provider), so
+    # a worker started with other settings still embeds with it.
+    current_embedding(workspace_id, create=True)
     target = _embed_target(workspace_id) if embed else None
     now = timezone.now()
     model = target.model if target else ""
@@ -180,8 +184,8 @@ def _lock_existing(workspace_id: int, external_ids: list[str]) -> dict[str, tupl
 
 
 def _embed_target(workspace_id: int) -> _EmbedTarget:
-    model = embedding.current_model(workspace_id, create=True)
-    return _EmbedTarget(model, get_embedder_for_model(model), embedding.ensure_collection(workspace_id, model))
+    embedder, model = workspace_embedder(workspace_id)
+    return _EmbedTarget(model, embedder, embedding.ensure_collection(workspace_id, model))
 
 
 def _plan(

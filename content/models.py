@@ -23,7 +23,8 @@ class Document(models.Model):
 
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
     external_id = models.CharField(max_length=255)
-    title = models.CharField(max_length=500)
+    # text, not varchar: pg_textsearch's BM25 operator takes a text column as it is (no cast)
+    title = models.TextField(max_length=500)
     source = models.CharField(max_length=1000, blank=True)
     content_type = models.CharField(max_length=50, choices=ContentType.choices, default=ContentType.TEXT)
     content_hash = models.CharField(max_length=64)
@@ -71,9 +72,12 @@ class Chunk(models.Model):
 
 
 class WorkspaceEmbedding(models.Model):
-    """Which embedding model a workspace's chunk vectors are made with (one collection per model)."""
+    """Which embedding provider and model a workspace's chunk vectors are made with (one collection
+    per model). Recorded by the first ingest; workers and searches use it whatever their own
+    ``STRATA_EMBEDDING_PROVIDER`` says; ``reembed`` switches it."""
 
     workspace = models.OneToOneField("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=50, blank=True)
     model = models.CharField(max_length=200)
     updated_at = models.DateTimeField(auto_now=True)
 

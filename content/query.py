@@ -10,14 +10,26 @@ expressions on user input).
 
 The parser only splits the query; stemming and stop words are PostgreSQL's (the ``english``
 text search configuration) when the parts are turned into ``tsquery`` / ``bm25query`` values.
+
+A refused search request raises ``SearchError`` (a 4xx for the caller).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.storage.ports import InvalidInput
+
 MAX_PARTS = 64  # words + phrases + exclusions kept from one query; the rest is ignored
 _QUOTES = frozenset('"\u201c\u201d\u201e\u00ab\u00bb')  # straight and typographic double quotes
+
+
+class SearchError(InvalidInput):
+    """The search request is refused (bad query, bad filters, or vectors of another model)."""
+
+
+class SearchModelMismatch(SearchError):
+    """This process cannot embed the query with the model the workspace's vectors were made with."""
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,9 @@ def workspace_reembed(
         Document.objects.filter(workspace_id=workspace_id).update(
             embedding_model=new_model, status=Document.Status.READY
         )
-        WorkspaceEmbedding.objects.update_or_create(workspace_id=workspace_id, defaults={"model": new_model})
+        WorkspaceEmbedding.objects.update_or_create(
+            workspace_id=workspace_id, defaults={"provider": provider, "model": new_model}
+        )
         dropped = [name for name in embedding.workspace_collections(workspace_id) if name != collection]
         for name in dropped:
             stores.vectors().drop_collection(name)

@@ -1,6 +1,7 @@
-"""Search of a workspace's chunks: semantic (vectors), full-text (tsvector) and hybrid
-(reciprocal rank fusion of both), with highlighted passages. Results are cached under the
-workspace's content version (content/caching.py), so a committed change is seen at once."""
+"""Search of a workspace's chunks: semantic (``content.semantic``), full-text (``content.fulltext``:
+BM25 or ts_rank_cd) and hybrid (weighted reciprocal rank fusion of both), with highlighted
+passages; the query language is ``content.query``'s. Results are cached under the workspace's
+content version (content/caching.py), so a committed change is seen at once."""
 
 from __future__ import annotations
 
@@ -10,38 +11,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from django.conf import settings
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db.models import F
+from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
+from psycopg import sql
 
-from content import caching, stores
-from content.documents import document_ids_matching_metadata, stored_embedding_model
-from content.models import Chunk
+from content import caching, fulltext
+from content.documents import document_ids_matching_metadata
+from content.models import Chunk, Document
+from content.query import ParsedQuery, SearchError, parse_query
+from content.semantic import query_embedder, semantic_ranked
 from core.storage import filters as storage_filters
 from core.storage import validation
-from core.storage.ports import InvalidInput, UnknownCollection
+from core.storage.ports import InvalidInput
 
 SearchMode = Literal["semantic", "fulltext", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "semantic", "fulltext")
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
-RRF_K = 60
 TS_CONFIG = "english"
+_MAX_POOL = 1000  # the vector port's largest k (pgvector's ef_search bound)
 _PASSAGE_CHARS = 2000
 
 # Highlight markers for ts_headline: private-use characters, turned into <mark> after escaping.
 _MARK_START = "\ue000"
 _MARK_STOP = "\ue001"
-
-
-class SearchError(InvalidInput):
-    """The search request is refused (bad query, bad filters, or vectors of another model)."""
-
-
-class SearchModelMismatch(SearchError):
-    """The configured embedder is not the model the workspace's vectors were made with."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +50,21 @@ class SearchHit:
     # The passage fragment with the matched terms in <mark>; the text is HTML-escaped (a SafeString).
     highlighted_html: str = ""
     external_id: str = ""
+    # What a person can read: the cosine similarity to the query (semantic; None when not ranked
+    # by meaning) and which of the query's words the passage contains.
+    similarity: float | None = None
+    matched_words: tuple[str, ...] = ()
+    query_words: int = 0
+
+    @property
+    def match_summary(self) -> str:
+        """e.g. "3 of 4 words · 72% similar in meaning"."""
+        parts = []
+        if self.query_words:
+            parts.append(f"{len(self.matched_words)} of {self.query_words} word{'s' if self.query_words != 1 else ''}")
+        if self.similarity is not None:
+            parts.append(f"{max(0, round(self.similarity * 100))}% similar in meaning")
+        return " · ".join(parts)
 
 
 # ---------------------------------------------------------------- helpers
@@ -104,114 +113,64 @@ def _validate_filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | Non
     return json.loads(text) or None
 
 
-def _query_embedder(*, workspace_id: int) -> tuple[Any, str] | None:
-    """The configured embedder and the stored model, refusing a model mismatch."""
-    from content.embeddings import get_embedder
-
-    model = stored_embedding_model(workspace_id=workspace_id)
-    if not model:
-        return None
-    embedder = get_embedder()
-    if embedder.model != model:
-        raise SearchModelMismatch(
-            f"This workspace's vectors were made with the embedding model {model!r}, but the configured "
-            f"embedder is {embedder.model!r}; semantic search would compare unrelated vectors. "
-            f"Re-embed the workspace with the configured model: `./strata manage reembed --workspace "
-            f"{workspace_id} --provider {settings.STRATA_EMBEDDING_PROVIDER}` (full-text search still works "
-            f"meanwhile)."
-        )
-    return embedder, model
-
-
 # ---------------------------------------------------------------- search
 
 
-def _semantic_ranked(
-    *, workspace_id: int, query: str, filters: dict[str, Any] | None, limit: int, resolved: tuple[Any, str] | None
-) -> list[tuple[int, float]]:
-    """(chunk_id, cosine similarity) closest first; ``resolved`` is ``_query_embedder``'s answer."""
-    if resolved is None:
-        return []
-    embedder, model = resolved
-    vector = np.asarray(embedder.embed([query]), dtype=np.float32)[0]
-    vector_filter: dict[str, Any] = {"workspace_id": workspace_id}
-    if filters:
-        vector_filter["doc"] = filters
-    try:
-        hits = stores.vectors().search(
-            stores.chunk_collection(workspace_id=workspace_id, model=model),
-            vector.tolist(),
-            model=model,
-            k=limit,
-            filter=vector_filter,
-        )
-    except UnknownCollection:
-        return []
-    ranked: list[tuple[int, float]] = []
-    for hit in hits:
-        if hit.metadata.get("workspace_id") != workspace_id:  # defence in depth; the filter already scopes
-            continue
-        chunk_id = hit.metadata.get("chunk_id", hit.key)
-        try:
-            ranked.append((int(chunk_id), float(hit.score)))
-        except (TypeError, ValueError):
-            continue
-    return ranked
-
-
 def _fulltext_ranked(
-    *, workspace_id: int, query: str, filters: dict[str, Any] | None, limit: int
+    *, workspace_id: int, parsed: ParsedQuery, filters: dict[str, Any] | None, limit: int
 ) -> list[tuple[int, float]]:
-    """(chunk_id, ts_rank) best first."""
-    search_query = SearchQuery(query, search_type="websearch", config=TS_CONFIG)
-    chunks = Chunk.objects.filter(workspace_id=workspace_id, search_vector=search_query)
+    """(chunk_id, BM25 or ts_rank_cd score) best first: chunks with ANY of the words."""
+    document_ids = None
     if filters:
         document_ids = document_ids_matching_metadata(workspace_id=workspace_id, metadata=filters)
         if not document_ids:
             return []
-        chunks = chunks.filter(document_id__in=document_ids)
-    rows = (
-        chunks.annotate(rank=SearchRank(F("search_vector"), search_query))
-        .order_by("-rank", "id")
-        .values_list("id", "rank")[:limit]
-    )
-    return [(chunk_id, float(rank)) for chunk_id, rank in rows]
+    return fulltext.ranked_chunks(workspace_id=workspace_id, parsed=parsed, document_ids=document_ids, limit=limit)
 
 
-def _fuse(ranked_lists: list[list[tuple[int, float]]], *, k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: score(chunk) = sum over lists of 1 / (k + rank)."""
+def _fuse(weighted: list[tuple[float, list[tuple[int, float]]]], *, k: int) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: score(chunk) = sum over lists of weight / (k + rank)."""
     scores: dict[int, float] = {}
-    for ranked in ranked_lists:
+    for weight, ranked in weighted:
         for rank, (chunk_id, _score) in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _hits(*, workspace_id: int, query: str, ranked: list[tuple[int, float]]) -> list[SearchHit]:
+_HITS = """
+SELECT c.id, c.document_id, c.text, c.start_offset, c.end_offset, d.title, d.external_id,
+       ts_headline({config}, c.text, q.query, %s) AS headline,
+       ARRAY(SELECT w FROM unnest(%s::text[]) AS w WHERE c.search_vector @@ plainto_tsquery({config}, w)) AS matched
+FROM {chunk} c JOIN {document} d ON d.id = c.document_id, (SELECT {or_query} AS query) q
+WHERE c.workspace_id = %s AND c.id = ANY(%s)
+"""
+_HEADLINE_OPTIONS = (
+    f"StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords=45, MinWords=15, MaxFragments=2, "
+    "FragmentDelimiter=\" … \""
+)
+
+
+def _hits(
+    *, workspace_id: int, parsed: ParsedQuery, ranked: list[tuple[int, float]], similarity: dict[int, float]
+) -> list[SearchHit]:
     if not ranked:
         return []
     ids = [chunk_id for chunk_id, _ in ranked]
-    search_query = SearchQuery(query, search_type="websearch", config=TS_CONFIG)
-    rows = {
-        row["id"]: row
-        for row in Chunk.objects.filter(workspace_id=workspace_id, id__in=ids)
-        .annotate(
-            headline=SearchHeadline(
-                "text",
-                search_query,
-                config=TS_CONFIG,
-                start_sel=_MARK_START,
-                stop_sel=_MARK_STOP,
-                max_words=45,
-                min_words=15,
-                max_fragments=2,
-                fragment_delimiter=" … ",
-            ),
-            title=F("document__title"),
-            external_id=F("document__external_id"),
+    words = list(dict.fromkeys(w.lower() for w in parsed.words))
+    or_query, or_params = fulltext.match_tsquery(parsed)
+    statement = sql.SQL(_HITS).format(
+        config=sql.SQL("'english'::regconfig"),
+        chunk=sql.Identifier(Chunk._meta.db_table),
+        document=sql.Identifier(Document._meta.db_table),
+        or_query=or_query,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement.as_string(connection.connection),
+            [_HEADLINE_OPTIONS, words, *or_params, workspace_id, ids],
         )
-        .values("id", "document_id", "text", "start_offset", "end_offset", "headline", "title", "external_id")
-    }
+        columns = [col.name for col in cursor.description]
+        rows = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
     hits: list[SearchHit] = []
     for chunk_id, score in ranked:
         row = rows.get(chunk_id)
@@ -228,6 +187,9 @@ def _hits(*, workspace_id: int, query: str, ranked: list[tuple[int, float]]) -> 
                 score=score,
                 highlighted_html=highlight_html(row["headline"] or ""),
                 external_id=row["external_id"],
+                similarity=similarity.get(chunk_id),
+                matched_words=tuple(row["matched"] or ()),
+                query_words=len(words),
             )
         )
     return hits
@@ -243,9 +205,12 @@ def search(
 ) -> list[SearchHit]:
     """Chunks of the workspace's documents that match ``query``, best first.
 
-    ``filters`` is a JSON object the document's metadata must contain. Raises SearchError for a
-    bad request and SearchModelMismatch when the workspace's vectors were made by another model
-    than the configured embedder (semantic and hybrid modes).
+    The query language is ``content.query``'s: any of the words, "quoted phrases" required,
+    ``-word`` excluded. ``filters`` is a JSON object the document's metadata must contain.
+    Semantic hits under the embedding model's relevance floor are dropped, so a query that
+    matches no word and nothing close in meaning finds nothing. Raises SearchError for a bad
+    request and SearchModelMismatch when this process cannot build the workspace's embedder
+    (semantic and hybrid modes).
     """
     if mode not in SEARCH_MODES:
         raise SearchError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
@@ -259,25 +224,35 @@ def search(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be an integer between 1 and {MAX_LIMIT}")
     clean_filters = _validate_filters(filters)
-    if not query:
+    parsed = parse_query(query)
+    if parsed.is_empty:
         return []
     workspace_id = int(workspace_id)
-    # Refuse a model mismatch before touching the cache, so it is reported even for cached queries.
-    resolved = _query_embedder(workspace_id=workspace_id) if mode != "fulltext" else None
+    # Refuse an unusable embedder before touching the cache, so it is reported even for cached queries.
+    resolved = query_embedder(workspace_id=workspace_id) if mode != "fulltext" else None
 
     def compute() -> list[SearchHit]:
-        args = {"workspace_id": workspace_id, "query": query, "filters": clean_filters}
+        args = {"workspace_id": workspace_id, "parsed": parsed, "filters": clean_filters}
+        semantic: list[tuple[int, float]] = []
         if mode == "semantic":
-            ranked = _semantic_ranked(**args, limit=limit, resolved=resolved)
+            ranked = semantic = semantic_ranked(**args, limit=limit, resolved=resolved)
         elif mode == "fulltext":
             ranked = _fulltext_ranked(**args, limit=limit)
         else:
-            pool = min(max(limit * 3, 30), 300)
+            pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
+            semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
             ranked = _fuse(
-                [_semantic_ranked(**args, limit=pool, resolved=resolved), _fulltext_ranked(**args, limit=pool)]
+                [
+                    (float(settings.STRATA_SEARCH_WEIGHT_SEMANTIC), semantic),
+                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
+                ],
+                k=int(settings.STRATA_SEARCH_RRF_K),
             )[:limit]
-        return _hits(workspace_id=workspace_id, query=query, ranked=ranked)
+        return _hits(workspace_id=workspace_id, parsed=parsed, ranked=ranked, similarity=dict(semantic))
 
     return caching.cached(
-        "search", workspace_id=workspace_id, parts=(query, mode, clean_filters, limit), compute=compute
+        "search",
+        workspace_id=workspace_id,
+        parts=(query, mode, clean_filters, limit, fulltext.cache_token()),
+        compute=compute,
     )

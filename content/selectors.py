@@ -29,16 +29,14 @@ from content.documents import (
     stored_embedding_model,
     workspace_summary,
 )
+from content.query import SearchError, SearchModelMismatch
 from content.search import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
-    RRF_K,
     SEARCH_MODES,
     TS_CONFIG,
-    SearchError,
     SearchHit,
     SearchMode,
-    SearchModelMismatch,
     highlight_html,
     search,
 )
@@ -49,7 +47,6 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SIMILAR",
     "MAX_STATUS_IDS",
-    "RRF_K",
     "SEARCH_MODES",
     "TS_CONFIG",
     "ChunkView",

@@ -26,6 +26,7 @@ from content.embedding import (
     document_embed,
     document_embedding_failed,
     documents_reembed,
+    workspace_embedding,
     workspace_embedding_model,
 )
 from content.ingest import EVENT_INGESTED, document_ingest
@@ -45,6 +46,7 @@ __all__ = [
     "document_embedding_failed",
     "document_ingest",
     "documents_reembed",
+    "workspace_embedding",
     "workspace_embedding_model",
     "workspace_reembed",
 ]

@@ -6,6 +6,7 @@ pgvector and Apache AGE) and an embedded Redis under ``STRATA_DATA_DIR`` (see co
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -330,3 +331,24 @@ STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)
 STRATA_INGEST_MAX_FILE_BYTES = env_int("STRATA_INGEST_MAX_FILE_BYTES", 256 * 1024 * 1024)
 # Upload form: size limit of one uploaded file.
 STRATA_MAX_UPLOAD_BYTES = env_int("STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)
+
+# ------------------------------------------------------------------ Search
+# Full-text ranking: "auto" (BM25 through pg_textsearch when the server preloads it, else
+# ts_rank_cd), "bm25" (required) or "ts_rank".
+STRATA_FULLTEXT_RANKING = os.environ.get("STRATA_FULLTEXT_RANKING", "auto")
+# How much a document's title counts next to its text (BM25: title score x weight is added).
+STRATA_SEARCH_TITLE_WEIGHT = float(os.environ.get("STRATA_SEARCH_TITLE_WEIGHT", "1.0"))
+# Hybrid: weighted reciprocal rank fusion, score = sum of weight / (k + rank), over the best
+# STRATA_SEARCH_FUSION_POOL candidates of each mode. Defaults measured with `manage.py search_eval`
+# on the standard-library corpus (README, "Search relevance").
+STRATA_SEARCH_RRF_K = env_int("STRATA_SEARCH_RRF_K", 60)
+STRATA_SEARCH_WEIGHT_SEMANTIC = float(os.environ.get("STRATA_SEARCH_WEIGHT_SEMANTIC", "1.0"))
+STRATA_SEARCH_WEIGHT_FULLTEXT = float(os.environ.get("STRATA_SEARCH_WEIGHT_FULLTEXT", "1.0"))
+STRATA_SEARCH_FUSION_POOL = env_int("STRATA_SEARCH_FUSION_POOL", 100)
+# Relevance floors by embedding model, overriding the model's calibrated floor: a JSON object
+# such as {"hashing-1536-v1": 0.2}.
+STRATA_RELEVANCE_FLOORS = json.loads(os.environ.get("STRATA_RELEVANCE_FLOORS") or "{}")
+# Query embeddings are cached in Redis by (model, text) for this long (seconds).
+STRATA_QUERY_EMBEDDING_CACHE_SECONDS = env_int("STRATA_QUERY_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
+# torch threads for encoding one query with sentence-transformers (batches use torch's default).
+STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS = env_int("STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS", 1)

@@ -11,7 +11,13 @@ The provider comes from ``settings.STRATA_EMBEDDING_PROVIDER`` (default ``"hashi
 * ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
 Every vector collection is bound to one model name, so vectors from different providers are
-never mixed (see ``content.services.workspace_reembed`` to switch a workspace).
+never mixed (see ``content.services.workspace_reembed`` to switch a workspace). A workspace
+records its provider and model; ``get_workspace_embedder`` builds exactly that one, whatever the
+process's ``STRATA_EMBEDDING_PROVIDER`` says.
+
+Each embedder also carries ``relevance_floor``: the cosine similarity below which a hit is noise
+for that model (calibrated with ``bench/search_bench.py``; override per model with
+``STRATA_RELEVANCE_FLOORS``).
 """
 
 from __future__ import annotations
@@ -35,30 +41,31 @@ class EmbeddingError(Exception):
 class Embedder(Protocol):
     model: str
     dimension: int
+    relevance_floor: float
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised float32 row of ``dimension`` values per text."""
 
 
-def _hashing() -> Embedder:
+def _hashing(model: str | None = None) -> Embedder:
     from content.embeddings.hashing import HashingEmbedder
 
     return HashingEmbedder()
 
 
-def _sentence_transformers() -> Embedder:
+def _sentence_transformers(model: str | None = None) -> Embedder:
     from content.embeddings.sentence_transformers import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder.from_settings()
 
 
-def _openai() -> Embedder:
+def _openai(model: str | None = None) -> Embedder:
     from content.embeddings.openai import OpenAIEmbedder
 
-    return OpenAIEmbedder.from_settings()
+    return OpenAIEmbedder.from_settings(model)
 
 
-PROVIDERS: dict[str, Callable[[], Embedder]] = {
+PROVIDERS: dict[str, Callable[[str | None], Embedder]] = {
     "hashing": _hashing,
     "sentence-transformers": _sentence_transformers,
     "openai": _openai,
@@ -66,8 +73,8 @@ PROVIDERS: dict[str, Callable[[], Embedder]] = {
 
 
 @cache
-def _get(name: str) -> Embedder:
-    return PROVIDERS[name]()
+def _get(name: str, model: str | None = None) -> Embedder:
+    return PROVIDERS[name](model)
 
 
 def get_embedder(name: str | None = None) -> Embedder:
@@ -79,6 +86,51 @@ def get_embedder(name: str | None = None) -> Embedder:
     if name not in PROVIDERS:
         raise EmbeddingError(f"unknown embedding provider {name!r}; expected one of {', '.join(PROVIDERS)}")
     return _get(name)
+
+
+def get_workspace_embedder(*, provider: str, model: str, workspace: str = "W") -> Embedder:
+    """The embedder a workspace records (``provider`` and ``model``), whatever this process's
+    ``STRATA_EMBEDDING_PROVIDER`` is. Raises ``EmbeddingError`` naming the provider, with the
+    command that switches the workspace (``workspace``: its slug, for the message)."""
+    # a command that runs as given: this process's provider, or the one that always works
+    other = settings.STRATA_EMBEDDING_PROVIDER if settings.STRATA_EMBEDDING_PROVIDER != provider else "hashing"
+    switch = f"./strata manage reembed --workspace {workspace} --provider {other}"
+    if provider not in PROVIDERS:
+        raise EmbeddingError(
+            f"workspace {workspace!r} uses the embedding provider {provider!r}, which this version does not know "
+            f"(known: {', '.join(PROVIDERS)}); switch it with `{switch}`"
+        )
+    try:
+        embedder = _get(provider, model if provider == "openai" else None)
+    except EmbeddingError as exc:
+        raise EmbeddingError(
+            f"workspace {workspace!r} uses the embedding provider {provider!r} (model {model!r}), which this process "
+            f"cannot load: {exc}. Install it where this process runs, or switch the workspace to another provider "
+            f"with `{switch}`"
+        ) from exc
+    if embedder.model != model:
+        raise EmbeddingError(
+            f"workspace {workspace!r} records model {model!r} for provider {provider!r}, but that provider makes "
+            f"{embedder.model!r} vectors here; re-embed with `./strata manage reembed --workspace {workspace} "
+            f"--provider {provider}`"
+        )
+    return embedder
+
+
+def relevance_floor(embedder: Embedder) -> float:
+    """The cosine similarity below which a semantic hit of this model is noise: the model's own
+    calibrated floor, or ``STRATA_RELEVANCE_FLOORS[model]``."""
+    overrides = settings.STRATA_RELEVANCE_FLOORS or {}
+    value = overrides.get(embedder.model, getattr(embedder, "relevance_floor", 0.0))
+    return float(value)
+
+
+def embed_query(embedder: Embedder, text: str) -> np.ndarray:
+    """One query's vector: the embedder's single-query path when it has one (e.g. one torch thread)."""
+    single = getattr(embedder, "embed_query", None)
+    if single is not None:
+        return np.asarray(single(text), dtype=np.float32)
+    return np.asarray(embedder.embed([text]), dtype=np.float32)[0]
 
 
 def get_embedder_for_model(model: str) -> Embedder:
@@ -131,6 +183,9 @@ __all__ = [
     "Embedder",
     "EmbeddingError",
     "get_embedder",
+    "embed_query",
     "get_embedder_for_model",
+    "get_workspace_embedder",
     "normalize_rows",
+    "relevance_floor",
 ]

@@ -43,6 +43,9 @@ def _mix(x: np.ndarray) -> np.ndarray:
 class HashingEmbedder:
     model = "hashing-1536-v1"
     dimension = DIMENSION
+    # Calibrated on the standard-library corpus (bench/search_bench.py calibrate): above the best
+    # match of 99% of nonsense queries.
+    relevance_floor = 0.0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         n = len(texts)

@@ -29,6 +29,8 @@ RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 class OpenAIEmbedder:
     dimension = DIMENSION
+    # Not calibrated here (no network): set STRATA_RELEVANCE_FLOORS for your model.
+    relevance_floor = 0.0
 
     def __init__(
         self,
@@ -59,8 +61,10 @@ class OpenAIEmbedder:
         self._client: openai.OpenAI | None = None
 
     @classmethod
-    def from_settings(cls) -> OpenAIEmbedder:
-        model = settings.STRATA_OPENAI_EMBEDDING_MODEL
+    def from_settings(cls, model: str | None = None) -> OpenAIEmbedder:
+        """Configured from settings; ``model`` (a workspace's recorded model) overrides
+        ``STRATA_OPENAI_EMBEDDING_MODEL``."""
+        model = model or settings.STRATA_OPENAI_EMBEDDING_MODEL
         flag = str(settings.STRATA_OPENAI_DIMENSIONS).strip().lower()
         if flag == "auto":
             send_dimensions = model.startswith("text-embedding-3")

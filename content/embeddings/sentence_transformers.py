@@ -54,11 +54,15 @@ def _library_installed() -> bool:
 class SentenceTransformerEmbedder:
     model = MODEL_NAME
     dimension = DIMENSION
+    # Calibrated on the standard-library corpus (bench/search_bench.py calibrate): above the best
+    # match of 99% of nonsense queries.
+    relevance_floor = 0.0
 
-    def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64, query_threads: int = 1) -> None:
         self.model_path = model_path
         self.device = device
         self.batch_size = batch_size
+        self.query_threads = query_threads
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -68,7 +72,11 @@ class SentenceTransformerEmbedder:
             raise EmbeddingError(f"{INSTALL_HINT} (sentence-transformers is not installed)")
         override = settings.STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH
         path = Path(override) if override else _bundled_model_path()
-        return cls(model_path=path, device=settings.STRATA_SENTENCE_TRANSFORMERS_DEVICE)
+        return cls(
+            model_path=path,
+            device=settings.STRATA_SENTENCE_TRANSFORMERS_DEVICE,
+            query_threads=settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS,
+        )
 
     def _load(self) -> Any:
         with self._lock:
@@ -100,3 +108,22 @@ class SentenceTransformerEmbedder:
         if vectors.shape[1] != NATIVE_DIMENSION:
             raise EmbeddingError(f"{MODEL_NAME} returned {vectors.shape[1]} dimensions, expected {NATIVE_DIMENSION}")
         return normalize_rows(vectors, dimension=self.dimension)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query: encoded with ``query_threads`` torch threads (1 by default). For a single short
+        text more threads only add synchronisation, and under load they fight for the cores."""
+        model = self._load()
+        import torch
+
+        with self._lock:
+            previous = torch.get_num_threads()
+            if self.query_threads > 0 and previous != self.query_threads:
+                torch.set_num_threads(self.query_threads)
+            try:
+                vectors = model.encode(
+                    [text], batch_size=1, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+                )
+            finally:
+                if torch.get_num_threads() != previous:
+                    torch.set_num_threads(previous)
+        return normalize_rows(vectors, dimension=self.dimension)[0]

@@ -57,7 +57,8 @@ def redis_keys() -> set[bytes]:
 
 def hide_from_fulltext(document_id: int) -> None:
     """Change the database behind the services' back (no invalidation): only a cache can still find it."""
-    Chunk.objects.filter(document_id=document_id).update(search_vector=None)
+    Chunk.objects.filter(document_id=document_id).update(search_vector=None, text="(hidden)")
+    Document.objects.filter(pk=document_id).update(title="(hidden)")
 
 
 def test_search_results_are_cached_in_redis(workspace, docs):

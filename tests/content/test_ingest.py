@@ -379,8 +379,12 @@ def test_a_failing_provider_is_retried_then_marks_the_documents_failed(workspace
         assert doc.status == Document.Status.FAILED
         assert AuditEntry.objects.filter(action="content.documents.embed_failed").exists()
 
-    # with a working provider the failed document can be embedded
-    assert services.document_embed(document_ids=[doc.pk]) == 1
+    # the workspace keeps the provider its first ingest recorded, even in a process configured
+    # for another one; switching it to a working provider embeds the failed document
+    assert services.workspace_embedding(workspace_id=workspace.pk)[0] == "openai"
+    with pytest.raises(EmbeddingError, match="'openai'.*reembed --workspace"):
+        services.document_embed(document_ids=[doc.pk])
+    assert services.workspace_reembed(workspace_id=workspace.pk, provider="hashing") == 1
     doc.refresh_from_db()
     assert doc.status == Document.Status.READY
 

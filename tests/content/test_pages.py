@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from content import stores
-from content.models import Chunk, Document
+from content.models import Chunk, Document, WorkspaceEmbedding
 from content.services import IngestItem
 from core import services as core_services
 from core.models import Membership
@@ -162,14 +162,23 @@ def test_search_page_shows_a_form_error_for_invalid_json(client, user, docs):
     assert "null is not a filter value" in null.content.decode()
 
 
-def test_search_page_explains_a_model_mismatch(client, user, docs):
+def test_search_page_explains_a_provider_this_process_cannot_load(client, user, workspace, docs):
     client.force_login(user)
-    with override_settings(STRATA_EMBEDDING_PROVIDER="openai", STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1"):
+    WorkspaceEmbedding.objects.filter(workspace_id=workspace.pk).update(provider="openai", model="their-model")
+    with override_settings(STRATA_OPENAI_BASE_URL="not-a-url"):
         response = client.get(reverse("content:search"), {"q": "shrimp", "mode": "semantic"})
     assert response.status_code == 200
-    assert "./strata manage reembed --workspace " in response.content.decode()
-    assert "--provider openai" in response.content.decode()
+    assert f"./strata manage reembed --workspace {workspace.slug} --provider hashing`" in response.content.decode()
     assert response.context["hits"] is None
+
+
+def test_search_page_says_nothing_matched_for_nonsense(client, user, docs):
+    client.force_login(user)
+    for mode in ("hybrid", "semantic", "fulltext"):
+        response = client.get(reverse("content:search"), {"q": "xqzvw blorptang", "mode": mode})
+        assert response.status_code == 200
+        assert response.context["hits"] == []
+        assert "Nothing matched" in response.content.decode()
 
 
 def test_upload_works_end_to_end_with_csrf(user, workspace):

@@ -6,6 +6,7 @@ import pytest
 from django.test import override_settings
 
 from content import selectors
+from content.models import WorkspaceEmbedding
 from content.services import IngestItem
 from core.storage.ports import InvalidInput
 from tests.content.helpers import ingest
@@ -141,30 +142,39 @@ def test_search_does_not_see_documents_without_vectors_semantically(workspace):
 
 
 @pytest.mark.parametrize("mode", ["semantic", "hybrid"])
-def test_model_mismatch_is_refused_with_a_reembed_hint(workspace, corpus, mode):
-    # The workspace's vectors were made by the hashing embedder; now another model is configured.
-    # (No request is ever sent: the search refuses before embedding the query.)
+def test_search_uses_the_workspaces_model_whatever_the_process_settings_say(workspace, corpus, mode):
+    expected = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode=mode)
+    # This process is configured for another provider (whose server does not even exist): the
+    # workspace's vectors are hashing vectors, so its queries are still embedded with hashing.
     with override_settings(
         STRATA_EMBEDDING_PROVIDER="openai",
         STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1",
         STRATA_OPENAI_EMBEDDING_MODEL="other-model-1536",
     ):
+        hits = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode=mode, limit=5)
+    assert [h.chunk_id for h in hits] == [h.chunk_id for h in expected][:5]
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_provider_this_process_cannot_load_is_named_with_the_command_to_switch(workspace, corpus, mode):
+    WorkspaceEmbedding.objects.filter(workspace_id=workspace.pk).update(provider="openai", model="their-model")
+    with override_settings(STRATA_OPENAI_BASE_URL="not-a-url"):
         with pytest.raises(selectors.SearchModelMismatch) as excinfo:
             selectors.search(workspace_id=workspace.pk, query="quantum", mode=mode)
-        # the hint is a command that runs as given: its required arguments filled in
-        assert f"`./strata manage reembed --workspace {workspace.pk} --provider openai`" in str(excinfo.value)
-        assert "hashing-1536-v1" in str(excinfo.value) and "other-model-1536" in str(excinfo.value)
+        message = str(excinfo.value)
+        assert "'openai'" in message and "their-model" in message
+        assert f"./strata manage reembed --workspace {workspace.slug} --provider hashing`" in message
         assert isinstance(excinfo.value, selectors.SearchError)
         # full-text search does not depend on the embedder
         hits = selectors.search(workspace_id=workspace.pk, query="quantum", mode="fulltext")
         assert doc_ids(hits) == {corpus["qc-en"], corpus["qc-de"]}
 
 
-def test_model_mismatch_is_refused_even_when_the_results_are_cached(workspace, corpus):
+def test_an_unusable_provider_is_reported_even_when_the_results_are_cached(workspace, corpus):
     assert selectors.search(workspace_id=workspace.pk, query="quantum", mode="semantic")
-    with override_settings(STRATA_EMBEDDING_PROVIDER="openai", STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1"):
-        with pytest.raises(selectors.SearchModelMismatch):
-            selectors.search(workspace_id=workspace.pk, query="quantum", mode="semantic")
+    WorkspaceEmbedding.objects.filter(workspace_id=workspace.pk).update(provider="word2vec")
+    with pytest.raises(selectors.SearchModelMismatch, match="word2vec"):
+        selectors.search(workspace_id=workspace.pk, query="quantum", mode="semantic")
 
 
 def test_highlight_escapes_html_in_the_document_text(workspace):

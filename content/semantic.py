@@ -1,0 +1,115 @@
+"""Semantic ranking of a workspace's chunks: the query embedded with the workspace's own model
+(cached in Redis by model and text), its nearest chunk vectors, and the model's relevance floor.
+
+The relevance floor: a hit under the model's floor is noise for that model, so semantic search
+drops it, and a query that matches nothing close in meaning finds nothing. Hits that break the
+query's phrases and exclusions are dropped too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from psycopg import sql
+
+from content import fulltext, stores, workspace_model
+from content.embeddings import EmbeddingError, embed_query, relevance_floor
+from content.models import Chunk
+from content.query import ParsedQuery, SearchModelMismatch
+from core.storage.ports import UnknownCollection
+
+
+def query_embedder(*, workspace_id: int) -> tuple[Any, str] | None:
+    """The workspace's own embedder (its recorded provider and model, whatever this process's
+    settings say) and model; None before anything was embedded. SearchModelMismatch when this
+    process cannot build it."""
+    try:
+        return workspace_model.query_embedder(workspace_id)
+    except EmbeddingError as exc:
+        raise SearchModelMismatch(f"{exc} (full-text search still works meanwhile)") from None
+
+
+def workspace_floor(*, workspace_id: int, model: str) -> float:
+    """The relevance floor of the workspace's model (its ``STRATA_RELEVANCE_FLOORS`` entry when this
+    process cannot build the embedder)."""
+    try:
+        resolved = query_embedder(workspace_id=workspace_id)
+    except SearchModelMismatch:
+        return float((settings.STRATA_RELEVANCE_FLOORS or {}).get(model, 0.0))
+    return relevance_floor(resolved[0]) if resolved else 0.0
+
+
+def query_vector(embedder: Any, model: str, text: str) -> np.ndarray:
+    """The query's embedding, cached in Redis by (model, text) for STRATA_QUERY_EMBEDDING_CACHE_SECONDS."""
+    key = stores.cache_key("query-embedding", model, text)
+    cache = stores.cache()
+    cached = cache.get(key)
+    if isinstance(cached, bytes) and len(cached) == 4 * embedder.dimension:
+        return np.frombuffer(cached, dtype=np.float32)
+    vector = np.ascontiguousarray(embed_query(embedder, text), dtype=np.float32)
+    cache.set(key, vector.tobytes(), timeout=settings.STRATA_QUERY_EMBEDDING_CACHE_SECONDS)
+    return vector
+
+
+def semantic_ranked(
+    *,
+    workspace_id: int,
+    parsed: ParsedQuery,
+    filters: dict[str, Any] | None,
+    limit: int,
+    resolved: tuple[Any, str] | None,
+) -> list[tuple[int, float]]:
+    """(chunk_id, cosine similarity) closest first, without hits under the model's relevance floor
+    or that break the query's phrases and exclusions; ``resolved`` is ``query_embedder``'s answer."""
+    if resolved is None:
+        return []
+    embedder, model = resolved
+    try:
+        vector = query_vector(embedder, model, parsed.text)
+    except EmbeddingError as exc:
+        raise SearchModelMismatch(
+            f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"
+        ) from None
+    floor = relevance_floor(embedder)
+    vector_filter: dict[str, Any] = {"workspace_id": workspace_id}
+    if filters:
+        vector_filter["doc"] = filters
+    try:
+        hits = stores.vectors().search(
+            stores.chunk_collection(workspace_id=workspace_id, model=model),
+            vector.tolist(),
+            model=model,
+            k=limit,
+            filter=vector_filter,
+        )
+    except UnknownCollection:
+        return []
+    ranked: list[tuple[int, float]] = []
+    for hit in hits:
+        if hit.metadata.get("workspace_id") != workspace_id:  # defence in depth; the filter already scopes
+            continue
+        if float(hit.score) < floor:
+            continue
+        chunk_id = hit.metadata.get("chunk_id", hit.key)
+        try:
+            ranked.append((int(chunk_id), float(hit.score)))
+        except (TypeError, ValueError):
+            continue
+    if ranked and (parsed.phrases or parsed.excluded):
+        allowed = _chunks_obeying(workspace_id=workspace_id, parsed=parsed, chunk_ids=[c for c, _ in ranked])
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in allowed]
+    return ranked
+
+
+def _chunks_obeying(*, workspace_id: int, parsed: ParsedQuery, chunk_ids: list[int]) -> set[int]:
+    """The chunks among ``chunk_ids`` that contain every phrase and no excluded word or phrase."""
+    constraints, params = fulltext.constraints(parsed, vector=sql.SQL("search_vector"))
+    statement = sql.SQL("SELECT id FROM {} WHERE workspace_id = %s AND id = ANY(%s){}").format(
+        sql.Identifier(Chunk._meta.db_table), constraints
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(connection.connection), [workspace_id, chunk_ids, *params])
+        return {row[0] for row in cursor.fetchall()}
