@@ -202,6 +202,7 @@ def search(
     mode: SearchMode = "hybrid",
     filters: Mapping[str, Any] | None = None,
     limit: int = 10,
+    use_cache: bool = True,
 ) -> list[SearchHit]:
     """Chunks of the workspace's documents that match ``query``, best first.
 
@@ -210,7 +211,7 @@ def search(
     Semantic hits under the embedding model's relevance floor are dropped, so a query that
     matches no word and nothing close in meaning finds nothing. Raises SearchError for a bad
     request and SearchModelMismatch when this process cannot build the workspace's embedder
-    (semantic and hybrid modes).
+    (semantic and hybrid modes). ``use_cache=False`` computes the results afresh (evaluation).
     """
     if mode not in SEARCH_MODES:
         raise SearchError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
@@ -240,16 +241,22 @@ def search(
             ranked = _fulltext_ranked(**args, limit=limit)
         else:
             pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
-            semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
+            lexical = _fulltext_ranked(**args, limit=pool)
+            # The relevance floor gates the query, not each hit: with no full-text match at all,
+            # only semantic hits above the model's floor count (nonsense finds nothing); with one,
+            # weaker semantic hits still help the fusion order the candidates.
+            semantic = semantic_ranked(**args, limit=pool, resolved=resolved, floor=not lexical)
             ranked = _fuse(
                 [
                     (float(settings.STRATA_SEARCH_WEIGHT_SEMANTIC), semantic),
-                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
+                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), lexical),
                 ],
                 k=int(settings.STRATA_SEARCH_RRF_K),
             )[:limit]
         return _hits(workspace_id=workspace_id, parsed=parsed, ranked=ranked, similarity=dict(semantic))
 
+    if not use_cache:
+        return compute()
     return caching.cached(
         "search",
         workspace_id=workspace_id,

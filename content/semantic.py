@@ -61,9 +61,11 @@ def semantic_ranked(
     filters: dict[str, Any] | None,
     limit: int,
     resolved: tuple[Any, str] | None,
+    floor: bool = True,
 ) -> list[tuple[int, float]]:
-    """(chunk_id, cosine similarity) closest first, without hits under the model's relevance floor
-    or that break the query's phrases and exclusions; ``resolved`` is ``query_embedder``'s answer."""
+    """(chunk_id, cosine similarity) closest first, without hits that break the query's phrases and
+    exclusions and (``floor=True``) without those under the model's relevance floor;
+    ``resolved`` is ``query_embedder``'s answer."""
     if resolved is None:
         return []
     embedder, model = resolved
@@ -73,7 +75,7 @@ def semantic_ranked(
         raise SearchModelMismatch(
             f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"
         ) from None
-    floor = relevance_floor(embedder)
+    minimum = relevance_floor(embedder) if floor else -1.0
     vector_filter: dict[str, Any] = {"workspace_id": workspace_id}
     if filters:
         vector_filter["doc"] = filters
@@ -91,7 +93,7 @@ def semantic_ranked(
     for hit in hits:
         if hit.metadata.get("workspace_id") != workspace_id:  # defence in depth; the filter already scopes
             continue
-        if float(hit.score) < floor:
+        if float(hit.score) < minimum:
             continue
         chunk_id = hit.metadata.get("chunk_id", hit.key)
         try:

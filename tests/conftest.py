@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from tests.workers import start_worker  # noqa: F401  (a fixture: a real Celery worker process)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run the long variants (tests marked slow)")

@@ -45,7 +45,7 @@ class HashingEmbedder:
     dimension = DIMENSION
     # Calibrated on the standard-library corpus (bench/search_bench.py calibrate): above the best
     # match of 99% of nonsense queries.
-    relevance_floor = 0.0
+    relevance_floor = 0.36
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         n = len(texts)

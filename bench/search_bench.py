@@ -1,0 +1,227 @@
+"""Search relevance and latency benchmark on the standard-library corpus (bench/stdlib_corpus.py).
+
+    ./strata bench search relevance [--providers hashing,sentence-transformers] [--grid]
+    ./strata bench search latency [--docs 50000] [--queries 200]
+
+``relevance``: loads the corpus into one workspace per embedding provider (database
+STRATA_DB_NAME, default ``strata_bench``; workspaces ``bench-stdlib-<provider>`` are kept for the
+next run, ingest is idempotent), calibrates the provider's relevance floor on nonsense queries
+(random letter strings: the floor is above their best semantic match), runs the known-item
+evaluation (``content.evaluation``, as ``manage.py search_eval``) on the tuning split
+(``--grid``: also a sweep of fusion weights and the title weight), and reports the held-out split
+next to the corpus's own TF-IDF baseline.
+
+``latency``: ``--docs`` documents made of standard-library docstring sentences in a workspace
+embedded with all-MiniLM-L6-v2, then p50/p95 wall time and CPU per query for each mode,
+uncached, with every query encoded afresh (no query-embedding cache hit). Targets: semantic
+p50 <= 15 ms, BM25 p50 <= 10 ms, hybrid p50 <= 25 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import random
+import string
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+os.environ.setdefault("STRATA_DB_NAME", "strata_bench")
+
+import django  # noqa: E402
+
+from bench import stdlib_corpus  # noqa: E402
+from bench.common import percentile, verdict  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+from content import fulltext, selectors, services  # noqa: E402
+from content.embeddings import get_embedder  # noqa: E402
+from content.evaluation import KnownItem, evaluate, format_table  # noqa: E402
+from core import services as core_services  # noqa: E402
+from core.models import Workspace  # noqa: E402
+
+TARGETS_MS = {"semantic": 15.0, "fulltext": 10.0, "hybrid": 25.0}
+
+
+def workspace_for(name: str) -> Workspace:
+    workspace = Workspace.objects.filter(name=name).first()
+    if workspace is None:
+        user = get_user_model().objects.create_user(username=f"bench-{name}-{time.time_ns()}")
+        workspace = core_services.workspace_create(name=name, owner=user)
+    return workspace
+
+
+def load(workspace: Workspace, documents: list[dict], provider: str, batch: int = 500) -> None:
+    started = time.perf_counter()
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    with override_settings(STRATA_EMBEDDING_PROVIDER=provider):
+        for start in range(0, len(documents), batch):
+            items = [
+                services.IngestItem(d["external_id"], d["title"], d["text"], metadata=d.get("metadata") or {})
+                for d in documents[start : start + batch]
+            ]
+            report = services.document_ingest(workspace_id=workspace.pk, items=items, embed=True)
+            for key, value in report.counts.items():
+                counts[key] += value
+    print(f"  loaded {workspace.slug} ({provider}): {counts} in {time.perf_counter() - started:.0f} s")
+
+
+def nonsense_queries(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(5, 9)))
+
+    return [" ".join(word() for _ in range(rng.randint(1, 3))) for _ in range(count)]
+
+
+def calibrate_floor(workspace: Workspace, items: list[KnownItem], seed: int) -> float:
+    """The smallest floor (0.01 steps) above every nonsense query's best semantic match; reports how
+    many known items keep their target above it."""
+    model = services.workspace_embedding_model(workspace_id=workspace.pk)
+    with override_settings(STRATA_RELEVANCE_FLOORS={model: -1.0}):
+        best = []
+        for query in nonsense_queries(200, seed):
+            hits = selectors.search(workspace_id=workspace.pk, query=query, mode="semantic", limit=1, use_cache=False)
+            best.append(hits[0].similarity if hits else -1.0)
+        target_scores = []
+        for item in items:
+            hits = selectors.search(workspace_id=workspace.pk, query=item.query, mode="semantic", limit=10,
+                                    use_cache=False)
+            found = [h.similarity for h in hits if h.external_id == item.external_id]
+            target_scores.append(found[0] if found else None)
+    floor = (int(max(best) * 100) + 1) / 100
+    found = [s for s in target_scores if s is not None]
+    kept = sum(1 for s in found if s >= floor)
+    print(
+        f"  nonsense best-match similarity: p50 {percentile(best, 0.5):.3f}, p99 {percentile(best, 0.99):.3f}, "
+        f"max {max(best):.3f} -> floor {floor:.2f}; known items in the semantic top 10: {len(found)}, "
+        f"{kept} of them at or above the floor (target similarity p50 {percentile(found, 0.5):.3f})"
+    )
+    return floor
+
+
+def grid(workspace: Workspace, items: list[KnownItem]) -> None:
+    print("  grid on the tuning split (hybrid MRR@10; fulltext MRR@10 for the title weight):")
+    for title_weight in (0.0, 0.5, 1.0, 2.0):
+        with override_settings(STRATA_SEARCH_TITLE_WEIGHT=title_weight):
+            (result,) = evaluate(workspace_id=workspace.pk, items=items, modes=["fulltext"])
+        print(f"    title weight {title_weight}: fulltext MRR@10 {result.mrr:.3f} R@10 {result.recall_at_10:.3f}")
+    for k, w_sem in itertools.product((10, 30, 60), (0.3, 0.5, 0.7, 1.0, 1.5)):
+        with override_settings(STRATA_SEARCH_RRF_K=k, STRATA_SEARCH_WEIGHT_SEMANTIC=w_sem):
+            (result,) = evaluate(workspace_id=workspace.pk, items=items, modes=["hybrid"])
+        print(f"    k {k:>2}, semantic weight {w_sem} (full-text 1.0): hybrid MRR@10 {result.mrr:.3f} "
+              f"R@10 {result.recall_at_10:.3f}")
+
+
+def relevance(args: argparse.Namespace) -> int:
+    documents, items = stdlib_corpus.build(seed=args.seed)
+    tune = [KnownItem(i["query"], i["external_id"]) for i in items[: args.tune]]
+    test = [KnownItem(i["query"], i["external_id"]) for i in items[args.tune : args.tune + args.test]]
+    print(f"corpus: Python {sys.version.split()[0]} standard library, {len(documents)} documents; "
+          f"{len(tune)} tuning and {len(test)} held-out known items; full-text ranking {fulltext.active_ranking()}")
+    baseline = {}
+    try:
+        baseline = stdlib_corpus.tfidf_baseline(documents, [{"query": i.query, "external_id": i.external_id}
+                                                            for i in test])
+        print(f"TF-IDF baseline (unigrams+bigrams, cosine), held-out: {baseline}")
+    except ImportError:
+        print('TF-IDF baseline skipped: pip install -e ".[bench]"')
+    ok = True
+    for provider in args.providers.split(","):
+        print(f"\n== {provider}")
+        workspace = workspace_for(f"bench-stdlib-{provider}")
+        load(workspace, documents, provider)
+        model = services.workspace_embedding_model(workspace_id=workspace.pk)
+        if args.calibrate:
+            calibrate_floor(workspace, tune, args.seed)
+        if args.grid:
+            grid(workspace, tune)
+        results = evaluate(workspace_id=workspace.pk, items=test)
+        print(f"  held-out split, defaults (floor {selectors.relevance_floor(get_embedder(provider)):.2f}, model {model}):")
+        print("  " + format_table(results).replace("\n", "\n  "))
+        by_mode = {r.mode: r.mrr for r in results}
+        if provider == "hashing" and baseline:
+            beats = by_mode["hybrid"] > baseline["mrr@10"] and by_mode["hybrid"] > max(
+                by_mode["semantic"], by_mode["fulltext"]
+            )
+            print(f"  {verdict(beats)}  hybrid beats TF-IDF ({baseline['mrr@10']:.3f}) and each single mode")
+            ok &= beats
+        elif provider == "sentence-transformers":
+            beats = by_mode["hybrid"] > by_mode["semantic"]
+            print(f"  {verdict(beats)}  hybrid beats MiniLM alone")
+            ok &= beats
+    return 0 if ok else 1
+
+
+def latency(args: argparse.Namespace) -> int:
+    documents, items = stdlib_corpus.build(seed=args.seed)
+    sentences = [s for d in documents for s in d["text"].split(". ") if len(s.split()) >= 4]
+    rng = random.Random(args.seed)
+    synthetic = []
+    for n in range(args.docs):
+        source = documents[n % len(documents)]
+        text = ". ".join(rng.choice(sentences) for _ in range(rng.randint(3, 8))) + "."
+        synthetic.append({"external_id": f"{source['external_id']}#{n}", "title": source["title"], "text": text})
+    workspace = workspace_for(f"bench-latency-{args.provider}-{args.docs}")
+    load(workspace, synthetic, args.provider)
+    queries = [i["query"] for i in items[: args.queries]]
+    embedder = get_embedder(args.provider)
+    embedder.embed(["warm up"])  # load the model once, as a web process would before serving
+    print(f"\n{args.docs} documents, {args.queries} queries, {args.provider}; full-text {fulltext.active_ranking()}; "
+          f"query encoding included (each query is new to the query-embedding cache)")
+    ok = True
+    for mode in ("semantic", "fulltext", "hybrid"):
+        wall, cpu = [], []
+        tag = f"{mode}-{time.time_ns()}"
+        for query in queries:
+            unique = f"{query} {tag}" if mode != "fulltext" else query  # a fresh query embedding every time
+            started, cpu_started = time.perf_counter(), time.process_time()
+            selectors.search(workspace_id=workspace.pk, query=unique, mode=mode, limit=10, use_cache=False)
+            wall.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
+        p50 = percentile(wall, 0.5)
+        passed = p50 <= TARGETS_MS[mode]
+        ok &= passed
+        print(f"  {mode:<9} p50 {p50:6.1f} ms  p95 {percentile(wall, 0.95):6.1f} ms  "
+              f"CPU (this process) {sum(cpu) / len(cpu):6.1f} ms/query   {verdict(passed)} (p50 <= {TARGETS_MS[mode]:.0f} ms)")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("relevance")
+    rel.add_argument("--providers", default="hashing,sentence-transformers")
+    rel.add_argument("--tune", type=int, default=500)
+    rel.add_argument("--test", type=int, default=500)
+    rel.add_argument("--grid", action="store_true")
+    rel.add_argument("--no-calibrate", dest="calibrate", action="store_false")
+    lat = sub.add_parser("latency")
+    lat.add_argument("--docs", type=int, default=50_000)
+    lat.add_argument("--queries", type=int, default=200)
+    lat.add_argument("--provider", default="sentence-transformers")
+    for p in (rel, lat):
+        p.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    logging.getLogger("content").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+    print(f"database {connection.settings_dict['NAME']!r}")
+    with tempfile.TemporaryDirectory():
+        return relevance(args) if args.command == "relevance" else latency(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
