@@ -188,11 +188,13 @@ def _ts_rank_ranked(
         chunk_where=sql.Composed([where, chunk_docs]),
     )
     # {D, C, B, A}: text is B, the title A
-    weights = [0.1, 0.2, 1.0, max(float(settings.STRATA_SEARCH_TITLE_WEIGHT), 0.0)]
+    title = max(float(settings.STRATA_SEARCH_TITLE_WEIGHT), 0.0)
+    scale = max(title, 1.0)  # ts_rank_cd takes weights in [0, 1]
+    weights = [0.1 / scale, 0.2 / scale, 1.0 / scale, title / scale]
     params = [weights, *or_params, workspace_id, *constraint_params, *chunk_doc_params, limit]
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(connection.connection), params)
-        return [(int(chunk_id), float(score)) for chunk_id, score in cursor.fetchall()]
+        return [(int(chunk_id), float(score)) for chunk_id, score in cursor.fetchall() if score and score > 0]
 
 
 def ranked_chunks(

@@ -208,8 +208,9 @@ def search(
 
     The query language is ``content.query``'s: any of the words, "quoted phrases" required,
     ``-word`` excluded. ``filters`` is a JSON object the document's metadata must contain.
-    Semantic hits under the embedding model's relevance floor are dropped, so a query that
-    matches no word and nothing close in meaning finds nothing. Raises SearchError for a bad
+    Semantic hits under the embedding model's relevance floor are dropped unless they share a
+    word with the query, so a query that matches no word and nothing close in meaning finds
+    nothing. Raises SearchError for a bad
     request and SearchModelMismatch when this process cannot build the workspace's embedder
     (semantic and hybrid modes). ``use_cache=False`` computes the results afresh (evaluation).
     """
@@ -241,15 +242,11 @@ def search(
             ranked = _fulltext_ranked(**args, limit=limit)
         else:
             pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
-            lexical = _fulltext_ranked(**args, limit=pool)
-            # The relevance floor gates the query, not each hit: with no full-text match at all,
-            # only semantic hits above the model's floor count (nonsense finds nothing); with one,
-            # weaker semantic hits still help the fusion order the candidates.
-            semantic = semantic_ranked(**args, limit=pool, resolved=resolved, floor=not lexical)
+            semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
             ranked = _fuse(
                 [
                     (float(settings.STRATA_SEARCH_WEIGHT_SEMANTIC), semantic),
-                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), lexical),
+                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
                 ],
                 k=int(settings.STRATA_SEARCH_RRF_K),
             )[:limit]

@@ -1,8 +1,8 @@
 """Semantic ranking of a workspace's chunks: the query embedded with the workspace's own model
 (cached in Redis by model and text), its nearest chunk vectors, and the model's relevance floor.
 
-The relevance floor: a hit under the model's floor is noise for that model, so semantic search
-drops it, and a query that matches nothing close in meaning finds nothing. Hits that break the
+The relevance floor: a hit under the model's floor is noise for that model unless it shares a
+word with the query, so a query that matches no word and nothing close in meaning finds nothing. Hits that break the
 query's phrases and exclusions are dropped too.
 """
 
@@ -61,11 +61,12 @@ def semantic_ranked(
     filters: dict[str, Any] | None,
     limit: int,
     resolved: tuple[Any, str] | None,
-    floor: bool = True,
 ) -> list[tuple[int, float]]:
-    """(chunk_id, cosine similarity) closest first, without hits that break the query's phrases and
-    exclusions and (``floor=True``) without those under the model's relevance floor;
-    ``resolved`` is ``query_embedder``'s answer."""
+    """(chunk_id, cosine similarity) closest first; ``resolved`` is ``query_embedder``'s answer.
+
+    The relevance floor: a hit under the model's floor is kept only when it shares a word with
+    the query, so a query that matches no word and nothing close in meaning finds nothing. Hits
+    that break the query's phrases and exclusions are dropped."""
     if resolved is None:
         return []
     embedder, model = resolved
@@ -75,7 +76,7 @@ def semantic_ranked(
         raise SearchModelMismatch(
             f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"
         ) from None
-    minimum = relevance_floor(embedder) if floor else -1.0
+    floor = relevance_floor(embedder)
     vector_filter: dict[str, Any] = {"workspace_id": workspace_id}
     if filters:
         vector_filter["doc"] = filters
@@ -93,17 +94,30 @@ def semantic_ranked(
     for hit in hits:
         if hit.metadata.get("workspace_id") != workspace_id:  # defence in depth; the filter already scopes
             continue
-        if float(hit.score) < minimum:
-            continue
         chunk_id = hit.metadata.get("chunk_id", hit.key)
         try:
             ranked.append((int(chunk_id), float(hit.score)))
         except (TypeError, ValueError):
             continue
+    weak = [chunk_id for chunk_id, score in ranked if score < floor]
+    if weak:
+        lexical = _chunks_sharing_a_word(workspace_id=workspace_id, parsed=parsed, chunk_ids=weak)
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor or chunk_id in lexical]
     if ranked and (parsed.phrases or parsed.excluded):
         allowed = _chunks_obeying(workspace_id=workspace_id, parsed=parsed, chunk_ids=[c for c, _ in ranked])
         ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in allowed]
     return ranked
+
+
+def _chunks_sharing_a_word(*, workspace_id: int, parsed: ParsedQuery, chunk_ids: list[int]) -> set[int]:
+    """The chunks among ``chunk_ids`` that contain any of the query's words (title included)."""
+    or_query, params = fulltext.match_tsquery(parsed)
+    statement = sql.SQL("SELECT id FROM {} WHERE workspace_id = %s AND id = ANY(%s) AND search_vector @@ ({})").format(
+        sql.Identifier(Chunk._meta.db_table), or_query
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(connection.connection), [workspace_id, chunk_ids, *params])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _chunks_obeying(*, workspace_id: int, parsed: ParsedQuery, chunk_ids: list[int]) -> set[int]:

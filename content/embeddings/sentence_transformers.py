@@ -56,7 +56,7 @@ class SentenceTransformerEmbedder:
     dimension = DIMENSION
     # Calibrated on the standard-library corpus (bench/search_bench.py calibrate): above the best
     # match of 99% of nonsense queries.
-    relevance_floor = 0.0
+    relevance_floor = 0.49
 
     def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64, query_threads: int = 1) -> None:
         self.model_path = model_path

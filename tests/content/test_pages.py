@@ -53,6 +53,10 @@ def docs(workspace, other_workspace) -> dict[str, int]:
     return ids
 
 
+def docs_workspace(docs: dict[str, int]) -> int:
+    return Document.objects.get(pk=docs["mantis"]).workspace_id
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -101,9 +105,16 @@ def test_document_page_shows_document_metadata_chunks_and_similar_documents(clie
     assert "&quot;habitat&quot;: &quot;reef&quot;" in html  # metadata as escaped JSON
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert f'id="chunk-{Chunk.objects.filter(document_id=docs["mantis"]).first().pk}"' in html
-    # similar documents: the two other documents of the workspace, with scores, never Bob's
+    assert "Bob" not in html
+    assert "No related nodes." in html
+    # similar documents: above the model's relevance floor only, never Bob's
     ctx = response.context["ctx"]
-    assert {s.document_id for s in ctx.similar} == {docs["octopus"], docs["krill"]}
+    scores = {s.document_id: s.score for s in ctx.similar}
+    assert all(score >= 0.36 for score in scores.values()) and docs["krill"] not in scores
+    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v1": 0.0}):
+        stores.cache().delete_by_tag(stores.workspace_cache_tag(docs_workspace(docs)))
+        response = client.get(reverse("content:document-detail", args=[docs["mantis"]]))
+    ctx, html = response.context["ctx"], response.content.decode()
     assert ctx.similar[0].document_id == docs["octopus"]  # shares "shrimp", "reef", "the ... has"
     assert reverse("content:document-detail", args=[docs["octopus"]]) in html
     assert f">{round(ctx.similar[0].score * 100)}%</td>" in html  # a similarity people read, not 0.123

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.test import override_settings
 
-from content import selectors
+from content import fulltext, selectors, stores
 from content.models import WorkspaceEmbedding
 from content.services import IngestItem
 from core.storage.ports import InvalidInput
@@ -92,7 +93,7 @@ def test_semantic_ranks_the_closest_text_first(workspace, corpus):
         workspace_id=workspace.pk, query="a naturally leavened sourdough bread with flour", mode="semantic"
     )
     assert hits[0].document_id == corpus["bread"]
-    assert hits[0].score > hits[-1].score
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 def test_hybrid_fuses_both_rankings(workspace, corpus):
@@ -242,3 +243,121 @@ def test_a_workspace_with_nothing_ingested_yet_finds_nothing(workspace, mode):
     # no document collection, no vector collection, no embedding model yet
     assert selectors.search(workspace_id=workspace.pk, query="anything", mode=mode) == []
     assert selectors.search(workspace_id=workspace.pk, query="anything", mode=mode, filters={"lang": "en"}) == []
+
+
+# ---------------------------------------------------------------- query language, BM25, the floor
+
+RANKINGS = ["bm25", "ts_rank"]
+
+
+@pytest.fixture
+def mail(workspace) -> dict[str, int]:
+    return ingest(
+        workspace.pk,
+        IngestItem("smtp", "Mail transfer", "An SMTP mail server relays messages between hosts."),
+        IngestItem("pop3", "POP3", "A POP3 server lets a client download its mail."),
+        IngestItem("imap", "IMAP", "IMAP keeps messages on the server, in folders."),
+        IngestItem("bread", "Sourdough bread", "Flour, water and a starter make sourdough bread."),
+    )
+
+
+@pytest.fixture(params=RANKINGS)
+def ranking(request):
+    if request.param == "bm25":
+        assert fulltext.bm25_status()["ready"], "the test server must preload pg_textsearch"
+    with override_settings(STRATA_FULLTEXT_RANKING=request.param):
+        yield request.param
+
+
+def test_fulltext_matches_any_word_not_all(workspace, mail, ranking):
+    # no document has all three words; each has one of them
+    hits = selectors.search(workspace_id=workspace.pk, query="smtp pop3 folders", mode="fulltext")
+    assert doc_ids(hits) == {mail["smtp"], mail["pop3"], mail["imap"]}
+
+
+def test_a_free_standing_dash_does_not_exclude_the_next_word(workspace, mail, ranking):
+    hits = selectors.search(workspace_id=workspace.pk, query="mail server - POP3 server", mode="fulltext")
+    assert mail["pop3"] in doc_ids(hits)
+    assert hits[0].document_id == mail["pop3"]  # it has "mail", "server" and "POP3"
+    for mode in MODES:
+        assert mail["pop3"] in doc_ids(selectors.search(workspace_id=workspace.pk, query="mail -- POP3", mode=mode))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_phrases_are_required_and_exclusions_honoured(workspace, mail, ranking, mode):
+    hits = selectors.search(workspace_id=workspace.pk, query='"mail server" messages', mode=mode)
+    assert doc_ids(hits) == {mail["smtp"]}  # only it has the words next to each other
+    hits = selectors.search(workspace_id=workspace.pk, query="server messages -imap", mode=mode)
+    assert mail["imap"] not in doc_ids(hits) and mail["smtp"] in doc_ids(hits)
+    hits = selectors.search(workspace_id=workspace.pk, query='server -"mail server"', mode=mode)
+    assert mail["smtp"] not in doc_ids(hits)
+    assert selectors.search(workspace_id=workspace.pk, query="-server", mode=mode) == []
+
+
+def test_titles_count_with_their_weight(workspace, ranking):
+    ids = ingest(
+        workspace.pk,
+        IngestItem("in-title", "Walrus", "A large marine mammal with long tusks."),
+        IngestItem("in-text", "Marine mammals", "A walrus is a large marine mammal with long tusks."),
+    )
+    with override_settings(STRATA_SEARCH_TITLE_WEIGHT=3.0):
+        hits = selectors.search(workspace_id=workspace.pk, query="walrus", mode="fulltext")
+        assert [h.document_id for h in hits] == [ids["in-title"], ids["in-text"]]
+    with override_settings(STRATA_SEARCH_TITLE_WEIGHT=0.0):
+        hits = selectors.search(workspace_id=workspace.pk, query="walrus", mode="fulltext")
+        assert [h.document_id for h in hits] == [ids["in-text"]]
+
+
+def test_bm25_weighs_rare_words_where_ts_rank_cd_counts_occurrences(workspace):
+    common = " ".join(["The system stores data."] * 3)
+    filler = [IngestItem(f"filler-{i}", f"Note {i}", f"The system stores data in table {i}.") for i in range(30)]
+    ids = ingest(
+        workspace.pk,
+        IngestItem("common", "Storage", f"{common} The system stores data again and again."),
+        IngestItem("rare", "Rare", "A zeppelin crossed the sky over the system."),
+        *filler,
+    )
+    query = "system zeppelin"
+    with override_settings(STRATA_FULLTEXT_RANKING="bm25"):
+        bm25 = selectors.search(workspace_id=workspace.pk, query=query, mode="fulltext", limit=50)
+    with override_settings(STRATA_FULLTEXT_RANKING="ts_rank"):
+        ts_rank = selectors.search(workspace_id=workspace.pk, query=query, mode="fulltext", limit=50)
+    # BM25's IDF: "zeppelin" is in one document, "system" in 32, so the rare word decides
+    assert bm25[0].document_id == ids["rare"]
+    # ts_rank_cd has no corpus statistics: the document that repeats "system" most wins
+    assert ts_rank[0].document_id == ids["common"]
+    assert len(bm25) == len(ts_rank) == 32  # both match any word
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nonsense_finds_nothing_but_known_items_are_still_found(workspace, mail, mode):
+    for nonsense in ["xqzvw blorptang", "qqqq", "zzkx vvbnrt plokij"]:
+        assert selectors.search(workspace_id=workspace.pk, query=nonsense, mode=mode) == [], nonsense
+    hits = selectors.search(workspace_id=workspace.pk, query="A POP3 server lets a client download its mail", mode=mode)
+    assert hits[0].document_id == mail["pop3"]
+
+
+def test_the_relevance_floor_can_be_overridden_per_model(workspace, mail):
+    assert selectors.search(workspace_id=workspace.pk, query="xqzvw blorptang", mode="semantic") == []
+    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v1": -1.0}):  # no floor: every vector is a hit
+        assert len(selectors.search(workspace_id=workspace.pk, query="xqzvw blorptang", mode="semantic")) == 4
+
+
+def test_hits_say_which_words_matched_and_how_similar(workspace, mail):
+    hits = selectors.search(workspace_id=workspace.pk, query="pop3 server zebra", mode="hybrid")
+    top = hits[0]
+    assert top.document_id == mail["pop3"]
+    assert set(top.matched_words) == {"pop3", "server"} and top.query_words == 3
+    assert top.similarity is not None and 0 < top.similarity <= 1
+    assert top.match_summary.startswith("2 of 3 words · ") and top.match_summary.endswith("% similar in meaning")
+
+
+def test_query_embeddings_are_cached_by_model_and_text(workspace, mail):
+    from content.embeddings import get_embedder
+
+    embedder = get_embedder("hashing")
+    first = selectors._query_vector(embedder, embedder.model, "a cached query")
+    key = selectors._cache_key("query-embedding", embedder.model, "a cached query")
+    assert stores.cache().get(key) == first.tobytes()
+    stores.cache().set(key, np.ones(embedder.dimension, dtype=np.float32).tobytes())
+    assert selectors._query_vector(embedder, embedder.model, "a cached query").tolist() == [1.0] * embedder.dimension
