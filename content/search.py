@@ -128,6 +128,14 @@ def _fulltext_ranked(
     return fulltext.ranked_chunks(workspace_id=workspace_id, parsed=parsed, document_ids=document_ids, limit=limit)
 
 
+def _semantic_weight(resolved: tuple[Any, str] | None) -> float:
+    """STRATA_SEARCH_WEIGHT_SEMANTIC, or with "auto" the embedding model's measured fusion weight."""
+    configured = settings.STRATA_SEARCH_WEIGHT_SEMANTIC
+    if str(configured).strip().lower() != "auto":
+        return float(configured)
+    return float(getattr(resolved[0], "fusion_weight", 1.0)) if resolved else 1.0
+
+
 def _fuse(weighted: list[tuple[float, list[tuple[int, float]]]], *, k: int) -> list[tuple[int, float]]:
     """Weighted reciprocal rank fusion: score(chunk) = sum over lists of weight / (k + rank)."""
     scores: dict[int, float] = {}
@@ -245,7 +253,7 @@ def search(
             semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
             ranked = _fuse(
                 [
-                    (float(settings.STRATA_SEARCH_WEIGHT_SEMANTIC), semantic),
+                    (_semantic_weight(resolved), semantic),
                     (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
                 ],
                 k=int(settings.STRATA_SEARCH_RRF_K),

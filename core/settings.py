@@ -341,8 +341,9 @@ STRATA_SEARCH_TITLE_WEIGHT = float(os.environ.get("STRATA_SEARCH_TITLE_WEIGHT", 
 # Hybrid: weighted reciprocal rank fusion, score = sum of weight / (k + rank), over the best
 # STRATA_SEARCH_FUSION_POOL candidates of each mode. Defaults measured with `manage.py search_eval`
 # on the standard-library corpus (README, "Search relevance").
-STRATA_SEARCH_RRF_K = env_int("STRATA_SEARCH_RRF_K", 60)
-STRATA_SEARCH_WEIGHT_SEMANTIC = float(os.environ.get("STRATA_SEARCH_WEIGHT_SEMANTIC", "1.0"))
+# The semantic weight "auto" is the embedding model's measured weight (hashing 0.5, MiniLM 2.0).
+STRATA_SEARCH_RRF_K = env_int("STRATA_SEARCH_RRF_K", 10)
+STRATA_SEARCH_WEIGHT_SEMANTIC = os.environ.get("STRATA_SEARCH_WEIGHT_SEMANTIC", "auto")
 STRATA_SEARCH_WEIGHT_FULLTEXT = float(os.environ.get("STRATA_SEARCH_WEIGHT_FULLTEXT", "1.0"))
 STRATA_SEARCH_FUSION_POOL = env_int("STRATA_SEARCH_FUSION_POOL", 100)
 # Relevance floors by embedding model, overriding the model's calibrated floor: a JSON object

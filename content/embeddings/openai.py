@@ -31,6 +31,7 @@ class OpenAIEmbedder:
     dimension = DIMENSION
     # Not calibrated here (no network): set STRATA_RELEVANCE_FLOORS for your model.
     relevance_floor = 0.0
+    fusion_weight = 1.0
 
     def __init__(
         self,

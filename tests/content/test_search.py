@@ -100,8 +100,8 @@ def test_hybrid_fuses_both_rankings(workspace, corpus):
     hits = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
     # full-text finds only the two physics documents; semantic ranks them above the bread too
     assert {hits[0].document_id, hits[1].document_id} == {corpus["qc-en"], corpus["qc-de"]}
-    # reciprocal rank fusion scores: sum of 1 / (60 + rank), so at most 2 / 61
-    assert all(0 < hit.score <= 2 / 61 + 1e-9 for hit in hits)
+    # weighted reciprocal rank fusion: 0.5 / (10 + rank) (hashing) + 1.0 / (10 + rank) (full-text)
+    assert all(0 < hit.score <= 1.5 / 11 + 1e-9 for hit in hits)
     assert len({hit.chunk_id for hit in hits}) == len(hits)
 
 

@@ -67,6 +67,12 @@ def postgres_report() -> dict[str, Any]:
             report["server_version"], report["database"] = cursor.fetchone()
             cursor.execute("SELECT extname, extversion FROM pg_extension WHERE extname IN ('vector', 'age')")
             extensions = dict(cursor.fetchall())
+            cursor.execute(
+                "SELECT current_setting('pg_textsearch.library_version', true), "
+                "(SELECT extversion FROM pg_extension WHERE extname = 'pg_textsearch'), "
+                "(SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%% USING bm25 %%')"
+            )
+            bm25_library, bm25_extension, bm25_indexes = cursor.fetchone()
             graph_exists = None
             if "age" in extensions:
                 cursor.execute("SELECT 1 FROM ag_catalog.ag_graph WHERE name = %s", [settings.STRATA_GRAPH_NAME])
@@ -77,6 +83,7 @@ def postgres_report() -> dict[str, Any]:
     report["reachable"] = True
     report["extensions"] = {"vector": extensions.get("vector"), "age": extensions.get("age")}
     report["graph"] = {"name": settings.STRATA_GRAPH_NAME, "exists": graph_exists}
+    report["fulltext"] = fulltext_report(bm25_library, bm25_extension, int(bm25_indexes))
     vector_version = extensions.get("vector")
     if vector_version and version_tuple(vector_version) < PGVECTOR_FIXED:
         # The embedded wheel ships 0.8.1 and only Strata uses it: a note. An external server: a warning.
@@ -90,6 +97,21 @@ def postgres_report() -> dict[str, Any]:
             f"AGE graph {settings.STRATA_GRAPH_NAME!r} does not exist (run ./strata manage migrate)"
         )
     return report
+
+
+def fulltext_report(library: str | None, extension: str | None, indexes: int) -> dict[str, Any]:
+    """Which full-text ranking searches use: BM25 (pg_textsearch preloaded, extension and BM25
+    indexes present, not switched off by STRATA_FULLTEXT_RANKING) or the ts_rank_cd fallback."""
+    wanted = getattr(settings, "STRATA_FULLTEXT_RANKING", "auto")
+    if wanted == "ts_rank":
+        why = "STRATA_FULLTEXT_RANKING=ts_rank"
+    elif not library:
+        why = "pg_textsearch is not preloaded (shared_preload_libraries = 'pg_textsearch', then restart and migrate)"
+    elif not extension or indexes < 2:
+        why = "pg_textsearch is preloaded but its extension or BM25 indexes are missing (run manage.py migrate)"
+    else:
+        return {"ranking": "bm25", "detail": f"BM25 (pg_textsearch {extension}, {indexes} indexes)"}
+    return {"ranking": "ts_rank", "detail": f"ts_rank_cd fallback: {why}"}
 
 
 def redis_report() -> dict[str, Any]:
@@ -178,6 +200,8 @@ class Command(BaseCommand):
                 self._line(f"  {name}", version or "NOT INSTALLED", None if version else bad)
             graph = pg["graph"]
             self._line("  graph", f"{graph['name']}: {'present' if graph['exists'] else 'MISSING'}")
+            ranking = pg["fulltext"]
+            self._line("  full-text", ranking["detail"], None if ranking["ranking"] == "bm25" else warn)
             for message in pg["warnings"]:
                 self._line("  WARNING", message, warn)
             for message in pg["notes"]:
