@@ -150,7 +150,8 @@ def relevance(args: argparse.Namespace) -> int:
         if args.grid:
             grid(workspace, tune)
         results = evaluate(workspace_id=workspace.pk, items=test)
-        print(f"  held-out split, defaults (floor {selectors.relevance_floor(get_embedder(provider)):.2f}, model {model}):")
+        floor = selectors.relevance_floor(get_embedder(provider))
+        print(f"  held-out split, defaults (floor {floor:.2f}, model {model}):")
         print("  " + format_table(results).replace("\n", "\n  "))
         by_mode = {r.mode: r.mrr for r in results}
         if provider == "hashing" and baseline:
@@ -196,7 +197,8 @@ def latency(args: argparse.Namespace) -> int:
         passed = p50 <= TARGETS_MS[mode]
         ok &= passed
         print(f"  {mode:<9} p50 {p50:6.1f} ms  p95 {percentile(wall, 0.95):6.1f} ms  "
-              f"CPU (this process) {sum(cpu) / len(cpu):6.1f} ms/query   {verdict(passed)} (p50 <= {TARGETS_MS[mode]:.0f} ms)")
+              f"CPU (this process) {sum(cpu) / len(cpu):6.1f} ms/query   "
+              f"{verdict(passed)} (p50 <= {TARGETS_MS[mode]:.0f} ms)")
     return 0 if ok else 1
 
 
