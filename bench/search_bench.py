@@ -47,7 +47,7 @@ from django.db import connection  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from content import fulltext, selectors, services  # noqa: E402
-from content.embeddings import get_embedder  # noqa: E402
+from content.embeddings import get_embedder, relevance_floor  # noqa: E402
 from content.evaluation import KnownItem, evaluate, format_table  # noqa: E402
 from core import services as core_services  # noqa: E402
 from core.models import Workspace  # noqa: E402
@@ -150,7 +150,7 @@ def relevance(args: argparse.Namespace) -> int:
         if args.grid:
             grid(workspace, tune)
         results = evaluate(workspace_id=workspace.pk, items=test)
-        floor = selectors.relevance_floor(get_embedder(provider))
+        floor = relevance_floor(get_embedder(provider))
         print(f"  held-out split, defaults (floor {floor:.2f}, model {model}):")
         print("  " + format_table(results).replace("\n", "\n  "))
         by_mode = {r.mode: r.mrr for r in results}

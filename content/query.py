@@ -92,8 +92,8 @@ def parse_query(query: str) -> ParsedQuery:
                 parts = _words(query[start + 1 : close])
                 if parts:
                     phrase = " ".join(parts)
-                    if negate:
-                        excluded.append(phrase)
+                    if negate:  # a dash before a word inside an excluded phrase is no second operator
+                        excluded.append(" ".join(p.lstrip("-") for p in parts))
                     else:
                         words.extend(parts)
                         if len(parts) > 1:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.test import override_settings
 
-from content import fulltext, selectors, stores
+from content import fulltext, selectors, semantic, stores
 from content.models import WorkspaceEmbedding
 from content.services import IngestItem
 from core.storage.ports import InvalidInput
@@ -356,8 +356,8 @@ def test_query_embeddings_are_cached_by_model_and_text(workspace, mail):
     from content.embeddings import get_embedder
 
     embedder = get_embedder("hashing")
-    first = selectors._query_vector(embedder, embedder.model, "a cached query")
-    key = selectors._cache_key("query-embedding", embedder.model, "a cached query")
+    first = semantic.query_vector(embedder, embedder.model, "a cached query")
+    key = stores.cache_key("query-embedding", embedder.model, "a cached query")
     assert stores.cache().get(key) == first.tobytes()
     stores.cache().set(key, np.ones(embedder.dimension, dtype=np.float32).tobytes())
-    assert selectors._query_vector(embedder, embedder.model, "a cached query").tolist() == [1.0] * embedder.dimension
+    assert semantic.query_vector(embedder, embedder.model, "a cached query").tolist() == [1.0] * embedder.dimension

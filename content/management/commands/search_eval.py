@@ -19,8 +19,8 @@ from tqdm import tqdm
 from content import selectors
 from content.evaluation import EvaluationError, evaluate, format_table, read_known_items
 from content.fulltext import active_ranking
-from content.management.commands._common import resolve_workspace
 from content.services import workspace_embedding
+from core.management.arguments import workspace_argument
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = resolve_workspace(options["workspace"])
+        workspace = workspace_argument(options["workspace"])
         modes = [m.strip() for m in options["modes"].split(",") if m.strip()]
         unknown = [m for m in modes if m not in selectors.SEARCH_MODES]
         if unknown or not modes:
