@@ -46,6 +46,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
+from bench import search_study  # noqa: E402
 from content import fulltext, selectors, services  # noqa: E402
 from content.embeddings import get_embedder, relevance_floor  # noqa: E402
 from content.evaluation import KnownItem, evaluate, format_table  # noqa: E402
@@ -167,6 +168,20 @@ def relevance(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def run_study(args: argparse.Namespace) -> int:
+    """Fusion methods and parameters compared offline (bench/search_study.py), tuned on the tuning
+    split, reported on the held-out split."""
+    documents, items = stdlib_corpus.build(seed=args.seed)
+    tune = [KnownItem(i["query"], i["external_id"]) for i in items[: args.tune]]
+    test = [KnownItem(i["query"], i["external_id"]) for i in items[args.tune : args.tune + args.test]]
+    for provider in args.providers.split(","):
+        print(f"\n== {provider}")
+        workspace = workspace_for(f"bench-stdlib-{provider}")
+        load(workspace, documents, provider)
+        search_study.report(workspace.pk, tune, test)
+    return 0
+
+
 def latency(args: argparse.Namespace) -> int:
     documents, items = stdlib_corpus.build(seed=args.seed)
     sentences = [s for d in documents for s in d["text"].split(". ") if len(s.split()) >= 4]
@@ -205,6 +220,10 @@ def latency(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    study = sub.add_parser("study")
+    study.add_argument("--providers", default="hashing,sentence-transformers")
+    study.add_argument("--tune", type=int, default=500)
+    study.add_argument("--test", type=int, default=500)
     rel = sub.add_parser("relevance")
     rel.add_argument("--providers", default="hashing,sentence-transformers")
     rel.add_argument("--tune", type=int, default=500)
@@ -215,14 +234,14 @@ def main() -> int:
     lat.add_argument("--docs", type=int, default=50_000)
     lat.add_argument("--queries", type=int, default=200)
     lat.add_argument("--provider", default="sentence-transformers")
-    for p in (rel, lat):
+    for p in (rel, lat, study):
         p.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     logging.getLogger("content").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)
     print(f"database {connection.settings_dict['NAME']!r}")
     with tempfile.TemporaryDirectory():
-        return relevance(args) if args.command == "relevance" else latency(args)
+        return {"relevance": relevance, "latency": latency, "study": run_study}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -215,14 +215,10 @@ def ranked_chunks(
 
 
 def cache_token() -> tuple[object, ...]:
-    """What changes full-text and fused rankings (for search cache keys)."""
+    """What changes full-text rankings and the relevance floor (for search cache keys)."""
     return (
         active_ranking(),
         settings.STRATA_SEARCH_TITLE_WEIGHT,
-        settings.STRATA_SEARCH_RRF_K,
-        settings.STRATA_SEARCH_WEIGHT_SEMANTIC,
-        settings.STRATA_SEARCH_WEIGHT_FULLTEXT,
-        settings.STRATA_SEARCH_FUSION_POOL,
         sorted((settings.STRATA_RELEVANCE_FLOORS or {}).items()),
     )
 

@@ -1,5 +1,5 @@
 """Search of a workspace's chunks: semantic (``content.semantic``), full-text (``content.fulltext``:
-BM25 or ts_rank_cd) and hybrid (weighted reciprocal rank fusion of both), with highlighted
+BM25 or ts_rank_cd) and hybrid (``content.fusion``: both rankings fused), with highlighted
 passages; the query language is ``content.query``'s. Results are cached under the workspace's
 content version (content/caching.py), so a committed change is seen at once."""
 
@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from psycopg import sql
 
-from content import caching, fulltext
+from content import caching, fulltext, fusion
 from content.documents import document_ids_matching_metadata
 from content.models import Chunk, Document
 from content.query import ParsedQuery, SearchError, parse_query
@@ -128,23 +128,6 @@ def _fulltext_ranked(
     return fulltext.ranked_chunks(workspace_id=workspace_id, parsed=parsed, document_ids=document_ids, limit=limit)
 
 
-def _semantic_weight(resolved: tuple[Any, str] | None) -> float:
-    """STRATA_SEARCH_WEIGHT_SEMANTIC, or with "auto" the embedding model's measured fusion weight."""
-    configured = settings.STRATA_SEARCH_WEIGHT_SEMANTIC
-    if str(configured).strip().lower() != "auto":
-        return float(configured)
-    return float(getattr(resolved[0], "fusion_weight", 1.0)) if resolved else 1.0
-
-
-def _fuse(weighted: list[tuple[float, list[tuple[int, float]]]], *, k: int) -> list[tuple[int, float]]:
-    """Weighted reciprocal rank fusion: score(chunk) = sum over lists of weight / (k + rank)."""
-    scores: dict[int, float] = {}
-    for weight, ranked in weighted:
-        for rank, (chunk_id, _score) in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-
-
 _HITS = """
 SELECT c.id, c.document_id, c.text, c.start_offset, c.end_offset, d.title, d.external_id,
        ts_headline({config}, c.text, q.query, %s) AS headline,
@@ -251,12 +234,11 @@ def search(
         else:
             pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
             semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
-            ranked = _fuse(
+            ranked = fusion.fuse(
                 [
-                    (_semantic_weight(resolved), semantic),
+                    (fusion.semantic_weight(resolved[0] if resolved else None), semantic),
                     (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
-                ],
-                k=int(settings.STRATA_SEARCH_RRF_K),
+                ]
             )[:limit]
         return _hits(workspace_id=workspace_id, parsed=parsed, ranked=ranked, similarity=dict(semantic))
 
@@ -265,6 +247,6 @@ def search(
     return caching.cached(
         "search",
         workspace_id=workspace_id,
-        parts=(query, mode, clean_filters, limit, fulltext.cache_token()),
+        parts=(query, mode, clean_filters, limit, fulltext.cache_token(), fusion.cache_token()),
         compute=compute,
     )

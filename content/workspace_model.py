@@ -79,7 +79,7 @@ class _Explained:
         self.embedder, self.slug, self.provider = embedder, slug, provider
         self.model, self.dimension = embedder.model, embedder.dimension
         self.relevance_floor = getattr(embedder, "relevance_floor", 0.0)
-        self.fusion_weight = getattr(embedder, "fusion_weight", 1.0)
+        self.fusion_weights = getattr(embedder, "fusion_weights", None)
 
     def embed(self, texts: Sequence[str]) -> Any:
         try:

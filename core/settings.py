@@ -338,16 +338,18 @@ STRATA_MAX_UPLOAD_BYTES = env_int("STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)
 STRATA_FULLTEXT_RANKING = os.environ.get("STRATA_FULLTEXT_RANKING", "auto")
 # How much a document's title counts next to its text (BM25: title score x weight is added).
 STRATA_SEARCH_TITLE_WEIGHT = float(os.environ.get("STRATA_SEARCH_TITLE_WEIGHT", "1.0"))
-# Hybrid: weighted reciprocal rank fusion, score = sum of weight / (k + rank), over the best
-# STRATA_SEARCH_FUSION_POOL candidates of each mode. Defaults measured with `manage.py search_eval`
-# on the standard-library corpus (README, "Search relevance").
-# The semantic weight "auto" is the embedding model's measured weight (hashing 0.5, MiniLM 2.0).
-STRATA_SEARCH_RRF_K = env_int("STRATA_SEARCH_RRF_K", 10)
+# Hybrid: fusion of the best STRATA_SEARCH_FUSION_POOL candidates of each mode (content/fusion.py):
+# "relative_score" (min-max normalised scores, weighted sum; default) or "rrf" (weighted
+# reciprocal rank fusion with STRATA_SEARCH_RRF_K). Defaults measured on the tuning split of the
+# standard-library corpus (README, "Search relevance"); the semantic weight "auto" is the embedding
+# model's measured weight for the method (full-text weighs 1.0).
+STRATA_SEARCH_FUSION = os.environ.get("STRATA_SEARCH_FUSION", "relative_score")
+STRATA_SEARCH_RRF_K = env_int("STRATA_SEARCH_RRF_K", 3)
 STRATA_SEARCH_WEIGHT_SEMANTIC = os.environ.get("STRATA_SEARCH_WEIGHT_SEMANTIC", "auto")
 STRATA_SEARCH_WEIGHT_FULLTEXT = float(os.environ.get("STRATA_SEARCH_WEIGHT_FULLTEXT", "1.0"))
 STRATA_SEARCH_FUSION_POOL = env_int("STRATA_SEARCH_FUSION_POOL", 100)
 # Relevance floors by embedding model, overriding the model's calibrated floor: a JSON object
-# such as {"hashing-1536-v1": 0.2}.
+# such as {"hashing-1536-v2": 0.2}.
 STRATA_RELEVANCE_FLOORS = json.loads(os.environ.get("STRATA_RELEVANCE_FLOORS") or "{}")
 # Query embeddings are cached in Redis by (model, text) for this long (seconds).
 STRATA_QUERY_EMBEDDING_CACHE_SECONDS = env_int("STRATA_QUERY_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)

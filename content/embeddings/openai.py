@@ -31,7 +31,7 @@ class OpenAIEmbedder:
     dimension = DIMENSION
     # Not calibrated here (no network): set STRATA_RELEVANCE_FLOORS for your model.
     relevance_floor = 0.0
-    fusion_weight = 1.0
+    fusion_weights = {"rrf": 1.0, "relative_score": 1.0}  # not measured here: equal weights
 
     def __init__(
         self,

@@ -57,8 +57,9 @@ class SentenceTransformerEmbedder:
     # Calibrated on the standard-library corpus (bench/search_bench.py calibrate): above the best
     # match of 99% of nonsense queries.
     relevance_floor = 0.49
-    # Its weight in hybrid search's rank fusion (full-text weighs 1.0), measured on the same corpus.
-    fusion_weight = 2.0
+    # The semantic weight of hybrid search per fusion method (full-text weighs 1.0), chosen on the
+    # tuning split of the same corpus (bench/search_bench.py study).
+    fusion_weights = {"rrf": 2.0, "relative_score": 4.0}
 
     def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64, query_threads: int = 1) -> None:
         self.model_path = model_path

@@ -15,7 +15,7 @@ from core.storage.ports import NodeRef, VectorItem
 
 pytestmark = pytest.mark.django_db
 
-HASHING = "hashing-1536-v1"
+HASHING = "hashing-1536-v2"
 LONG = " ".join(f"Sentence {i} of a long document." for i in range(100))
 
 

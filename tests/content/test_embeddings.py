@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -31,9 +32,9 @@ from tests.optional import require_module
 def test_hashing_vectors_are_normalised_float32_rows():
     embedder = get_embedder("hashing")
     assert isinstance(embedder, Embedder)
-    assert (embedder.model, embedder.dimension) == ("hashing-1536-v1", DIMENSION)
-    vectors = embedder.embed(["The cat sat on the mat.", "", "!!!", "x" * 10_000])
-    assert vectors.shape == (4, DIMENSION) and vectors.dtype == np.float32
+    assert (embedder.model, embedder.dimension) == ("hashing-1536-v2", DIMENSION)
+    vectors = embedder.embed(["The cat sat on the mat.", "", "!!!", "x" * 10_000, "the of and", "a_b_c " * 500])
+    assert vectors.shape == (6, DIMENSION) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert embedder.embed([]).shape == (0, DIMENSION)
 
@@ -69,14 +70,57 @@ def test_hashing_puts_texts_sharing_words_closer():
     assert float(a @ b) > 0.4 > 0.1 > float(a @ c)
 
 
+def test_hashing_v2_normalises_words_like_the_english_text_search_configuration():
+    embedder = get_embedder("hashing")
+    title, query, plain, other = embedder.embed(
+        [
+            "json.decoder.JSONDecoder.raw_decode",  # identifiers split into words
+            "Decoding a JSON document",  # stems (decod, json, document); "a" is a stop word
+            "decode json",
+            "quarterly tax returns",
+        ]
+    )
+    assert float(title @ plain) > 0.5  # raw_decode / JSONDecoder share json and decod with the query
+    assert float(query @ plain) > 0.5  # "decoding" and "decode" are one stem
+    assert abs(float(title @ other)) < 0.1
+    # stop words alone carry no meaning: they do not pull unrelated texts together
+    a, b = embedder.embed(["the cat of the house", "the tax of the year"])
+    assert abs(float(a @ b)) < 0.1
+
+
+def test_split_identifier_is_linear_and_keeps_every_letter():
+    from content.embeddings.hashing import split_identifier
+
+    assert split_identifier("raw_decode") == ["raw", "decode"]
+    assert split_identifier("JSONDecoder") == ["JSON", "Decoder"]
+    assert split_identifier("getHTTPResponse2") == ["get", "HTTP", "Response", "2"]
+    assert split_identifier("__init__") == ["init"]
+    for word in ("A" * 200_000 + "b", "aB" * 100_000, "_" * 200_000):
+        started = time.process_time()
+        parts = split_identifier(word)
+        assert time.process_time() - started < 2.0
+        assert "".join(parts) == word.replace("_", "")
+
+
+def test_a_workspace_recording_hashing_v1_keeps_getting_v1_until_reembed():
+    from content.embeddings import get_workspace_embedder
+
+    legacy = get_workspace_embedder(provider="hashing", model="hashing-1536-v1", workspace="old-lab")
+    assert legacy.model == "hashing-1536-v1"
+    assert get_workspace_embedder(provider="hashing", model="hashing-1536-v2").model == "hashing-1536-v2"
+    # v1 vectors are what they always were: unsplit, unstemmed words
+    v1_title, v1_query = legacy.embed(["raw_decode", "raw decode"])
+    assert abs(float(v1_title @ v1_query)) < 0.1
+
+
 def test_get_embedder_uses_the_setting_and_refuses_unknown_providers():
-    assert get_embedder().model == "hashing-1536-v1"
+    assert get_embedder().model == "hashing-1536-v2"
     assert get_embedder() is get_embedder("hashing")  # built once
     with pytest.raises(EmbeddingError, match="unknown embedding provider 'word2vec'"):
         get_embedder("word2vec")
     with override_settings(STRATA_EMBEDDING_PROVIDER="word2vec"), pytest.raises(EmbeddingError, match="word2vec"):
         get_embedder()
-    assert get_embedder_for_model("hashing-1536-v1").model == "hashing-1536-v1"
+    assert get_embedder_for_model("hashing-1536-v2").model == "hashing-1536-v2"
     with pytest.raises(EmbeddingError, match="no configured embedding provider makes 'ada-002' vectors"):
         get_embedder_for_model("ada-002")
 

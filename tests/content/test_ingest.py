@@ -23,7 +23,7 @@ from core.storage.ports import ModelMismatch, NodeRef, UnknownCollection
 
 pytestmark = pytest.mark.django_db
 
-HASHING = "hashing-1536-v1"
+HASHING = "hashing-1536-v2"
 LONG_TEXT = " ".join(f"Sentence number {i} talks about vectors and graphs." for i in range(120))
 
 

@@ -111,7 +111,7 @@ def test_document_page_shows_document_metadata_chunks_and_similar_documents(clie
     ctx = response.context["ctx"]
     scores = {s.document_id: s.score for s in ctx.similar}
     assert all(score >= 0.36 for score in scores.values()) and docs["krill"] not in scores
-    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v1": 0.0}):
+    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v2": 0.0}):
         stores.cache().delete_by_tag(stores.workspace_cache_tag(docs_workspace(docs)))
         response = client.get(reverse("content:document-detail", args=[docs["mantis"]]))
     ctx, html = response.context["ctx"], response.content.decode()
@@ -294,4 +294,4 @@ def test_home_page_summarises_the_workspaces_content(client, user, docs):
     html = client.get(reverse("home")).content.decode()
     assert "<h2>Content</h2>" in html
     assert "<dt>Documents</dt><dd>3</dd>" in html  # Alice's three, not Bob's
-    assert "<dt>Embedding model</dt><dd>hashing-1536-v1</dd>" in html
+    assert "<dt>Embedding model</dt><dd>hashing-1536-v2</dd>" in html

@@ -22,7 +22,7 @@ from tests.optional import require_module
 
 pytestmark = pytest.mark.django_db
 
-HASHING = "hashing-1536-v1"
+HASHING = "hashing-1536-v2"
 OPENAI = "text-embedding-3-small"
 TEXTS = {
     "pg": "PostgreSQL stores rows in tables and answers SQL queries.",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from content import fulltext, selectors, semantic, stores
+from content import fulltext, fusion, selectors, semantic, stores
+from content.embeddings import get_embedder
 from content.models import WorkspaceEmbedding
 from content.services import IngestItem
 from core.storage.ports import InvalidInput
@@ -100,9 +102,32 @@ def test_hybrid_fuses_both_rankings(workspace, corpus):
     hits = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
     # full-text finds only the two physics documents; semantic ranks them above the bread too
     assert {hits[0].document_id, hits[1].document_id} == {corpus["qc-en"], corpus["qc-de"]}
-    # weighted reciprocal rank fusion: 0.5 / (10 + rank) (hashing) + 1.0 / (10 + rank) (full-text)
-    assert all(0 < hit.score <= 1.5 / 11 + 1e-9 for hit in hits)
+    # relative score fusion: each list min-max normalised to [0, 1]; full-text weighs 1, semantic the
+    # model's measured weight
+    weight = get_embedder("hashing").fusion_weights["relative_score"]
+    assert hits[0].score == pytest.approx(1.0 + weight)  # the best of both lists
+    assert all(0 <= hit.score <= 1.0 + weight + 1e-9 for hit in hits)
     assert len({hit.chunk_id for hit in hits}) == len(hits)
+    with override_settings(STRATA_SEARCH_FUSION="rrf", STRATA_SEARCH_RRF_K=3):
+        rrf = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
+    assert {rrf[0].document_id, rrf[1].document_id} == {corpus["qc-en"], corpus["qc-de"]}
+    assert all(0 < hit.score <= (1.0 + get_embedder("hashing").fusion_weights["rrf"]) / 4 + 1e-9 for hit in rrf)
+
+
+def test_fusion_methods_score_as_documented():
+    full_text = [(1, 10.0), (2, 1.0), (3, 0.5)]
+    meaning = [(2, 0.60), (3, 0.59), (1, 0.10)]
+    with override_settings(STRATA_SEARCH_FUSION="relative_score"):
+        fused = dict(fusion.fuse([(1.0, full_text), (2.0, meaning)]))
+    assert fused[1] == pytest.approx(1.0 + 0.0)
+    assert fused[2] == pytest.approx(0.5 / 9.5 + 2.0 * 1.0)
+    assert fused[3] == pytest.approx(0.0 + 2.0 * 0.49 / 0.50)
+    with override_settings(STRATA_SEARCH_FUSION="rrf", STRATA_SEARCH_RRF_K=3):
+        ranked = fusion.fuse([(1.0, full_text), (2.0, meaning)])
+    assert [chunk_id for chunk_id, _ in ranked] == [2, 1, 3]
+    assert [score for _, score in ranked] == pytest.approx([1 / 5 + 2 / 4, 1 / 4 + 2 / 6, 1 / 6 + 2 / 5])
+    with override_settings(STRATA_SEARCH_FUSION="borda"), pytest.raises(ImproperlyConfigured, match="relative_score"):
+        fusion.fuse([(1.0, full_text)])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -339,7 +364,7 @@ def test_nonsense_finds_nothing_but_known_items_are_still_found(workspace, mail,
 
 def test_the_relevance_floor_can_be_overridden_per_model(workspace, mail):
     assert selectors.search(workspace_id=workspace.pk, query="xqzvw blorptang", mode="semantic") == []
-    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v1": -1.0}):  # no floor: every vector is a hit
+    with override_settings(STRATA_RELEVANCE_FLOORS={"hashing-1536-v2": -1.0}):  # no floor: every vector is a hit
         assert len(selectors.search(workspace_id=workspace.pk, query="xqzvw blorptang", mode="semantic")) == 4
 
 

@@ -41,14 +41,14 @@ def test_a_worker_with_other_settings_embeds_with_the_workspaces_model(start_wor
     ids = _ingest(workspace)
     assert WorkspaceEmbedding.objects.values_list("provider", "model").get(workspace_id=workspace.pk) == (
         "hashing",
-        "hashing-1536-v1",
+        "hashing-1536-v2",
     )
 
     def all_ready() -> bool:
         return Document.objects.filter(id__in=ids, status=Document.Status.READY).count() == len(ids)
 
     wait_until(worker, all_ready, "the worker to embed the documents")
-    assert set(Document.objects.filter(id__in=ids).values_list("embedding_model", flat=True)) == {"hashing-1536-v1"}
+    assert set(Document.objects.filter(id__in=ids).values_list("embedding_model", flat=True)) == {"hashing-1536-v2"}
     hits = selectors.search(
         workspace_id=workspace.pk, query="Herons wade in shallow water and spear fish with their bills", mode="semantic"
     )

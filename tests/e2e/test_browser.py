@@ -31,4 +31,4 @@ def test_upload_search_and_read_a_document_in_the_browser(live_server, user, wor
     page.click("text=Octopus notes")
     page.wait_for_load_state()
     body = page.inner_text("body")
-    assert "Octopus notes" in body and "hashing-1536-v1" in body and "<b>blue</b>" in body
+    assert "Octopus notes" in body and "hashing-1536-v2" in body and "<b>blue</b>" in body
