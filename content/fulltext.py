@@ -28,29 +28,20 @@ from django.core.signals import setting_changed
 from django.db import connection
 from psycopg import sql
 
+from content import bm25
 from content.models import Chunk, Document
 from content.query import ParsedQuery
 
 Ranking = Literal["bm25", "ts_rank"]
 TS_CONFIG = "english"
-TEXT_INDEX = "content_chunk_text_bm25"
-TITLE_INDEX = "content_document_title_bm25"
+TEXT_INDEX = bm25.TEXT_INDEX
+TITLE_INDEX = bm25.TITLE_INDEX
 _CONFIG = sql.SQL("'english'::regconfig")
 
 
 def bm25_status() -> dict[str, object]:
-    """What the server offers: the extension's version, whether its library is preloaded and
-    whether the two indexes exist."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('pg_textsearch.library_version', true), "
-            "(SELECT extversion FROM pg_extension WHERE extname = 'pg_textsearch'), "
-            "(SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN (%s, %s))",
-            [TEXT_INDEX, TITLE_INDEX],
-        )
-        library, extension, indexes = cursor.fetchone()
-    ready = bool(library and extension) and indexes == 2
-    return {"library": library, "extension": extension, "indexes": int(indexes), "ready": ready}
+    """What the server offers (``content.bm25.status``)."""
+    return bm25.status()
 
 
 @lru_cache(maxsize=8)
@@ -67,7 +58,7 @@ def active_ranking() -> Ranking:
     if wanted == "bm25" and not ready:
         raise ImproperlyConfigured(
             "STRATA_FULLTEXT_RANKING=bm25 but pg_textsearch is not ready: the server must preload it "
-            "(shared_preload_libraries = 'pg_textsearch'), then run `./strata manage migrate`"
+            "(shared_preload_libraries = 'pg_textsearch'), then run `./strata manage fulltext_index`"
         )
     if wanted not in ("auto", "bm25"):
         raise ImproperlyConfigured(f"STRATA_FULLTEXT_RANKING must be auto, bm25 or ts_rank, not {wanted!r}")

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
-from content import caching, embedding, stores
+from content import bm25, caching, embedding, stores
 from content.chunking import ChunkSpan, chunk_text
 from content.embeddings import Embedder
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
@@ -63,6 +63,8 @@ def document_ingest(
     """
     workspace_id = int(workspace_id)
     results, valid = _validate(items)
+    if valid:
+        bm25.check_writable()  # a clear error instead of PostgreSQL's about the bm25 access method
     with transaction.atomic():
         if not Workspace.objects.filter(pk=workspace_id).exists():
             raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")

@@ -73,6 +73,7 @@ def postgres_report() -> dict[str, Any]:
                 "(SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%% USING bm25 %%')"
             )
             bm25_library, bm25_extension, bm25_indexes = cursor.fetchone()
+            bm25_stale = _stale_bm25_indexes(cursor) if bm25_library and bm25_extension else []
             graph_exists = None
             if "age" in extensions:
                 cursor.execute("SELECT 1 FROM ag_catalog.ag_graph WHERE name = %s", [settings.STRATA_GRAPH_NAME])
@@ -83,7 +84,7 @@ def postgres_report() -> dict[str, Any]:
     report["reachable"] = True
     report["extensions"] = {"vector": extensions.get("vector"), "age": extensions.get("age")}
     report["graph"] = {"name": settings.STRATA_GRAPH_NAME, "exists": graph_exists}
-    report["fulltext"] = fulltext_report(bm25_library, bm25_extension, int(bm25_indexes))
+    report["fulltext"] = fulltext_report(bm25_library, bm25_extension, int(bm25_indexes), stale=bm25_stale)
     vector_version = extensions.get("vector")
     if vector_version and version_tuple(vector_version) < PGVECTOR_FIXED:
         # The embedded wheel ships 0.8.1 and only Strata uses it: a note. An external server: a warning.
@@ -99,16 +100,45 @@ def postgres_report() -> dict[str, Any]:
     return report
 
 
-def fulltext_report(library: str | None, extension: str | None, indexes: int) -> dict[str, Any]:
+def _stale_bm25_indexes(cursor: Any) -> list[str]:
+    """BM25 indexes holding documents whose corpus statistics say none (pg_textsearch 1.0 after a
+    restart: every query finds nothing until a REINDEX)."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+        "WHERE a.amname = 'bm25'"
+    )
+    stale = []
+    for (name,) in cursor.fetchall():
+        cursor.execute("SELECT bm25_summarize_index(%s)", [name])
+        summary = cursor.fetchone()[0] or ""
+        total = re.search(r"total_docs:\s*(\d+)", summary)
+        held = sum(int(n) for n in re.findall(r"(?:documents:\s*|docs=)(\d+)", summary))
+        if total is not None and int(total.group(1)) == 0 and held > 0:
+            stale.append(name)
+    return stale
+
+
+def fulltext_report(
+    library: str | None, extension: str | None, indexes: int, *, stale: list[str] | None = None
+) -> dict[str, Any]:
     """Which full-text ranking searches use: BM25 (pg_textsearch preloaded, extension and BM25
-    indexes present, not switched off by STRATA_FULLTEXT_RANKING) or the ts_rank_cd fallback."""
+    indexes present and answering, not switched off by STRATA_FULLTEXT_RANKING) or the ts_rank_cd
+    fallback, and why."""
     wanted = getattr(settings, "STRATA_FULLTEXT_RANKING", "auto")
-    if wanted == "ts_rank":
+    fix = "run `./strata manage fulltext_index`"
+    if indexes and not library:
+        why = (
+            "BM25 indexes exist but pg_textsearch is not preloaded, so writing chunks fails: preload it "
+            "(shared_preload_libraries = 'pg_textsearch') and restart"
+        )
+    elif wanted == "ts_rank":
         why = "STRATA_FULLTEXT_RANKING=ts_rank"
     elif not library:
-        why = "pg_textsearch is not preloaded (shared_preload_libraries = 'pg_textsearch', then restart and migrate)"
+        why = f"pg_textsearch is not preloaded (shared_preload_libraries = 'pg_textsearch', restart, then {fix})"
     elif not extension or indexes < 2:
-        why = "pg_textsearch is preloaded but its extension or BM25 indexes are missing (run manage.py migrate)"
+        why = f"pg_textsearch is preloaded but its extension or BM25 indexes are missing ({fix})"
+    elif stale:
+        why = f"BM25 index(es) {', '.join(stale)} lost their statistics in a restart (pg_textsearch 1.0; {fix})"
     else:
         return {"ranking": "bm25", "detail": f"BM25 (pg_textsearch {extension}, {indexes} indexes)"}
     return {"ranking": "ts_rank", "detail": f"ts_rank_cd fallback: {why}"}

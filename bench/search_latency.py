@@ -1,0 +1,154 @@
+"""Search latency at scale (``./strata bench search latency``; used by ``search_bench.py``).
+
+Corpus: ``--docs`` documents (50,000 by default) made of the standard library's docstring
+sentences: ``--unique`` texts (12,500 by default) of 3-8 sentences drawn at random (seeded) from all
+docstrings, so the vocabulary stays real English; document n has text ``n mod unique`` (each text
+is replicated docs/unique times) and the title of docstring ``n mod 3,561``. Replication keeps the
+MiniLM encoding of the corpus within reach on a shared 2-core machine (about 60 ms of CPU per
+chunk); the indexes still hold every document (50,000 chunks vectors, BM25 postings and tsvectors).
+
+Loading: through ``document_ingest(embed=True)`` (rows, tsvector, BM25, JSON bodies, graph nodes and
+vectors in one transaction per 500 documents; vectors by binary COPY into the vector store). MiniLM
+document vectors are cached on disk (``.strata/bench/<model>-vectors.npz``, float16, keyed by a hash
+of the embedding input, re-normalised on load), so a rerun skips encoding; queries are never cached.
+
+Measured per mode, uncached, each query new to the query-embedding cache (semantic and hybrid
+encode every query with MiniLM, one torch thread): wall p50/p95, this process's CPU per query and
+the PostgreSQL backend's CPU per query (from /proc/<backend pid>/stat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import connection
+
+from bench.common import percentile, verdict
+from content import embeddings, fulltext, selectors
+from core import embedded
+
+TARGETS_MS = {"semantic": 15.0, "fulltext": 10.0, "hybrid": 25.0}
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def synthetic_documents(documents: list[dict], count: int, seed: int, unique: int) -> list[dict]:
+    sentences = [s for d in documents for s in d["text"].split(". ") if len(s.split()) >= 4]
+    rng = random.Random(seed)
+    texts = [". ".join(rng.choice(sentences) for _ in range(rng.randint(3, 8))) + "." for _ in range(unique)]
+    out = []
+    for n in range(count):
+        source = documents[n % len(documents)]
+        out.append({"external_id": f"{source['external_id']}#{n}", "title": source["title"], "text": texts[n % unique]})
+    return out
+
+
+def _key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class CachingEmbedder:
+    """Wraps an embedder: batch vectors come from (and go to) a float16 disk cache by text hash;
+    single-query encoding (``embed_query``) always runs the model."""
+
+    def __init__(self, inner: Any, path: Path) -> None:
+        self.inner, self.path = inner, path
+        self.model, self.dimension = inner.model, inner.dimension
+        self.relevance_floor = getattr(inner, "relevance_floor", 0.0)
+        self.fusion_weights = getattr(inner, "fusion_weights", None)
+        self.cache: dict[bytes, np.ndarray] = {}
+        self.width = 0
+        self.hits = self.misses = self._unsaved = 0
+        if path.exists():
+            data = np.load(path)
+            self.width = int(data["vectors"].shape[1])
+            self.cache = dict(zip((bytes(k) for k in data["keys"]), data["vectors"], strict=True))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        keys = [_key(t) for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self.cache]
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = np.asarray(self.inner.embed([texts[i] for i in missing]), dtype=np.float32)
+            used = np.flatnonzero(np.abs(fresh).sum(axis=0) > 0)
+            self.width = max(self.width, int(used[-1]) + 1 if len(used) else 1)
+            for i, row in zip(missing, fresh, strict=True):
+                self.cache[keys[i]] = row[: self.width].astype(np.float16)
+            self._unsaved += len(missing)
+            if self._unsaved >= 2000:  # a long first run keeps what it encoded if it is stopped
+                self.save()
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, k in enumerate(keys):
+            row = self.cache[k].astype(np.float32)
+            out[i, : len(row)] = row
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return embeddings.embed_query(self.inner, text)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self.cache), dtype="S16")
+        vectors = np.stack([np.pad(v, (0, self.width - len(v))) for v in self.cache.values()]).astype(np.float16)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, vectors=vectors)
+        tmp.replace(self.path)
+        self._unsaved = 0
+
+
+def install_vector_cache(provider: str) -> CachingEmbedder:
+    """Make this process's ``provider`` embedder the disk-cached one (before anything builds it)."""
+    inner = embeddings.get_embedder(provider)
+    name = inner.model.replace("/", "-")
+    cached = CachingEmbedder(inner, embedded.data_dir() / "bench" / f"{name}-vectors.npz")
+    embeddings.PROVIDERS[provider] = lambda model=None: cached
+    embeddings._get.cache_clear()
+    return cached
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
+
+
+def measure(workspace_id: int, queries: list[str], provider: str) -> bool:
+    embedder = embeddings.get_embedder(provider)
+    embeddings.embed_query(embedder, "warm up")  # load the model once, as a web process does before serving
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    local = Path(f"/proc/{backend}/stat").exists()
+    print(
+        f"  {len(queries)} queries per mode; full-text {fulltext.active_ranking()}; every query new to the "
+        f"query-embedding cache; backend CPU {'measured' if local else 'not measurable (remote server)'}"
+    )
+    ok = True
+    for mode in ("semantic", "fulltext", "hybrid"):
+        wall, cpu, db_cpu = [], [], []
+        tag = f"{mode}{time.time_ns()}"
+        for n, query in enumerate(queries):
+            unique = f"{query} {tag}{n}" if mode != "fulltext" else query  # a fresh query embedding every time
+            backend_before = _backend_cpu_seconds(backend) if local else 0.0
+            started, cpu_started = time.perf_counter(), time.process_time()
+            selectors.search(workspace_id=workspace_id, query=unique, mode=mode, limit=10, use_cache=False)
+            wall.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
+            if local:
+                db_cpu.append((_backend_cpu_seconds(backend) - backend_before) * 1000)
+        p50 = percentile(wall, 0.5)
+        passed = p50 <= TARGETS_MS[mode]
+        ok &= passed
+        backend_text = f"  backend CPU {sum(db_cpu) / len(db_cpu):5.1f} ms/query" if db_cpu else ""
+        print(
+            f"  {mode:<9} p50 {p50:6.1f} ms  p95 {percentile(wall, 0.95):6.1f} ms  "
+            f"CPU: this process {sum(cpu) / len(cpu):5.1f} ms/query{backend_text}   "
+            f"{verdict(passed)} (p50 <= {TARGETS_MS[mode]:.0f} ms)"
+        )
+    return ok

@@ -1,0 +1,71 @@
+"""The BM25 indexes: workspace isolation (pg_textsearch ignores partial-index predicates, so every
+query must filter by workspace), their status, creation and repair, and what strata_status says."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from content import bm25, selectors
+from content.services import IngestItem
+from core.management.commands.strata_status import fulltext_report
+from tests.content.helpers import ingest
+
+pytestmark = pytest.mark.django_db
+
+MODES = ["semantic", "fulltext", "hybrid"]
+
+
+@pytest.mark.parametrize("ranking", ["bm25", "ts_rank"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_rare_term_shared_by_two_workspaces_never_crosses_over(workspace, other_workspace, mode, ranking):
+    # Bob's workspace holds many more chunks with the rare word than any candidate pool, and they
+    # rank higher (shorter texts, the word repeated): a query that forgot the workspace filter, or
+    # filtered after a LIMIT, would return only Bob's.
+    bob = ingest(
+        other_workspace.pk,
+        *[IngestItem(f"bob-{n}", f"Xylophagous note {n}", "xylophagous xylophagous beetles") for n in range(120)],
+    )
+    alice = ingest(
+        workspace.pk,
+        IngestItem(
+            "alice", "Field notes", "Among many other observations, one xylophagous larva was found in the old oak."
+        ),
+    )
+    with override_settings(STRATA_FULLTEXT_RANKING=ranking, STRATA_RELEVANCE_FLOORS={"hashing-1536-v2": 0.0}):
+        hits = selectors.search(workspace_id=workspace.pk, query="xylophagous beetles", mode=mode, limit=100)
+    assert {hit.document_id for hit in hits} == {alice["alice"]}
+    assert not {hit.document_id for hit in hits} & set(bob.values())
+
+
+def test_status_on_a_server_that_preloads_pg_textsearch():
+    state = bm25.status()
+    assert state["library"] and state["extension"], "the test server must preload pg_textsearch"
+    assert state["indexes"] == sorted(bm25.INDEXES) and state["stale"] == [] and state["ready"]
+    assert not state["writes_blocked"]
+    assert bm25.ensure_indexes() == []  # nothing to create or repair
+    bm25.check_writable()  # no error
+
+
+def test_fulltext_index_creates_missing_indexes(capsys):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {bm25.TITLE_INDEX}")
+    assert not bm25.status()["ready"]
+    call_command("fulltext_index")
+    assert f"CREATE INDEX {bm25.TITLE_INDEX}" in capsys.readouterr().out
+    assert bm25.status()["ready"]
+
+
+def test_strata_status_explains_each_fallback():
+    assert fulltext_report("1.0.0", "1.0.0", 2)["ranking"] == "bm25"
+    stale = fulltext_report("1.0.0", "1.0.0", 2, stale=["content_chunk_text_bm25"])
+    assert stale["ranking"] == "ts_rank" and "lost their statistics in a restart" in stale["detail"]
+    assert "./strata manage fulltext_index" in stale["detail"]
+    blocked = fulltext_report(None, "1.0.0", 2)
+    assert "writing chunks fails" in blocked["detail"] and "shared_preload_libraries" in blocked["detail"]
+    missing = fulltext_report("1.0.0", None, 0)
+    assert "missing" in missing["detail"] and "fulltext_index" in missing["detail"]
+    assert "not preloaded" in fulltext_report(None, None, 0)["detail"]
