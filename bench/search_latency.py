@@ -2,10 +2,9 @@
 
 Corpus: ``--docs`` documents (50,000 by default) made of the standard library's docstring
 sentences: ``--unique`` texts (12,500 by default) of 3-8 sentences drawn at random (seeded) from all
-docstrings, so the vocabulary stays real English; document n has text ``n mod unique`` (each text
-is replicated docs/unique times) and the title of docstring ``n mod 3,561``. Replication keeps the
-MiniLM encoding of the corpus within reach on a shared 2-core machine (about 60 ms of CPU per
-chunk); the indexes still hold every document (50,000 chunks vectors, BM25 postings and tsvectors).
+docstrings; document n has text ``n mod unique`` and the title of docstring ``n mod 3,561``. The
+vocabulary is real English, BM25 postings repeat each text 4 times, and since a chunk's vector
+embeds title + text, the 50,000 vectors are all distinct.
 
 Loading: through ``document_ingest(embed=True)`` (rows, tsvector, BM25, JSON bodies, graph nodes and
 vectors in one transaction per 500 documents; vectors by binary COPY into the vector store). MiniLM
