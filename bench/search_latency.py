@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,15 @@ def measure(workspace_id: int, queries: list[str], provider: str) -> bool:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     local = Path(f"/proc/{backend}/stat").exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT bm25_summarize_index('content_chunk_text_bm25')")
+        summary = cursor.fetchone()[0] or ""
+    memtable = re.search(r"Memtable:\s*terms: \d+\s*documents: (\d+)", summary)
+    segments = re.search(r"Total: (\d+) segments.*?(\d+) docs", summary)
+    print(
+        f"  BM25 chunk index: {memtable.group(1) if memtable else '?'} chunks in the shared-memory memtable, "
+        f"{segments.group(2) if segments else 0} in {segments.group(1) if segments else 0} on-disk segments"
+    )
     print(
         f"  {len(queries)} queries per mode; full-text {fulltext.active_ranking()}; every query new to the "
         f"query-embedding cache; backend CPU {'measured' if local else 'not measurable (remote server)'}"

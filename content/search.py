@@ -20,7 +20,7 @@ from content import caching, fulltext, fusion
 from content.documents import document_ids_matching_metadata
 from content.models import Chunk, Document
 from content.query import ParsedQuery, SearchError, parse_query
-from content.semantic import query_embedder, semantic_ranked
+from content.semantic import query_embedder, query_vector_soon, semantic_ranked
 from core.storage import filters as storage_filters
 from core.storage import validation
 from core.storage.ports import InvalidInput
@@ -31,6 +31,7 @@ MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
 TS_CONFIG = "english"
 _MAX_POOL = 1000  # the vector port's largest k (pgvector's ef_search bound)
+OVERLAP_ENCODING = True  # hybrid: embed the query while the full-text ranking runs (bench/ compares)
 _PASSAGE_CHARS = 2000
 
 # Highlight markers for ts_headline: private-use characters, turned into <mark> after escaping.
@@ -233,11 +234,14 @@ def search(
             ranked = _fulltext_ranked(**args, limit=limit)
         else:
             pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
-            semantic = semantic_ranked(**args, limit=pool, resolved=resolved)
+            # the query is embedded in the background while PostgreSQL ranks the full text
+            vector = query_vector_soon(resolved, parsed.text) if OVERLAP_ENCODING else None
+            lexical = _fulltext_ranked(**args, limit=pool)
+            semantic = semantic_ranked(**args, limit=pool, resolved=resolved, vector=vector)
             ranked = fusion.fuse(
                 [
                     (fusion.semantic_weight(resolved[0] if resolved else None), semantic),
-                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), _fulltext_ranked(**args, limit=pool)),
+                    (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), lexical),
                 ]
             )[:limit]
         return _hits(workspace_id=workspace_id, parsed=parsed, ranked=ranked, similarity=dict(semantic))

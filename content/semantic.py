@@ -8,6 +8,7 @@ query's phrases and exclusions are dropped too.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,21 @@ def query_vector(embedder: Any, model: str, text: str) -> np.ndarray:
     return vector
 
 
+# Hybrid search encodes the query here while its own thread waits for the full-text ranking from
+# PostgreSQL (another process, another core): the slower of the two sets the latency, not their sum.
+# The encoder threads touch only the embedder and the cache, never the database connection.
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strata-query-encoder")
+
+
+def query_vector_soon(resolved: tuple[Any, str] | None, text: str) -> Future | None:
+    """Start embedding ``text`` with the workspace's embedder (``query_embedder``'s answer) in the
+    background; ``semantic_ranked(vector=...)`` waits for it."""
+    if resolved is None:
+        return None
+    embedder, model = resolved
+    return _ENCODERS.submit(query_vector, embedder, model, text)
+
+
 def semantic_ranked(
     *,
     workspace_id: int,
@@ -61,8 +77,10 @@ def semantic_ranked(
     filters: dict[str, Any] | None,
     limit: int,
     resolved: tuple[Any, str] | None,
+    vector: Future | None = None,
 ) -> list[tuple[int, float]]:
-    """(chunk_id, cosine similarity) closest first; ``resolved`` is ``query_embedder``'s answer.
+    """(chunk_id, cosine similarity) closest first; ``resolved`` is ``query_embedder``'s answer,
+    ``vector`` the query's embedding started by ``query_vector_soon`` (else it is computed here).
 
     The relevance floor: a hit under the model's floor is kept only when it shares a word with
     the query, so a query that matches no word and nothing close in meaning finds nothing. Hits
@@ -71,7 +89,7 @@ def semantic_ranked(
         return []
     embedder, model = resolved
     try:
-        vector = query_vector(embedder, model, parsed.text)
+        query = vector.result() if vector is not None else query_vector(embedder, model, parsed.text)
     except EmbeddingError as exc:
         raise SearchModelMismatch(
             f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"
@@ -83,7 +101,7 @@ def semantic_ranked(
     try:
         hits = stores.vectors().search(
             stores.chunk_collection(workspace_id=workspace_id, model=model),
-            vector.tolist(),
+            query.tolist(),
             model=model,
             k=limit,
             filter=vector_filter,

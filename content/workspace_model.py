@@ -36,12 +36,6 @@ def current_embedding(workspace_id: int, *, create: bool) -> tuple[str, str]:
     return provider, model
 
 
-def recorded_embedding(workspace_id: int) -> tuple[str, str] | None:
-    """The workspace's recorded ``(provider, model)``; None before its first ingest."""
-    row = WorkspaceEmbedding.objects.filter(workspace_id=workspace_id).values_list("provider", "model").first()
-    return row if row is not None and row[1] else None
-
-
 def _slug(workspace_id: int) -> str:
     return Workspace.objects.filter(pk=workspace_id).values_list("slug", flat=True).first() or str(workspace_id)
 
@@ -59,11 +53,15 @@ def query_embedder(workspace_id: int) -> tuple[Embedder, str] | None:
     """The workspace's own embedder and model for embedding queries; None before anything was
     recorded. Raises ``EmbeddingError`` (naming the provider and the fix) when this process
     cannot build it."""
-    recorded = recorded_embedding(workspace_id)
-    if recorded is None:
+    row = (
+        WorkspaceEmbedding.objects.filter(workspace_id=workspace_id)
+        .values_list("provider", "model", "workspace__slug")
+        .first()
+    )  # one query per search: the slug only names the workspace in error messages
+    if row is None or not row[1]:
         return None
-    provider, model = recorded
-    return get_workspace_embedder(provider=provider, model=model, workspace=_slug(workspace_id)), model
+    provider, model, slug = row
+    return get_workspace_embedder(provider=provider, model=model, workspace=slug or str(workspace_id)), model
 
 
 def _other_provider(provider: str) -> str:

@@ -59,6 +59,16 @@ def test_fulltext_index_creates_missing_indexes(capsys):
     assert bm25.status()["ready"]
 
 
+def test_fulltext_index_rebuild_reindexes_both_and_bm25_still_ranks(workspace, capsys):
+    ids = ingest(workspace.pk, IngestItem("a", "Sockets", "Open a socket and read bytes from it."))
+    call_command("fulltext_index", "--rebuild")
+    out = capsys.readouterr().out
+    assert f"REINDEX {bm25.TEXT_INDEX}" in out and f"REINDEX {bm25.TITLE_INDEX}" in out
+    with override_settings(STRATA_FULLTEXT_RANKING="bm25"):
+        hits = selectors.search(workspace_id=workspace.pk, query="socket bytes", mode="fulltext")
+    assert [hit.document_id for hit in hits] == [ids["a"]]
+
+
 def test_strata_status_explains_each_fallback():
     assert fulltext_report("1.0.0", "1.0.0", 2)["ranking"] == "bm25"
     stale = fulltext_report("1.0.0", "1.0.0", 2, stale=["content_chunk_text_bm25"])

@@ -386,3 +386,23 @@ def test_query_embeddings_are_cached_by_model_and_text(workspace, mail):
     assert stores.cache().get(key) == first.tobytes()
     stores.cache().set(key, np.ones(embedder.dimension, dtype=np.float32).tobytes())
     assert semantic.query_vector(embedder, embedder.model, "a cached query").tolist() == [1.0] * embedder.dimension
+
+
+def test_hybrid_gives_the_same_hits_whether_the_query_is_embedded_alongside_full_text_or_before(
+    workspace, corpus, monkeypatch
+):
+    from content import search as search_module
+
+    overlapped = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
+    stores.cache().delete_by_tag(stores.workspace_cache_tag(workspace.pk))
+    monkeypatch.setattr(search_module, "OVERLAP_ENCODING", False)
+    sequential = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
+    assert [(h.chunk_id, h.score) for h in overlapped] == [(h.chunk_id, h.score) for h in sequential]
+    assert overlapped
+
+
+def test_an_embedding_failure_in_the_background_encoder_is_reported_like_any_other(workspace, corpus):
+    WorkspaceEmbedding.objects.filter(workspace_id=workspace.pk).update(provider="openai", model="their-model")
+    with override_settings(STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1", STRATA_OPENAI_MAX_RETRIES=0):
+        with pytest.raises(selectors.SearchModelMismatch):
+            selectors.search(workspace_id=workspace.pk, query="quantum", mode="hybrid")
