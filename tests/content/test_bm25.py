@@ -79,3 +79,14 @@ def test_strata_status_explains_each_fallback():
     missing = fulltext_report("1.0.0", None, 0)
     assert "missing" in missing["detail"] and "fulltext_index" in missing["detail"]
     assert "not preloaded" in fulltext_report(None, None, 0)["detail"]
+
+
+def test_the_embedded_server_preloads_pg_textsearch():
+    from django.db import connection
+
+    from core import embedded
+
+    assert embedded._tuning()["shared_preload_libraries"] == "pg_textsearch"  # the wheel ships it
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('shared_preload_libraries')")
+        assert "pg_textsearch" in cursor.fetchone()[0]
