@@ -164,6 +164,8 @@ def run_study(args: argparse.Namespace) -> int:
         workspace = workspace_for(f"bench-stdlib-{provider}")
         load(workspace, documents, provider)
         search_study.report(workspace.pk, tune, test)
+        if provider == "hashing":
+            search_study.hashing_variants(workspace.pk, tune, test)
     return 0
 
 

@@ -260,5 +260,77 @@ def report(workspace_id: int, tune: Sequence[KnownItem], test: Sequence[KnownIte
             )
 
 
+# ---------------------------------------------------------------- hashing embedder variants
+
+VARIANTS: dict[str, dict] = {
+    "v1: \\w+ words, unigrams + bigrams": {},
+    "+ stop words dropped": {"stop": True},
+    "+ Snowball stems": {"stop": True, "stem": True},
+    "+ identifiers split": {"stop": True, "stem": True, "split": True},
+    "+ bigrams at half weight (v2)": {"stop": True, "stem": True, "split": True, "bigram_weight": 0.5},
+    "v2 unsigned": {"stop": True, "stem": True, "split": True, "bigram_weight": 0.5, "signed": False},
+    "v2 linear term frequency": {"stop": True, "stem": True, "split": True, "bigram_weight": 0.5, "sublinear": False},
+}
+
+
+def _variant_tokens(text: str, options: dict) -> list[str]:
+    from content.embeddings import hashing
+
+    out = []
+    for word in hashing._WORD.findall(text if options.get("split") else text.lower()):
+        for part in hashing.split_identifier(word) if options.get("split") else [word]:
+            part = part.lower()
+            if options.get("stop") and part in hashing.STOP_WORDS:
+                continue
+            out.append(hashing._STEMMER.stemWord(part) if options.get("stem") else part)
+    return out
+
+
+def variant_embed(texts: Sequence[str], options: dict) -> np.ndarray:
+    """Feature hashing with the options of ``VARIANTS`` (an offline copy of the embedder's recipe)."""
+    from content.embeddings import DIMENSION, hashing
+
+    matrix = np.zeros((len(texts), DIMENSION))
+    bigram_weight = options.get("bigram_weight", 1.0)
+    for row, text in enumerate(texts):
+        tokens = _variant_tokens(text, options) or [text.strip().lower() or "\x00"]
+        features = [(t, 1.0) for t in tokens] + [
+            (f"{a} {b}", bigram_weight) for a, b in zip(tokens, tokens[1:], strict=False)
+        ]
+        for feature, weight in features:
+            h = hashing._token_hash(feature)
+            sign = 1.0 if not options.get("signed", True) or h >> 63 == 0 else -1.0
+            matrix[row, h % DIMENSION] += sign * weight
+    if options.get("sublinear", True):
+        matrix = np.sign(matrix) * np.log1p(np.abs(matrix))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def hashing_variants(workspace_id: int, tune: Sequence[KnownItem], test: Sequence[KnownItem]) -> None:
+    """Exact-scan semantic MRR@10 of each hashing variant, and its best relative-score fusion with the
+    workspace's full-text ranking (weight chosen on the tuning split)."""
+    _, model = semantic.query_embedder(workspace_id=workspace_id)
+    corpus = load_corpus(workspace_id, model)
+    ct, cs = collect(workspace_id, tune, corpus), collect(workspace_id, test, corpus)
+    print("  hashing variants (exact scan; tuning / held-out MRR@10; hybrid: relative score, weight tuned):")
+    for name, options in VARIANTS.items():
+        matrix = variant_embed(corpus.texts, options)
+        for split in (ct, cs):
+            queries = variant_embed([parse_query(c.item.query).text for c in split], options)
+            for candidates, vector in zip(split, queries, strict=True):
+                candidates.exact = exact_ranked(matrix, corpus.chunk_ids, vector)
+        semantic_scores = [
+            mrr([c.exact[:10] for c in split], [c.item for c in split], corpus.chunk_doc) for split in (ct, cs)
+        ]
+        _, params, tuned, held_out = best_on(
+            ct, cs, corpus.chunk_doc, lambda c: c.exact, {"minmax": default_grid()["minmax"]}
+        )[0]
+        print(
+            f"    {name:<34} semantic {semantic_scores[0]['mrr']:.3f} / {semantic_scores[1]['mrr']:.3f}   "
+            f"hybrid (alpha {params['alpha']}) {tuned['mrr']:.3f} / {held_out['mrr']:.3f}"
+        )
+
+
 def _fmt(score: dict[str, float]) -> str:
     return f"MRR@10 {score['mrr']:.3f} R@1 {score['r1']:.3f} R@10 {score['r10']:.3f}"

@@ -86,7 +86,7 @@ def get_embedder(name: str | None = None) -> Embedder:
     name = name or settings.STRATA_EMBEDDING_PROVIDER
     if name not in PROVIDERS:
         raise EmbeddingError(f"unknown embedding provider {name!r}; expected one of {', '.join(PROVIDERS)}")
-    return _get(name)
+    return _get(name, None)
 
 
 def get_workspace_embedder(*, provider: str, model: str, workspace: str = "W") -> Embedder:
@@ -102,7 +102,11 @@ def get_workspace_embedder(*, provider: str, model: str, workspace: str = "W") -
             f"(known: {', '.join(PROVIDERS)}); switch it with `{switch}`"
         )
     try:
-        embedder = _get(provider, model if provider in ("openai", "hashing") else None)
+        # the process's one instance of the provider when it makes this model (a model is loaded
+        # once per process); another model of the same provider only where one exists
+        embedder = _get(provider, None)
+        if embedder.model != model and provider in ("openai", "hashing"):
+            embedder = _get(provider, model)
     except EmbeddingError as exc:
         raise EmbeddingError(
             f"workspace {workspace!r} uses the embedding provider {provider!r} (model {model!r}), which this process "

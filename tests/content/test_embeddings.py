@@ -107,6 +107,8 @@ def test_a_workspace_recording_hashing_v1_keeps_getting_v1_until_reembed():
 
     legacy = get_workspace_embedder(provider="hashing", model="hashing-1536-v1", workspace="old-lab")
     assert legacy.model == "hashing-1536-v1"
+    # the current model is the process's one instance, not a second one
+    assert get_workspace_embedder(provider="hashing", model="hashing-1536-v2") is get_embedder("hashing")
     assert get_workspace_embedder(provider="hashing", model="hashing-1536-v2").model == "hashing-1536-v2"
     # v1 vectors are what they always were: unsplit, unstemmed words
     v1_title, v1_query = legacy.embed(["raw_decode", "raw decode"])
@@ -301,6 +303,10 @@ def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_
     from content.embeddings import embed_query
 
     embedder = get_embedder("sentence-transformers")
+    from content.embeddings import get_workspace_embedder
+
+    # a workspace's searches and the process's batches share one loaded model
+    assert get_workspace_embedder(provider="sentence-transformers", model=embedder.model) is embedder
     text = "A kitten naps on the couch."
     batch_vector = embedder.embed([text])[0]
     default = torch.get_num_threads()

@@ -44,7 +44,7 @@ def test_upload_redirects_and_the_status_updates_in_place(live_server, user, wor
     assert result.delivered == 1
     row.locator("[data-field=status_label]", has_text="Ready").wait_for(timeout=20_000)
     assert page.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
-    assert row.locator("[data-field=embedding_model]").inner_text() == "hashing-1536-v1"
+    assert row.locator("[data-field=embedding_model]").inner_text() == "hashing-1536-v2"
     assert "status-ready" in row.locator("[data-field=status_label]").get_attribute("class")
 
     # a refresh is a GET: nothing is uploaded twice, and the message was shown once
