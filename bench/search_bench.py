@@ -2,7 +2,7 @@
 
     ./strata bench search relevance [--providers hashing,sentence-transformers] [--no-calibrate]
     ./strata bench search study [--providers hashing,sentence-transformers]
-    ./strata bench search latency [--docs 50000] [--queries 200] [--provider sentence-transformers]
+    ./strata bench search latency [--docs 50000] [--queries 200] [--provider sentence-transformers] [--rebuild-bm25]
 
 ``relevance``: loads the corpus into one workspace per embedding provider (database
 STRATA_DB_NAME, default ``strata_bench``; workspaces ``bench-stdlib-<provider>`` are kept for the
@@ -49,7 +49,7 @@ from django.db import connection  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from bench import search_latency, search_study  # noqa: E402
-from content import fulltext, selectors, services  # noqa: E402
+from content import bm25, fulltext, selectors, services  # noqa: E402
 from content.embeddings import get_embedder, relevance_floor  # noqa: E402
 from content.evaluation import KnownItem, evaluate, format_table  # noqa: E402
 from core import services as core_services  # noqa: E402
@@ -178,6 +178,10 @@ def latency(args: argparse.Namespace) -> int:
     load(workspace, search_latency.synthetic_documents(documents, args.docs, args.seed, args.unique), args.provider)
     with connection.cursor() as cursor:  # fresh statistics, as autovacuum would have after a bulk load
         cursor.execute("ANALYZE content_chunk, content_document, strata_vector")
+    if args.rebuild_bm25:  # as `manage.py fulltext_index --rebuild` after a bulk load
+        rebuild_started = time.perf_counter()
+        done = bm25.ensure_indexes(rebuild=True)
+        print(f"  {', '.join(done) or 'nothing to rebuild'} in {time.perf_counter() - rebuild_started:.1f} s")
     print(f"  vectors: {cached.hits} from the disk cache, {cached.misses} encoded; load CPU (this process) "
           f"{time.process_time() - started:.0f} s")
     if cached.misses:
@@ -203,6 +207,7 @@ def main() -> int:
     lat.add_argument("--docs", type=int, default=50_000)
     lat.add_argument("--queries", type=int, default=200)
     lat.add_argument("--unique", type=int, default=12_500, help="distinct texts (replicated up to --docs)")
+    lat.add_argument("--rebuild-bm25", action="store_true", help="REINDEX the BM25 indexes after loading")
     lat.add_argument("--provider", default="sentence-transformers")
     for p in (rel, lat, study):
         p.add_argument("--seed", type=int, default=7)
