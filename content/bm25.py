@@ -1,7 +1,7 @@
 """The BM25 indexes of full-text search (pg_textsearch): which exist, whether they are healthy, and
 creating or repairing them.
 
-- pg_textsearch must be preloaded (``shared_preload_libraries``). Migration 0002 creates the
+- pg_textsearch must be preloaded (``shared_preload_libraries``). Migration 0003 creates the
   extension and the two indexes only when it is; a server that starts preloading it later (e.g. an
   embedded data directory from before, which gets the setting at its next start) needs
   ``manage.py fulltext_index`` to create them.

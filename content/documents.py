@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 
@@ -161,7 +162,11 @@ def document_with_context(*, workspace_id: int, document_id: int, similar: int =
             related=_related_nodes(document_id=document.pk),
         )
 
-    return caching.cached("document", workspace_id=workspace_id, parts=(document_id, similar), compute=compute)
+    # the relevance floors decide which similar documents show
+    floors = sorted((settings.STRATA_RELEVANCE_FLOORS or {}).items())
+    return caching.cached(
+        "document", workspace_id=workspace_id, parts=(document_id, similar, floors), compute=compute
+    )
 
 
 def document_body(*, workspace_id: int, document_id: int) -> dict[str, Any] | None:

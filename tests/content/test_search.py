@@ -393,10 +393,10 @@ def test_hybrid_gives_the_same_hits_whether_the_query_is_embedded_alongside_full
 ):
     from content import search as search_module
 
-    overlapped = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
-    stores.cache().delete_by_tag(stores.workspace_cache_tag(workspace.pk))
+    query = "quantum entanglement"
+    overlapped = selectors.search(workspace_id=workspace.pk, query=query, mode="hybrid", limit=10, use_cache=False)
     monkeypatch.setattr(search_module, "OVERLAP_ENCODING", False)
-    sequential = selectors.search(workspace_id=workspace.pk, query="quantum entanglement", mode="hybrid", limit=10)
+    sequential = selectors.search(workspace_id=workspace.pk, query=query, mode="hybrid", limit=10, use_cache=False)
     assert [(h.chunk_id, h.score) for h in overlapped] == [(h.chunk_id, h.score) for h in sequential]
     assert overlapped
 

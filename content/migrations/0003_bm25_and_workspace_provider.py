@@ -42,7 +42,7 @@ def infer_providers(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX on a populated table: keep it out of one long transaction
 
-    dependencies = [("content", "0001_initial")]
+    dependencies = [("content", "0002_content_version")]
 
     operations = [
         # varchar -> text is binary compatible: no table rewrite
