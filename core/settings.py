@@ -237,6 +237,8 @@ STRATA_STORAGE = {
     },
 }
 STRATA_GRAPH_NAME = os.environ.get("STRATA_GRAPH_NAME", "strata")
+# The most edges one shortest_path call may follow before it stops with TraversalTooLarge.
+STRATA_GRAPH_MAX_WORK = env_int("STRATA_GRAPH_MAX_WORK", 250_000)
 STRATA_VECTOR_DIMENSIONS = 1536
 # pgvector < 0.8.2 has CVE-2026-3172 in parallel HNSW builds: build with
 # max_parallel_maintenance_workers = 0 there (the adapters check the installed version).

@@ -162,7 +162,10 @@ def test_labels_are_age_tables_with_the_key_and_gin_indexes(people):
     assert "CREATE UNIQUE INDEX" in person and "agtype_access_operator(VARIADIC ARRAY[properties" in person
     assert "USING gin (properties)" in person
     assert "CREATE UNIQUE INDEX" in knows and "(start_id, end_id)" in knows
-    assert "(start_id)" in knows and "(end_id)" in knows  # created by AGE itself
+    assert "(end_id, start_id)" in knows  # incoming walks and their pages, in index order
+    assert 'UNIQUE INDEX "KNOWS_id_uniq"' in knows and "btree (id)" in knows  # edges by id (paths)
+    # AGE's own single-column (start_id) and (end_id) indexes are prefixes of those: dropped
+    assert "(start_id)" not in knows and "(end_id)" not in knows
 
 
 @pytest.mark.django_db
@@ -367,22 +370,29 @@ def test_cypher_params_are_bound_server_side_not_spliced(people):
 
 
 @pytest.mark.django_db
-def test_traversals_are_few_sql_queries_and_never_cypher(people):
+def test_each_traversal_is_one_round_trip_and_never_cypher(people):
+    """The label catalogue is in memory and each traversal is one statement (with the catalogue
+    version in its first row), so a traversal costs exactly one query."""
     people.bulk_load(
         nodes=[Node("Person", f"p{i}") for i in range(30)],
         edges=[Edge("KNOWS", NodeRef("Person", f"p{i}"), NodeRef("Person", f"p{(i * 7 + 1) % 30}")) for i in range(30)],
     )
     start = NodeRef("Person", "p0")
-    with CaptureQueriesContext(connection) as ctx:
-        found = people.k_hop(start, k=3, direction="both")
-    assert len(found) > 3
-    assert len(ctx.captured_queries) == 2  # label check, then one recursive CTE
-    assert "WITH RECURSIVE" in ctx.captured_queries[-1]["sql"]
-    with CaptureQueriesContext(connection) as ctx:
-        people.neighbours(start)
-        people.subgraph(start, depth=2)
-        people.shortest_path(start, NodeRef("Person", "p5"), direction="both")
-    assert not any("cypher(" in q["sql"] for q in ctx.captured_queries)
+    calls = {
+        "k_hop": lambda: people.k_hop(start, k=3, direction="both"),
+        "k_hop limit": lambda: people.k_hop(start, k=3, limit=2, properties=False),
+        "neighbours": lambda: people.neighbours(start, direction="both"),
+        "neighbours limit": lambda: people.neighbours(start, limit=1, edge_types=["KNOWS"]),
+        "page": lambda: people.neighbours_page(start, direction="in", limit=1),
+        "subgraph": lambda: people.subgraph(start, depth=2),
+        "shortest_path": lambda: people.shortest_path(start, NodeRef("Person", "p8")),
+    }
+    for name, call in calls.items():
+        call()  # composes the statement (the catalogue is already in memory)
+        with CaptureQueriesContext(connection) as ctx:
+            assert call(), name
+        assert len(ctx.captured_queries) == 1, (name, [q["sql"][:80] for q in ctx.captured_queries])
+        assert "cypher(" not in ctx.captured_queries[0]["sql"]
 
 
 @pytest.mark.django_db

@@ -105,6 +105,12 @@ def check_limit(value: Any) -> int | None:
     return None if value is None else validation.bounded_int(value, what="limit", low=1, high=MAX_LIMIT)
 
 
+def check_flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be True or False, got {value!r}")
+    return value
+
+
 def check_edge_types(edge_types: Any) -> list[str] | None:
     if edge_types is None:
         return None

@@ -27,6 +27,7 @@ from core.storage.ports.errors import (
     PayloadTooLarge,
     StorageError,
     StoreUnavailable,
+    TraversalTooLarge,
     UnknownCollection,
     UnknownLabel,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredDocument",
     "Subgraph",
+    "TraversalTooLarge",
     "UnknownCollection",
     "UnknownLabel",
     "VectorCollection",

@@ -52,6 +52,12 @@ class UnknownLabel(InvalidInput, LookupError):
     """A node label or edge type that has not been defined in the graph."""
 
 
+class TraversalTooLarge(InvalidInput):
+    """A traversal would do more work than one call may (``STRATA_GRAPH_MAX_WORK`` edges
+    followed): narrow it (fewer edge types, a smaller depth, other endpoints). Nothing partial
+    is returned."""
+
+
 class NodeNotFound(StorageError, LookupError):
     """An edge endpoint (or traversal start) does not exist."""
 

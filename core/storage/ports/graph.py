@@ -8,6 +8,8 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
+
 from core.storage import filters, graph_input, validation
 from core.storage.ports.base import Store
 from core.storage.ports.documents import MAX_SCAN_PAGE, check_cursor
@@ -25,7 +27,10 @@ class GraphStore(Store):
 
     Hooks receive validated arguments; properties arrive as compact JSON text (a node's with
     its ``key``). ``_do_require`` raises UnknownLabel and runs before every hook that names
-    labels or types."""
+    labels or types.
+
+    Every traversal takes ``properties``: with False its nodes and edges come back with empty
+    properties, which is cheaper (only ids, labels and keys travel from the store)."""
 
     _is_port = True
     features: GraphFeatures = GraphFeatures()
@@ -109,11 +114,33 @@ class GraphStore(Store):
         direction: Direction = "out",
         edge_types: Sequence[str] | None = None,
         limit: int | None = None,
+        properties: bool = True,
     ) -> list[Node]:
         """Nodes one edge away, ordered by (label, key); the start only through a self-loop."""
         limit = graph_input.check_limit(limit)
+        properties = graph_input.check_flag(properties, "properties")
         ref, types = self._traversal(ref, direction, edge_types)
-        return self._run(self._do_neighbours, ref, direction, types, limit)
+        return self._run(self._do_neighbours, ref, direction, types, limit, properties)
+
+    def neighbours_page(
+        self,
+        ref: NodeRef,
+        *,
+        direction: Direction = "out",
+        edge_types: Sequence[str] | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+        properties: bool = True,
+    ) -> Page[Node]:
+        """The nodes one edge away a page at a time, for neighbourhoods too large for one answer
+        (a hub): pass ``next_cursor`` as ``after`` for the next page (None: that was the last).
+        Pages follow the store's own stable order, not (label, key); each page costs about its
+        own size, however deep into the neighbourhood it is."""
+        limit = validation.bounded_int(limit, what="limit", low=1, high=MAX_SCAN_PAGE)
+        properties = graph_input.check_flag(properties, "properties")
+        after = check_cursor(after)
+        ref, types = self._traversal(ref, direction, edge_types)
+        return self._run(self._do_neighbours_page, ref, direction, types, after, limit, properties)
 
     def k_hop(
         self,
@@ -123,13 +150,15 @@ class GraphStore(Store):
         direction: Direction = "out",
         edge_types: Sequence[str] | None = None,
         limit: int | None = None,
+        properties: bool = True,
     ) -> list[Hop]:
         """Distinct nodes reachable in 1..k edges (not the start), with their shortest depth;
         ordered by (depth, label, key)."""
         validation.bounded_int(k, what="k", low=1, high=self.features.max_depth)
         limit = graph_input.check_limit(limit)
+        properties = graph_input.check_flag(properties, "properties")
         ref, types = self._traversal(ref, direction, edge_types)
-        return self._run(self._do_k_hop, ref, k, direction, types, limit)
+        return self._run(self._do_k_hop, ref, k, direction, types, limit, properties)
 
     def shortest_path(
         self,
@@ -139,13 +168,21 @@ class GraphStore(Store):
         max_depth: int = 6,
         direction: Direction = "out",
         edge_types: Sequence[str] | None = None,
+        properties: bool = True,
     ) -> Path | None:
-        """A shortest path of at most ``max_depth`` edges (edges keep their real direction)."""
+        """A shortest path of at most ``max_depth`` edges (edges keep their real direction).
+
+        A search that would follow more than ``settings.STRATA_GRAPH_MAX_WORK`` edges stops with
+        TraversalTooLarge (narrow it: fewer edge types, a smaller ``max_depth``)."""
         validation.bounded_int(max_depth, what="max_depth", low=1, high=self.features.max_depth)
+        properties = graph_input.check_flag(properties, "properties")
         source, types = self._traversal(source, direction, edge_types, what="source node")
         target = graph_input.check_ref(target, "target node")
         self._require([target.label])
-        return self._run(self._do_shortest_path, source, target, max_depth, direction, types)
+        budget = validation.bounded_int(
+            settings.STRATA_GRAPH_MAX_WORK, what="STRATA_GRAPH_MAX_WORK", low=1, high=graph_input.MAX_LIMIT
+        )
+        return self._run(self._do_shortest_path, source, target, max_depth, direction, types, budget, properties)
 
     def subgraph(
         self,
@@ -155,14 +192,16 @@ class GraphStore(Store):
         direction: Direction = "both",
         edge_types: Sequence[str] | None = None,
         limit: int = 500,
+        properties: bool = True,
     ) -> Subgraph:
         """The start node first, then up to ``limit - 1`` nodes within ``depth`` edges ordered by
         (depth, label, key), and every edge (of the allowed types) among them, ordered by
         (type, source, target)."""
         validation.bounded_int(depth, what="depth", low=1, high=self.features.max_depth)
         validation.bounded_int(limit, what="limit", low=1, high=graph_input.MAX_LIMIT)
+        properties = graph_input.check_flag(properties, "properties")
         ref, types = self._traversal(ref, direction, edge_types)
-        return self._run(self._do_subgraph, ref, depth, direction, types, limit)
+        return self._run(self._do_subgraph, ref, depth, direction, types, limit, properties)
 
     # ------------------------------------------------------------ scans and counts
 
@@ -267,22 +306,38 @@ class GraphStore(Store):
     def _do_get_node(self, ref: NodeRef) -> Node | None: ...
 
     @abstractmethod
-    def _do_neighbours(self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None) -> list[Node]:
-        """NodeNotFound when the start does not exist."""
+    def _do_neighbours(
+        self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None, properties: bool
+    ) -> list[Node]:
+        """NodeNotFound when the start does not exist; nodes without properties unless ``properties``."""
+
+    @abstractmethod
+    def _do_neighbours_page(
+        self, ref: NodeRef, direction: str, types: list[str] | None, after: str | None, limit: int, properties: bool
+    ) -> Page[Node]:
+        """InvalidInput when ``after`` is not a cursor this store made."""
 
     @abstractmethod
     def _do_k_hop(
-        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None
+        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None, properties: bool
     ) -> list[Hop]: ...
 
     @abstractmethod
     def _do_shortest_path(
-        self, source: NodeRef, target: NodeRef, max_depth: int, direction: str, types: list[str] | None
-    ) -> Path | None: ...
+        self,
+        source: NodeRef,
+        target: NodeRef,
+        max_depth: int,
+        direction: str,
+        types: list[str] | None,
+        budget: int,
+        properties: bool,
+    ) -> Path | None:
+        """TraversalTooLarge when the search would follow more than ``budget`` edges."""
 
     @abstractmethod
     def _do_subgraph(
-        self, ref: NodeRef, depth: int, direction: str, types: list[str] | None, limit: int
+        self, ref: NodeRef, depth: int, direction: str, types: list[str] | None, limit: int, properties: bool
     ) -> Subgraph: ...
 
     @abstractmethod

@@ -70,6 +70,7 @@ _SCHEMA = {
 }
 _UNAVAILABLE_STATUS = {502, 503, 504}
 
+
 class QdrantVectorStore(VectorStore):
     """ports.VectorStore on a Qdrant server (``url``) or in local mode (``path``)."""
 

@@ -21,7 +21,9 @@ class BulkLoadMixin(AgeBase):
         everything first).
 
         Nodes are COPYed into a temporary table and upserted with one ``INSERT ... SELECT ... ON
-        CONFLICT`` per label. The distinct edge endpoints are COPYed and resolved to vertex ids
+        CONFLICT`` per label; a row whose properties did not change is not written at all (no
+        new row version, so loading the same graph again leaves no dead rows). The distinct edge
+        endpoints are COPYed and resolved to vertex ids
         with one join per label; edges are COPYed with those ids and inserted with one ``INSERT
         ... SELECT ... ON CONFLICT (start_id, end_id)`` per type. A missing endpoint raises
         NodeNotFound and the savepoint undoes everything.
@@ -46,8 +48,9 @@ class BulkLoadMixin(AgeBase):
         for label in batch.nodes:
             cursor.execute(
                 sql.SQL(
-                    "INSERT INTO {} (properties) SELECT props::ag_catalog.agtype FROM strata_graph_nodes "
-                    "WHERE label = %s ON CONFLICT (({})) DO UPDATE SET properties = EXCLUDED.properties"
+                    "INSERT INTO {} AS t (properties) SELECT props::ag_catalog.agtype FROM strata_graph_nodes "
+                    "WHERE label = %s ON CONFLICT (({})) DO UPDATE SET properties = EXCLUDED.properties "
+                    "WHERE t.properties IS DISTINCT FROM EXCLUDED.properties"
                 ).format(self._table(label), self._key_of()),
                 [label],
             )
@@ -65,9 +68,10 @@ class BulkLoadMixin(AgeBase):
         for edge_type in batch.edge_types():
             cursor.execute(
                 sql.SQL(
-                    "INSERT INTO {} (start_id, end_id, properties) "
+                    "INSERT INTO {} AS t (start_id, end_id, properties) "
                     "SELECT src, dst, props::ag_catalog.agtype FROM strata_graph_edges WHERE etype = %s "
-                    "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties"
+                    "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties "
+                    "WHERE t.properties IS DISTINCT FROM EXCLUDED.properties"
                 ).format(self._table(edge_type)),
                 [edge_type],
             )

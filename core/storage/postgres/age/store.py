@@ -13,12 +13,12 @@ from core.storage.ports.graph import NODE
 from core.storage.postgres.age.base import AGTYPE_PARAM, EDGE, KIND_NAMES, VERTEX
 from core.storage.postgres.age.bulk import BulkLoadMixin
 from core.storage.postgres.age.cypher import CypherMixin
+from core.storage.postgres.age.paths import PathMixin
 from core.storage.postgres.age.scan import ScanMixin
-from core.storage.postgres.age.traversal import TraversalMixin
 from core.storage.postgres.age.values import as_node, index_name, parse_agtype
 
 
-class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
+class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, CypherMixin):
     """GraphStore on the Apache AGE graph ``graph`` (default ``settings.STRATA_GRAPH_NAME``)."""
 
     def __repr__(self) -> str:
@@ -37,6 +37,7 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
             self._lock()
             if not self.graph_exists():
                 self._execute(sql.SQL("SELECT ag_catalog.create_graph(%s)"), [self.graph])
+        self._forget_catalogue()
 
     def drop_graph(self) -> None:
         """Drop the AGE graph and all its data (adapter-specific; not part of the port)."""
@@ -44,9 +45,14 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
             self._lock()
             if self.graph_exists():
                 self._execute(sql.SQL("SELECT ag_catalog.drop_graph(%s, true)"), [self.graph])
+        self._forget_catalogue()
 
     def _indexes(self, label: str, kind: str) -> dict[str, sql.Composable]:
-        """Index name -> CREATE INDEX statement for a label's table."""
+        """Index name -> CREATE INDEX statement for a label's table.
+
+        Vertices: the unique key index and a GIN index (Cypher's ``MATCH (n:L {key: ...})``).
+        Edges: unique (start_id, end_id), (end_id, start_id) for incoming walks and their pages
+        in index order, and a unique index on ``id`` (edges by id: paths, scans)."""
         table = self._table(label)
         if kind == VERTEX:
             specs = {
@@ -54,7 +60,11 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
                 "props_gin": sql.SQL("CREATE INDEX {name} ON {table} USING gin (properties)"),
             }
         else:
-            specs = {"ends_uniq": sql.SQL("CREATE UNIQUE INDEX {name} ON {table} (start_id, end_id)")}
+            specs = {
+                "ends_uniq": sql.SQL("CREATE UNIQUE INDEX {name} ON {table} (start_id, end_id)"),
+                "ends_rev": sql.SQL("CREATE INDEX {name} ON {table} (end_id, start_id)"),
+                "id_uniq": sql.SQL("CREATE UNIQUE INDEX {name} ON {table} (id)"),
+            }
         statements = {}
         for suffix, spec in specs.items():
             name = index_name(label, suffix)
@@ -77,9 +87,14 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
         return missing or None
 
     def _do_define(self, label: str, kind: str) -> None:
-        """Create the label and its indexes unless they exist (idempotent, safe under concurrency)."""
+        """Create the label and its indexes unless they exist (idempotent, safe under concurrency).
+        A label this process already saw complete costs no query (until the catalogue changes)."""
         kind = VERTEX if kind == NODE else EDGE
+        catalogue = self._catalogue()
+        if catalogue.kinds.get(label) == kind and label in catalogue.indexed:
+            return
         if self._missing_indexes(label, kind) is None:
+            self._catalogue().indexed.add(label)
             return
         with transaction.atomic(using=self.using):
             self.ensure_graph()
@@ -90,8 +105,12 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
             if existing is None:
                 create = sql.Identifier("create_vlabel" if kind == VERTEX else "create_elabel")
                 self._execute(sql.SQL("SELECT ag_catalog.{}(%s, %s)").format(create), [self.graph, label])
+                if kind == EDGE:  # AGE's own (start_id) and (end_id) are prefixes of ours: fewer writes
+                    for suffix in ("start_id_idx", "end_id_idx"):
+                        self._execute(sql.SQL("DROP INDEX IF EXISTS {}").format(self._table(f"{label}_{suffix}")))
             for statement in (self._missing_indexes(label, kind) or {}).values():
                 self._execute(statement)
+        self._forget_catalogue()
 
     def _do_labels(self, kind: str) -> list[str]:
         kind = VERTEX if kind == NODE else EDGE
@@ -110,18 +129,19 @@ class AgeGraphStore(BulkLoadMixin, TraversalMixin, ScanMixin, CypherMixin):
     def _do_upsert_node(self, label: str, key: str, properties: str) -> None:
         self._execute(
             sql.SQL(
-                "INSERT INTO {} (properties) VALUES ({}) "
-                "ON CONFLICT (({})) DO UPDATE SET properties = EXCLUDED.properties"
-            ).format(self._table(label), AGTYPE_PARAM, self._key_of()),
+                "INSERT INTO {table} AS t (properties) VALUES ({props}) ON CONFLICT (({key})) "
+                "DO UPDATE SET properties = EXCLUDED.properties WHERE t.properties IS DISTINCT FROM EXCLUDED.properties"
+            ).format(table=self._table(label), props=AGTYPE_PARAM, key=self._key_of()),
             [properties],
         )
 
     def _do_upsert_edge(self, edge_type: str, source: NodeRef, target: NodeRef, properties: str) -> None:
         rows = self._execute(
             sql.SQL(
-                "INSERT INTO {table} (start_id, end_id, properties) "
+                "INSERT INTO {table} AS e (start_id, end_id, properties) "
                 "SELECT s.id, t.id, {props} FROM ({source}) s, ({target}) t "
-                "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties RETURNING 1"
+                "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties "
+                "WHERE e.properties IS DISTINCT FROM EXCLUDED.properties RETURNING 1"
             ).format(
                 table=self._table(edge_type),
                 props=AGTYPE_PARAM,

@@ -1,156 +1,243 @@
-"""Traversals of the AGE graph: neighbours, k-hop, subgraph and shortest path, answered with SQL
-over the label tables (a recursive CTE, or one query per BFS level), never Cypher variable-length
-paths, which are two to three orders of magnitude slower on AGE (see bench/graph_bench.py)."""
+"""Traversals of the AGE graph: neighbours (whole or a page at a time), k-hop and subgraph, each
+ONE SQL statement over the label tables, never Cypher variable-length paths (two to three orders
+of magnitude slower on AGE, see bench/graph_bench.py).
+
+Each statement finds the start by its key, walks, and returns node rows ``(depth, graphid, key,
+properties or NULL, catalogue version on the start row)``: labels come from the graphid (its
+label id, through the in-memory catalogue), keys as plain text, and properties only when asked.
+The walk is a breadth-first search in a recursive CTE that carries the visited set, so no node
+is expanded twice (a plain recursive UNION re-expands a node reached again at a greater depth,
+which next to a hub multiplies the work). Statements are composed once per store and shape,
+and prepared by the server after their second run (``AgeBase._fetch``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
 
-from core.storage.graph_search import BidirectionalSearch
-from core.storage.ports import Edge, Hop, Node, NodeNotFound, NodeRef, Path, Subgraph
+from core.storage.ports import Edge, Hop, InvalidInput, Node, NodeNotFound, NodeRef, Page, Subgraph
 from core.storage.postgres.age.base import AgeBase
-from core.storage.postgres.age.values import as_node, parse_many
+from core.storage.postgres.age.catalogue import VERTEX, Catalogue
+from core.storage.postgres.age.values import parse_many
 
-_REVERSE = {"out": "in", "in": "out", "both": "both"}
+_KEY_TEXT = sql.SQL("{}.properties->>'key'::text")
+_ORDER = sql.SQL(' ORDER BY {depth}, array_position(%s::int[], ({v}.id::text::int8 >> 48)::int), {key} COLLATE "C"')
+_BFS = (
+    "WITH RECURSIVE bfs(depth, frontier, seen) AS ("
+    " SELECT 0, ARRAY[s.id], ARRAY[s.id] FROM ({find}) s"
+    " UNION ALL"
+    " SELECT b.depth + 1, n.ids, b.seen || n.ids FROM bfs b, LATERAL ("
+    "  SELECT array_agg(DISTINCT x.dst) AS ids FROM unnest(b.frontier) f(id) JOIN ({steps}) x ON x.src = f.id"
+    "  WHERE NOT EXISTS (SELECT 1 FROM unnest(b.seen) q(id) WHERE q.id = x.dst)) n"
+    " WHERE b.depth < %s AND n.ids IS NOT NULL"
+    "), reach AS (SELECT depth, unnest(frontier) AS id FROM bfs)"
+)
+_CURSOR_START = "0"
+
+
+def _order(depth: sql.Composable) -> sql.Composable:
+    """ORDER BY (depth, label name, key) of the vertex ``v`` (labels by the sorted-ids parameter)."""
+    return _ORDER.format(depth=depth, v=sql.Identifier("v"), key=_KEY_TEXT.format(sql.Identifier("v")))
 
 
 class TraversalMixin(AgeBase):
-    """Traversals as SQL over the label tables (never Cypher variable-length paths)."""
+    """Traversals as one SQL statement each over the label tables."""
 
-    def _steps(self, direction: str, edge_types: Sequence[str] | None) -> sql.Composable:
-        """Rows ``(src, dst, eid)``, one per edge and walking direction, over the chosen edge
-        tables (``_ag_label_edge``, the parent of every edge table, when no type is given)."""
+    # ------------------------------------------------------------ SQL pieces
+
+    def _steps(self, direction: str, edge_types: Sequence[str] | None, *, properties: bool = False) -> sql.Composable:
+        """Rows ``(src, dst, eid[, props])``, one per edge and walking direction, over the chosen
+        edge tables (``_ag_label_edge``, the parent of every edge table, when no type is given)."""
+        extra = sql.SQL(", properties AS props") if properties else sql.SQL("")
         parts = []
         for name in edge_types or ["_ag_label_edge"]:
             table = self._table(name)
             if direction != "in":
-                parts.append(sql.SQL("SELECT start_id AS src, end_id AS dst, id AS eid FROM {}").format(table))
+                parts.append(sql.SQL("SELECT start_id AS src, end_id AS dst, id AS eid{} FROM {}").format(extra, table))
             if direction != "out":
-                parts.append(sql.SQL("SELECT end_id AS src, start_id AS dst, id AS eid FROM {}").format(table))
+                parts.append(sql.SQL("SELECT end_id AS src, start_id AS dst, id AS eid{} FROM {}").format(extra, table))
         return sql.SQL(" UNION ALL ").join(parts)
 
-    def _fetch_nodes(
-        self, rows: sql.Composable, params: Sequence[Any], *, limit: int | None
-    ) -> list[tuple[int, Node, str]]:
-        """(depth, node, graphid) for each row ``(id, depth)`` of ``rows``, ordered by
-        (depth, label, key): in SQL when there is a limit, else in Python (cheaper)."""
-        query = sql.SQL(
-            "SELECT r.depth, l.name::text, v.properties::text, v.id::text FROM ({rows}) r "
-            "JOIN {vertices} v ON v.id = r.id JOIN ag_catalog.ag_label l ON l.relation = v.tableoid"
-        ).format(rows=rows, vertices=self._table("_ag_label_vertex"))
-        if limit is not None:
-            query += sql.SQL(' ORDER BY r.depth, l.name::text COLLATE "C", ({})::text COLLATE "C" LIMIT %s').format(
-                self._key_of("v")
-            )
-            params = [*params, limit]
-        found = self._execute(query, params)
-        properties = parse_many([props for _, _, props, _ in found])
-        result = [(depth, as_node(label, p), gid) for (depth, label, _, gid), p in zip(found, properties, strict=True)]
-        if limit is None:
-            result.sort(key=lambda row: (row[0], row[1].label, row[1].key))
-        return result
+    def _node_columns(self, alias: str, properties: bool) -> sql.Composable:
+        """``graphid, key, properties or NULL`` of the vertex ``alias``."""
+        props = sql.SQL("{}.properties::text").format(sql.Identifier(alias)) if properties else sql.SQL("NULL::text")
+        return sql.SQL("{}.id::text, {}, {}").format(
+            sql.Identifier(alias), _KEY_TEXT.format(sql.Identifier(alias)), props
+        )
 
-    def _start_row(self, rows: list[tuple[int, Node, str]], ref: NodeRef) -> tuple[int, Node, str]:
+    def _vertices(self) -> sql.Composable:
+        return self._table("_ag_label_vertex")
+
+    # ------------------------------------------------------------ rows to nodes
+
+    def _nodes(self, rows: list[tuple], catalogue: Catalogue, properties: bool) -> list[Node]:
+        """Nodes from rows ``(..., graphid, key, props)`` (the last three columns given)."""
+        parsed = parse_many([row[-1] for row in rows]) if properties else None
+        nodes = []
+        for index, (*_, graph_id, key, _) in enumerate(rows):
+            label = catalogue.label_of(graph_id)
+            if label is None:  # a label created since the catalogue was read
+                catalogue = self._reload_catalogue()
+                label = catalogue.label_of(graph_id) or ""
+            props = parsed[index] if parsed is not None else {}
+            props.pop("key", None)
+            nodes.append(Node(label, "" if key is None else key, props))
+        return nodes
+
+    def _start(self, rows: list[tuple], ref: NodeRef, types: Sequence[str] | None, version_at: int) -> Catalogue:
+        """The catalogue for the rows of a walk from ``ref`` (NodeNotFound when the walk found no
+        start); ``version_at`` is the column of the start row's catalogue version."""
         if not rows or rows[0][0] != 0:
             raise NodeNotFound(f"start node {ref.label}:{ref.key!r} does not exist in graph {self.graph!r}")
-        return rows[0]
+        return self._check_version(rows[0][version_at], [ref.label], types or ())
 
-    def _do_neighbours(self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None) -> list[Node]:
+    # ------------------------------------------------------------ neighbours
+
+    def _do_neighbours(
+        self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None, properties: bool
+    ) -> list[Node]:
         """Nodes one edge away (the start node itself only through a self-loop)."""
-        rows = sql.SQL(
-            "WITH s AS ({find}) SELECT id, 0 AS depth FROM s "
-            "UNION ALL SELECT DISTINCT x.dst, 1 FROM s JOIN ({steps}) x ON x.src = s.id"
-        ).format(find=self._find(ref), steps=self._steps(direction, types))
-        found = self._fetch_nodes(rows, [json.dumps(ref.key)], limit=None if limit is None else limit + 1)
-        self._start_row(found, ref)
-        return [node for _, node, _ in found[1:]]
 
-    def _reach(
-        self, ref: NodeRef, k: int, direction: str, types: Sequence[str] | None, limit: int | None
-    ) -> list[tuple[int, Node, str]]:
-        """The start node (depth 0), then up to ``limit`` nodes 1..k edges away with their minimum
-        depth, as (depth, node, graphid). The recursive CTE's UNION drops repeated (node, depth)
-        pairs, so a level never expands the same node twice; GROUP BY keeps each node's minimum."""
-        walk = sql.SQL(
-            "WITH RECURSIVE walk(id, depth) AS ("
-            " SELECT id, 0 FROM ({find}) s"
-            " UNION"
-            " SELECT x.dst, w.depth + 1 FROM walk w JOIN ({steps}) x ON x.src = w.id WHERE w.depth < %s"
-            ") SELECT id, min(depth) AS depth FROM walk GROUP BY id"
-        ).format(find=self._find(ref), steps=self._steps(direction, types))
-        found = self._fetch_nodes(walk, [json.dumps(ref.key), k], limit=None if limit is None else limit + 1)
-        self._start_row(found, ref)
-        return found
-
-    def _do_k_hop(self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None) -> list[Hop]:
-        return [Hop(node, depth) for depth, node, _ in self._reach(ref, k, direction, types, limit)[1:]]
-
-    def _do_subgraph(self, ref: NodeRef, depth: int, direction: str, types: list[str] | None, limit: int) -> Subgraph:
-        """The start node first, then up to ``limit - 1`` nodes ordered by (depth, label, key), and
-        every edge (of the allowed types, in any direction) between two of those nodes."""
-        found = self._reach(ref, depth, direction, types, limit - 1)
-        nodes = {gid: node for _, node, gid in found}
-        rows = self._execute(
-            sql.SQL(
-                "SELECT x.eid::text FROM ({steps}) x "
-                "WHERE x.src = ANY(%s::text[]::graphid[]) AND x.dst = ANY(%s::text[]::graphid[])"
-            ).format(steps=self._steps("out", types)),
-            [list(nodes), list(nodes)],
-        )
-        edges = self._edges_by_id([eid for (eid,) in rows], nodes)
-        ordered = sorted(
-            edges.values(), key=lambda e: (e.type, e.source.label, e.source.key, e.target.label, e.target.key)
-        )
-        return Subgraph(nodes=list(nodes.values()), edges=ordered)
-
-    def _nodes_by_id(self, ids: Sequence[str]) -> dict[str, Node]:
-        rows = sql.SQL("SELECT unnest(%s::text[]::graphid[]) AS id, 0 AS depth")
-        return {gid: node for _, node, gid in self._fetch_nodes(rows, [list(ids)], limit=None)}
-
-    def _edges_by_id(self, ids: Sequence[str], nodes: Mapping[str, Node]) -> dict[str, Edge]:
-        """Edges by graphid; ``nodes`` (graphid -> Node) must hold their endpoints."""
-        rows = self._execute(
-            sql.SQL(
-                "SELECT e.id::text, l.name::text, e.start_id::text, e.end_id::text, e.properties::text "
-                "FROM {edges} e JOIN ag_catalog.ag_label l ON l.relation = e.tableoid "
-                "WHERE e.id = ANY(%s::text[]::graphid[])"
-            ).format(edges=self._table("_ag_label_edge")),
-            [list(ids)],
-        )
-        properties = parse_many([props for *_, props in rows])
-        return {
-            eid: Edge(edge_type, nodes[start].ref, nodes[end].ref, props)
-            for (eid, edge_type, start, end, _), props in zip(rows, properties, strict=True)
-        }
-
-    def _do_shortest_path(
-        self, source: NodeRef, target: NodeRef, max_depth: int, direction: str, types: list[str] | None
-    ) -> Path | None:
-        """A shortest path of at most ``max_depth`` edges (edges keep their real direction)."""
-        start, end = self._node_id(source, "source node"), self._node_id(target, "target node")
-        search = BidirectionalSearch(
-            lambda frontier, forward: self._expand(
-                self._steps(direction if forward else _REVERSE[direction], types), frontier
+        def build() -> sql.Composable:
+            query = sql.SQL(
+                "WITH s AS ({find}) SELECT 0 AS depth, s.id::text, NULL::text, NULL::text, {version} FROM s "
+                "UNION ALL (SELECT 1, {columns}, NULL FROM (SELECT DISTINCT x.dst FROM s JOIN ({steps}) x "
+                "ON x.src = s.id) n JOIN {vertices} v ON v.id = n.dst"
+            ).format(
+                find=self._find(ref),
+                version=self._version_sql(),
+                columns=self._node_columns("v", properties),
+                steps=self._steps(direction, types),
+                vertices=self._vertices(),
             )
-        )
-        found = search.run(start, end, max_depth)
-        if found is None:
-            return None
-        node_ids, edge_ids = found
-        nodes = self._nodes_by_id(node_ids)
-        edges = self._edges_by_id(edge_ids, nodes)
-        return Path(nodes=[nodes[i] for i in node_ids], edges=[edges[i] for i in edge_ids])
+            if limit is not None:
+                query += _ORDER.format(
+                    depth=sql.SQL("1"), v=sql.Identifier("v"), key=_KEY_TEXT.format(sql.Identifier("v"))
+                )
+                query += sql.SQL(" LIMIT %s")
+            return query + sql.SQL(")")
 
-    def _expand(self, steps: sql.Composable, frontier: Sequence[str]) -> list[tuple[str, str, str]]:
-        """(src, dst, edge id) of every step leaving the frontier, in a stable order."""
-        return self._execute(
-            sql.SQL(
-                "SELECT x.src::text, x.dst::text, x.eid::text FROM ({steps}) x "
-                "WHERE x.src = ANY(%s::text[]::graphid[]) ORDER BY x.src, x.dst, x.eid"
-            ).format(steps=steps),
-            [list(frontier)],
-        )
+        key = ("neighbours", ref.label, direction, tuple(types or ()), limit is not None, properties)
+        params: list[Any] = [json.dumps(ref.key)]
+        if limit is not None:
+            params += [self._catalogue().sorted_ids(VERTEX), limit]
+        rows = self._fetch(self._statement(key, build), params)
+        catalogue = self._start(rows, ref, types, 4)
+        nodes = self._nodes([row[:4] for row in rows[1:]], catalogue, properties)
+        if limit is None:
+            nodes.sort(key=lambda node: (node.label, node.key))
+        return nodes
+
+    def _do_neighbours_page(
+        self, ref: NodeRef, direction: str, types: list[str] | None, after: str | None, limit: int, properties: bool
+    ) -> Page[Node]:
+        """A page of neighbours in graphid order: the start's id is an InitPlan parameter, so each
+        edge table's (start_id, end_id) or (end_id, start_id) index yields the page in order from
+        ``after`` on and the walk stops after ``limit + 1`` rows, however large the hub."""
+        if after is not None and not after.isdigit():
+            raise InvalidInput(f"after must be the next_cursor of a previous page of this store, got {after!r}")
+
+        def build() -> sql.Composable:
+            return sql.SQL(
+                "WITH s AS ({find}) SELECT 0 AS depth, s.id::text, NULL::text, NULL::text, {version} FROM s "
+                "UNION ALL (SELECT 1, {columns}, NULL FROM (SELECT DISTINCT x.dst FROM ({steps}) x "
+                "WHERE x.src = (SELECT id FROM s) AND x.dst > %s::text::ag_catalog.graphid ORDER BY x.dst LIMIT %s) n "
+                "JOIN {vertices} v ON v.id = n.dst ORDER BY v.id)"
+            ).format(
+                find=self._find(ref),
+                version=self._version_sql(),
+                columns=self._node_columns("v", properties),
+                steps=self._steps(direction, types),
+                vertices=self._vertices(),
+            )
+
+        key = ("page", ref.label, direction, tuple(types or ()), properties)
+        rows = self._fetch(self._statement(key, build), [json.dumps(ref.key), after or _CURSOR_START, limit + 1])
+        catalogue = self._start(rows, ref, types, 4)
+        page = rows[1 : limit + 1]
+        nodes = self._nodes([row[:4] for row in page], catalogue, properties)
+        return Page(items=nodes, next_cursor=page[-1][1] if len(rows) > limit + 1 else None)
+
+    # ------------------------------------------------------------ k_hop and subgraph
+
+    def _reach(self, ref: NodeRef, direction: str, types: Sequence[str] | None) -> sql.Composable:
+        """The BFS CTEs: ``reach(depth, id)`` holds the start (depth 0) and every node within the
+        depth (its first parameter after the start's key) at its shortest depth."""
+        return sql.SQL(_BFS).format(find=self._find(ref), steps=self._steps(direction, types))
+
+    def _do_k_hop(
+        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None, properties: bool
+    ) -> list[Hop]:
+        def build() -> sql.Composable:
+            query = sql.SQL(
+                "{reach} SELECT r.depth, {columns}, CASE WHEN r.depth = 0 THEN {version} END "
+                "FROM reach r JOIN {vertices} v ON v.id = r.id"
+            ).format(
+                reach=self._reach(ref, direction, types),
+                columns=self._node_columns("v", properties),
+                version=self._version_sql(),
+                vertices=self._vertices(),
+            )
+            if limit is not None:
+                query += _order(sql.SQL("r.depth"))
+                query += sql.SQL(" LIMIT %s")
+            return query
+
+        key = ("k_hop", ref.label, direction, tuple(types or ()), limit is not None, properties)
+        params: list[Any] = [json.dumps(ref.key), k]
+        if limit is not None:
+            params += [self._catalogue().sorted_ids(VERTEX), limit + 1]
+        rows = self._fetch(self._statement(key, build), params)
+        if rows and limit is None:
+            rows.sort(key=lambda row: row[0])  # the start (depth 0) first
+        catalogue = self._start(rows, ref, types, 4)
+        nodes = self._nodes([row[:4] for row in rows[1:]], catalogue, properties)
+        hops = [Hop(node, row[0]) for row, node in zip(rows[1:], nodes, strict=True)]
+        if limit is None:
+            hops.sort(key=lambda hop: (hop.depth, hop.node.label, hop.node.key))
+        return hops
+
+    def _do_subgraph(
+        self, ref: NodeRef, depth: int, direction: str, types: list[str] | None, limit: int, properties: bool
+    ) -> Subgraph:
+        """The start node first, then up to ``limit - 1`` nodes ordered by (depth, label, key), and
+        every edge (of the allowed types) between two of those nodes: one statement."""
+
+        def build() -> sql.Composable:
+            eprops = sql.SQL("x.props::text") if properties else sql.SQL("NULL::text")
+            return sql.SQL(
+                "{reach}, chosen AS MATERIALIZED (SELECT r.depth, v.id, v.properties FROM reach r "
+                "JOIN {vertices} v ON v.id = r.id{order} LIMIT %s) "
+                "SELECT c.depth, NULL::text, NULL::text, {columns}, CASE WHEN c.depth = 0 THEN {version} END "
+                "FROM chosen c UNION ALL "
+                "SELECT NULL, x.src::text, x.dst::text, x.eid::text, NULL, {eprops}, NULL FROM ({steps}) x "
+                "WHERE x.src IN (SELECT id FROM chosen) AND x.dst IN (SELECT id FROM chosen)"
+            ).format(
+                reach=self._reach(ref, direction, types),
+                vertices=self._vertices(),
+                order=_order(sql.SQL("r.depth")),
+                columns=self._node_columns("c", properties),
+                version=self._version_sql(),
+                eprops=eprops,
+                steps=self._steps("out", types, properties=properties),
+            )
+
+        key = ("subgraph", ref.label, direction, tuple(types or ()), properties)
+        params = [json.dumps(ref.key), depth, self._catalogue().sorted_ids(VERTEX), limit]
+        rows = self._fetch(self._statement(key, build), params)
+        node_rows = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
+        catalogue = self._start(node_rows, ref, types, 6)
+        found = self._nodes([row[3:6] for row in node_rows], catalogue, properties)
+        depth_of = {row[3]: (row[0], node) for row, node in zip(node_rows, found, strict=True)}
+        nodes = sorted(depth_of.values(), key=lambda item: (item[0], item[1].label, item[1].key))
+        edge_rows = [row for row in rows if row[0] is None]
+        parsed = parse_many([row[5] for row in edge_rows]) if properties else [{}] * len(edge_rows)
+        edges = [
+            Edge(catalogue.label_of(eid) or "", depth_of[src][1].ref, depth_of[dst][1].ref, props)
+            for (_, src, dst, eid, _, _, _), props in zip(edge_rows, parsed, strict=True)
+        ]
+        edges.sort(key=lambda e: (e.type, e.source.label, e.source.key, e.target.label, e.target.key))
+        return Subgraph(nodes=[node for _, node in nodes], edges=edges)
