@@ -19,11 +19,13 @@ Rules every adapter follows (the port leaves them implicit, this suite pins them
 
 from tests.contracts.graph_data import GraphFixtures, run_threads
 from tests.contracts.graph_query_cases import GraphQueryCases
+from tests.contracts.graph_scale_cases import GraphScaleCases
 from tests.contracts.graph_traversal_cases import GraphTraversalCases
 from tests.contracts.graph_write_cases import GraphWriteCases
 
 __all__ = ["GraphFixtures", "GraphStoreContract", "run_threads"]
 
 
-class GraphStoreContract(GraphWriteCases, GraphTraversalCases, GraphQueryCases):
-    """Every case of the graph contract (graph_write_cases, graph_traversal_cases, graph_query_cases)."""
+class GraphStoreContract(GraphWriteCases, GraphTraversalCases, GraphScaleCases, GraphQueryCases):
+    """Every case of the graph contract (graph_write_cases, graph_traversal_cases, graph_scale_cases,
+    graph_query_cases)."""
