@@ -114,11 +114,7 @@ def _apply_tuning(socket_dir: str) -> None:
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
         for name, value in wanted.items():
             # ALTER SYSTEM takes no bind parameters; names are ours and values are quoted literals.
-            conn.execute(
-                sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                    sql.Identifier(name), sql.Literal(value)
-                )
-            )
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
     _pg_ctl(["-w", "-m", "fast", "restart"])
     marker.write_text(fingerprint)
 

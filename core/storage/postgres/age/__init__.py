@@ -24,7 +24,8 @@ resolved to (label, key)), paths ``Path``, ``::numeric`` values floats.
 """
 
 from core.storage.postgres.age.base import MAX_DEPTH
+from core.storage.postgres.age.stats import LabelTableStats
 from core.storage.postgres.age.store import AgeGraphStore
 from core.storage.postgres.age.values import parse_agtype
 
-__all__ = ["MAX_DEPTH", "AgeGraphStore", "parse_agtype"]
+__all__ = ["MAX_DEPTH", "AgeGraphStore", "LabelTableStats", "parse_agtype"]

@@ -15,10 +15,11 @@ from core.storage.postgres.age.bulk import BulkLoadMixin
 from core.storage.postgres.age.cypher import CypherMixin
 from core.storage.postgres.age.paths import PathMixin
 from core.storage.postgres.age.scan import ScanMixin
+from core.storage.postgres.age.stats import StatsMixin
 from core.storage.postgres.age.values import as_node, index_name, parse_agtype
 
 
-class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, CypherMixin):
+class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin):
     """GraphStore on the Apache AGE graph ``graph`` (default ``settings.STRATA_GRAPH_NAME``)."""
 
     def __repr__(self) -> str:

@@ -1,0 +1,79 @@
+"""AgeGraphStore: loading the same graph again writes nothing, and the label tables' statistics
+(live and dead rows, size) that storage_report reads."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from core.storage.ports import Edge, Node, NodeRef
+from core.storage.postgres.age import AgeGraphStore
+
+
+def tuple_writes(store: AgeGraphStore) -> dict[str, tuple[int, int, int]]:
+    """This transaction's (inserted, updated, deleted) rows per label table of the graph."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.name::text, pg_stat_get_xact_tuples_inserted(l.relation), "
+            "pg_stat_get_xact_tuples_updated(l.relation), pg_stat_get_xact_tuples_deleted(l.relation) "
+            "FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph "
+            "WHERE g.name = %s AND l.name IN ('Person', 'KNOWS')",
+            [store.graph],
+        )
+        return {name: (ins, upd, dele) for name, ins, upd, dele in cursor.fetchall()}
+
+
+@pytest.fixture
+def store(db) -> AgeGraphStore:
+    store = AgeGraphStore(graph=f"t_{uuid.uuid4().hex[:16]}")
+    store.define_node_label("Person")
+    store.define_edge_type("KNOWS")
+    return store
+
+
+def graph(n: int, version: int = 1) -> tuple[list[Node], list[Edge]]:
+    nodes = [Node("Person", f"p{i}", {"n": i, "version": version}) for i in range(n)]
+    edges = [
+        Edge("KNOWS", NodeRef("Person", f"p{i}"), NodeRef("Person", f"p{(i * 7 + 3) % n}"), {"w": i}) for i in range(n)
+    ]
+    return nodes, edges
+
+
+@pytest.mark.django_db
+def test_a_second_identical_load_changes_no_row(store):
+    nodes, edges = graph(200)
+    store.bulk_load(nodes=nodes, edges=edges)
+    before = tuple_writes(store)
+    assert before == {"Person": (200, 0, 0), "KNOWS": (200, 0, 0)}
+    store.bulk_load(nodes=nodes, edges=edges)
+    for node in nodes[:5]:
+        store.upsert_node(node.label, node.key, node.properties)
+    for edge in edges[:5]:
+        store.upsert_edge(edge.type, edge.source, edge.target, edge.properties)
+    assert tuple_writes(store) == before  # not one row inserted, updated or deleted
+
+
+@pytest.mark.django_db
+def test_a_load_rewrites_only_the_rows_that_changed(store):
+    nodes, edges = graph(100)
+    store.bulk_load(nodes=nodes, edges=edges)
+    changed = [Node(n.label, n.key, {**n.properties, "version": 2}) for n in nodes[:10]]
+    moved = [Edge(e.type, e.source, e.target, {"w": -1}) for e in edges[:3]]
+    store.bulk_load(nodes=nodes[10:] + changed, edges=edges[3:] + moved)
+    assert tuple_writes(store) == {"Person": (100, 10, 0), "KNOWS": (100, 3, 0)}
+    assert store.get_node(NodeRef("Person", "p0")).properties == {"n": 0, "version": 2}
+    assert store.get_node(NodeRef("Person", "p50")).properties == {"n": 50, "version": 1}
+
+
+@pytest.mark.django_db
+def test_label_table_stats_name_every_label_with_its_rows_and_size(store):
+    nodes, edges = graph(50)
+    store.bulk_load(nodes=nodes, edges=edges)
+    stats = {row.name: row for row in store.label_table_stats()}
+    assert set(stats) == {"KNOWS", "Person"}
+    assert stats["Person"].kind == "node label" and stats["KNOWS"].kind == "edge type"
+    assert all(row.bytes > 0 and row.live_rows >= 0 and row.dead_rows >= 0 for row in stats.values())
+    assert 0.0 <= stats["Person"].dead_fraction <= 1.0
+    assert AgeGraphStore(graph=f"t_{uuid.uuid4().hex[:16]}").label_table_stats() == []
