@@ -1,13 +1,20 @@
-"""Graph benchmark: GraphStore.bulk_load and SQL k-hop traversals vs Cypher variable-length paths.
+"""Graph benchmark: the AGE adapter against the FalkorDB adapter, the same calls side by side.
 
-    STRATA_DB_NAME=strata_bench python bench/graph_bench.py [--nodes 50000 --edges 300000]
+    ./strata bench graph [--shape debian|generated] [--starts 30] [--repeat 3]
 
-Builds a random directed graph (every node gets ~edges/nodes outgoing edges; targets are skewed
-towards a popular minority, like a dependency graph) in its own AGE graph (default
-``strata_bench``, dropped at the end), loads it through ``GraphStore.bulk_load``, then times
-``GraphStore.k_hop`` for k = 1, 2, 3 against the same query written as a Cypher
-variable-length path, checks that both return the same nodes, and prints PASS/FAIL against
-the targets. Use a separate database (STRATA_DB_NAME) so the bench never touches real data.
+Loads one graph through both adapters' ``bulk_load`` (Debian's package dependency graph from
+this machine's apt lists when there are any, else a generated graph of the same shape: see
+``graph_shapes.py``), then runs each scenario ALTERNATING the two adapters on the same start
+nodes (which one goes first alternates too) and checks that their answers are equal: node sets
+with depths, ordered lists, path lengths. It prints p50/p95 per adapter, the AGE ÷ FalkorDB
+ratio of the p50s, and CPU time per call (client, and the server process: the PostgreSQL
+backend or FalkorDB's redis-server). Then it loads the same graph again into AGE and reports the
+rows that second load changed and the size on disk, and PASS/FAIL against the targets of issue
+13. Traversals ask for ids and keys only (``properties=False``), like the engine's own queries.
+
+The AGE graph lives in its own database (STRATA_DB_NAME, ``strata_bench`` via ``./strata
+bench``) and FalkorDB's in the embedded FalkorDB of this data dir; both are dropped at the end.
+Run it under ``flock /work/coord/bench.lock`` on a shared machine.
 """
 
 from __future__ import annotations
@@ -15,156 +22,268 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 import django  # noqa: E402
 
-from bench.common import ms, percentile, timed, verdict  # noqa: E402
-
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
-from core.storage.ports import Edge, Node, NodeRef  # noqa: E402
+from bench import graph_measure as measure  # noqa: E402
+from bench.common import verdict  # noqa: E402
+from bench.graph_shapes import DEPENDS, EDGE_TYPES, LABEL, Shape, debian, generated  # noqa: E402
+from core.storage.falkordb import FalkorGraphStore  # noqa: E402
+from core.storage.ports import GraphStore, NodeRef  # noqa: E402
 from core.storage.postgres.age import AgeGraphStore  # noqa: E402
 
-LABEL, EDGE_TYPE = "L", "T"
-TARGET_EDGES_PER_SECOND = 50_000
-TARGET_3HOP_P50_MS = 5.0
-TARGET_SPEEDUP = 100.0
-CYPHER_REPETITIONS = {1: 20, 2: 10, 3: 8}  # Cypher variable-length paths take seconds each here
-CYPHER = "MATCH (a:L {key: $k})-[:T*1..%d]->(b) RETURN DISTINCT b.key"
+TARGETS = {"hops": 1.5, "hub": 1.5, "path": 2.0}
+DEP = [DEPENDS]
 
 
-def generate(n_nodes: int, n_edges: int, seed: int) -> tuple[list[Node], list[Edge]]:
-    """Distinct edges without self-loops; sources uniform, targets skewed (u**2 favours low ids)."""
-    rng = random.Random(seed)
-    nodes = [Node(LABEL, f"n{i}", {"name": f"node {i}", "group": i % 97}) for i in range(n_nodes)]
-    pairs: set[tuple[int, int]] = set()
-    while len(pairs) < n_edges:
-        source, target = rng.randrange(n_nodes), int(n_nodes * rng.random() ** 2)
-        if source != target:
-            pairs.add((source, target))
-    edges = [
-        Edge(EDGE_TYPE, NodeRef(LABEL, f"n{s}"), NodeRef(LABEL, f"n{t}"), {"w": (s * 31 + t) % 100})
-        for s, t in sorted(pairs)
-    ]
-    return nodes, edges
-
-
-def prepare(store: AgeGraphStore) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS age")
+def prepare(store: GraphStore) -> None:
     store.drop_graph()
-    store.ensure_graph()
     store.define_node_label(LABEL)
-    store.define_edge_type(EDGE_TYPE)
+    for edge_type in EDGE_TYPES:
+        store.define_edge_type(edge_type)
 
 
-def load(store: AgeGraphStore, nodes: list[Node], edges: list[Edge]) -> tuple[float, float]:
-    node_seconds, result = timed(lambda: store.bulk_load(nodes=nodes))
-    assert result.nodes == len(nodes), result
-    edge_seconds, result = timed(lambda: store.bulk_load(edges=edges))
-    assert result.edges == len(edges), result
-    return len(nodes) / node_seconds, len(edges) / edge_seconds
+def load(store: GraphStore, shape: Shape) -> tuple[float, float]:
+    started = time.perf_counter()
+    store.bulk_load(nodes=shape.nodes)
+    node_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    store.bulk_load(edges=shape.edges)
+    return len(shape.nodes) / node_seconds, len(shape.edges) / (time.perf_counter() - started)
 
 
-def bench_k_hop(store: AgeGraphStore, starts: list[str], k: int) -> tuple[list[float], float]:
-    """k_hop timings over the start nodes, and the mean number of nodes found."""
-    for key in starts[:5]:  # warm the caches
-        store.k_hop(NodeRef(LABEL, key), k=k)
-    times, sizes = [], []
-    for key in starts:
-        seconds, hops = timed(lambda key=key: store.k_hop(NodeRef(LABEL, key), k=k))
-        times.append(seconds)
-        sizes.append(len(hops))
-    return times, statistics.mean(sizes)
+class Bench:
+    def __init__(self, age: AgeGraphStore, falkor: FalkorGraphStore) -> None:
+        self.stores = {"AGE": age, "FalkorDB": falkor}
+        self.pids = {"AGE": measure.postgres_backend_pid(), "FalkorDB": measure.falkordb_pid()}
+        self.results: list[tuple[str, bool]] = []
+        self.ratios: dict[str, float] = {}
+
+    def scenario(
+        self,
+        name: str,
+        starts: list[Any],
+        call: Callable[[GraphStore, Any], Any],
+        answer: Callable[[Any], Any],
+        repeat: int,
+        target: str | None = None,
+    ) -> None:
+        """Time ``call(store, start)`` on both adapters, alternating; count unequal answers."""
+        series = {label: measure.Series() for label in self.stores}
+        for start in starts[:2]:  # warm up: compose and prepare the statements, fill the caches
+            for store in self.stores.values():
+                call(store, start)
+        mismatches = sizes = 0
+        for round_no in range(repeat):
+            for index, start in enumerate(starts):
+                order = list(self.stores) if (index + round_no) % 2 == 0 else list(self.stores)[::-1]
+                answers = {}
+                for label in order:
+                    answers[label] = answer(
+                        series[label].call(lambda s=self.stores[label], r=start: call(s, r), self.pids[label])
+                    )
+                mismatches += answers["AGE"] != answers["FalkorDB"]
+                sizes += len(answers["AGE"]) if isinstance(answers["AGE"], (set, list, tuple)) else 0
+        age, falkor = series["AGE"], series["FalkorDB"]
+        ratio = age.p50 / falkor.p50
+        self.ratios[name] = ratio
+        calls = len(age.wall)
+        print(f"\n{name}  ({len(starts)} starts x {repeat}, {sizes / calls:,.0f} results per call on average)")
+        for label, s in series.items():
+            client, server = s.cpu_per_call()
+            print(
+                f"  {label:9s} p50 {s.p50 * 1000:9.2f} ms  p95 {s.p95 * 1000:9.2f} ms   "
+                f"CPU/call client {client * 1000:7.2f} ms + server {server * 1000:7.2f} ms"
+            )
+        print(f"  AGE ÷ FalkorDB (p50): {ratio:.2f}x   answers equal on {calls - mismatches}/{calls} calls")
+        self.results.append((f"{name}: same answers on both adapters", mismatches == 0))
+        if target is not None:
+            self.results.append(
+                (f"{name}: AGE ÷ FalkorDB p50 {ratio:.2f}x <= {TARGETS[target]}x", ratio <= TARGETS[target])
+            )
 
 
-def compare_with_cypher(store: AgeGraphStore, starts: list[str], k: int) -> tuple[list[float], list[float], bool]:
-    """Time k_hop and the Cypher query on the same start nodes; True when every node set matches."""
-    sql_times, cypher_times, same = [], [], True
-    for key in starts:
-        sql_seconds, hops = timed(lambda key=key: store.k_hop(NodeRef(LABEL, key), k=k))
-        cypher_seconds, rows = timed(lambda key=key: store.cypher(CYPHER % k, {"k": key}, columns=["key"]))
-        sql_times.append(sql_seconds)
-        cypher_times.append(cypher_seconds)
-        same &= {hop.node.key for hop in hops} == {row["key"] for row in rows}
-    return sql_times, cypher_times, same
+def hop_answer(hops: list) -> set:
+    return {(hop.node.label, hop.node.key, hop.depth) for hop in hops}
 
 
-def run_load(store: AgeGraphStore, nodes: list[Node], edges: list[Edge]) -> list[tuple[str, bool]]:
-    nodes_per_second, edges_per_second = load(store, nodes, edges)
-    print(f"bulk_load nodes: {nodes_per_second:12,.0f} nodes/s")
-    print(f"bulk_load edges: {edges_per_second:12,.0f} edges/s")
-    [counted] = store.cypher("MATCH (:L)-[e:T]->(:L) RETURN count(e)")
-    return [
-        (f"bulk load >= {TARGET_EDGES_PER_SECOND:,} edges/s", edges_per_second >= TARGET_EDGES_PER_SECOND),
-        (f"Cypher counts the {len(edges):,} loaded edges", counted["result"] == len(edges)),
-    ]
+def node_answer(nodes: list) -> list:
+    return [(node.label, node.key) for node in nodes]
 
 
-def run_k_hop(store: AgeGraphStore, starts: list[str]) -> list[tuple[str, bool]]:
-    print(f"\nk_hop over {len(starts)} start nodes (SQL over the AGE label tables):")
-    p50 = {}
+def all_pages(store: GraphStore, ref: NodeRef, limit: int = 5000) -> list:
+    items, after = [], None
+    while True:
+        page = store.neighbours_page(ref, direction="in", edge_types=DEP, after=after, limit=limit, properties=False)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return sorted((node.label, node.key) for node in items)
+        after = page.next_cursor
+
+
+def path_pairs(age: AgeGraphStore, keys: list[str], rng: random.Random, count: int) -> list[tuple[NodeRef, NodeRef]]:
+    """Reachable (source, target) pairs 2-5 DEPENDS edges apart, targets drawn from the far end."""
+    pairs = []
+    while len(pairs) < count:
+        source = NodeRef(LABEL, rng.choice(keys))
+        far = [hop for hop in age.k_hop(source, k=5, edge_types=DEP, properties=False) if hop.depth >= 2]
+        if far:
+            deepest = max(hop.depth for hop in far)
+            pairs.append((source, rng.choice([hop for hop in far if hop.depth >= min(deepest, 3)]).node.ref))
+    return pairs
+
+
+def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    keys = [node.key for node in shape.nodes]
+    starts = [NodeRef(LABEL, key) for key in rng.sample(keys, args.starts)]
     for k in (1, 2, 3):
-        times, mean_size = bench_k_hop(store, starts, k)
-        p50[k] = statistics.median(times)
-        print(f"  k={k}: p50 {ms(p50[k])}   p95 {ms(percentile(times, 0.95))}   ({mean_size:,.0f} nodes on average)")
-    return [(f"3-hop p50 <= {TARGET_3HOP_P50_MS} ms", p50[3] * 1000 <= TARGET_3HOP_P50_MS)]
-
-
-def run_cypher(store: AgeGraphStore, starts: list[str]) -> list[tuple[str, bool]]:
-    print("\nthe same query as a Cypher variable-length path, on the same start nodes:")
-    print(f"  {CYPHER % 3!r} (k = 1, 2, 3)")
-    results = []
-    for k in (1, 2, 3):
-        sql_times, cypher_times, same = compare_with_cypher(store, starts[: CYPHER_REPETITIONS[k]], k)
-        ratio = statistics.median(cypher_times) / statistics.median(sql_times)
-        print(
-            f"  k={k} ({len(sql_times):2d} starts): k_hop p50 {ms(statistics.median(sql_times))}   "
-            f"cypher p50 {ms(statistics.median(cypher_times))}   k_hop is {ratio:,.0f}x faster   same nodes: {same}"
+        bench.scenario(
+            f"{k}-hop outgoing DEPENDS",
+            starts,
+            lambda s, r, k=k: s.k_hop(r, k=k, edge_types=DEP, properties=False),
+            hop_answer,
+            args.repeat,
+            "hops",
         )
-        results.append((f"k={k}: k_hop and Cypher return the same nodes", same))
-        if k == 3:
-            results.append((f"3-hop >= {TARGET_SPEEDUP:.0f}x faster than Cypher", ratio >= TARGET_SPEEDUP))
-    return results
+    bench.scenario(
+        "1-hop outgoing with properties",
+        starts,
+        lambda s, r: s.k_hop(r, k=1, edge_types=DEP),
+        lambda hops: sorted((h.node.key, str(h.node.properties)) for h in hops),
+        args.repeat,
+    )
+    bench.scenario(
+        "reverse 1 hop (neighbours in)",
+        starts,
+        lambda s, r: s.neighbours(r, direction="in", edge_types=DEP, properties=False),
+        node_answer,
+        args.repeat,
+        "hops",
+    )
+    bench.scenario(
+        "reverse transitive, depth 3",
+        starts,
+        lambda s, r: s.k_hop(r, k=3, direction="in", edge_types=DEP, properties=False),
+        hop_answer,
+        args.repeat,
+        "hops",
+    )
+    hub = max(shape.nodes, key=lambda n: shape.in_degree.get(n.key, 0))
+    print(f"\nhub: {hub.key} with {shape.in_degree[hub.key]:,} incoming {DEPENDS} edges")
+    hub_ref = [hub.ref]
+    bench.scenario(
+        f"hub {hub.key}: every incoming neighbour, one call",
+        hub_ref,
+        lambda s, r: s.neighbours(r, direction="in", edge_types=DEP, properties=False),
+        node_answer,
+        args.hub_repeat,
+        "hub",
+    )
+    bench.scenario(
+        f"hub {hub.key}: the same in pages of 5,000 (neighbours_page)",
+        hub_ref,
+        all_pages,
+        node_answer,
+        args.hub_repeat,
+        "hub",
+    )
+    second = sorted(shape.in_degree, key=shape.in_degree.get, reverse=True)[args.mid_hub_rank]
+    bench.scenario(
+        f"{second} ({shape.in_degree[second]:,} incoming): within 3 hops incoming",
+        [NodeRef(LABEL, second)],
+        lambda s, r: s.k_hop(r, k=3, direction="in", edge_types=DEP, properties=False),
+        hop_answer,
+        args.hub_repeat,
+        "hub",
+    )
+    pairs = path_pairs(bench.stores["AGE"], keys, rng, args.paths)
+    bench.scenario(
+        f"shortest path, {len(pairs)} reachable pairs (DEPENDS, max_depth 6)",
+        pairs,
+        lambda s, pair: s.shortest_path(pair[0], pair[1], edge_types=DEP, properties=False),
+        lambda path: (path.length,) if path is not None else (None,),
+        args.repeat,
+        "path",
+    )
+    bench.scenario(
+        "shortest path, the same pairs in any direction (all edge types)",
+        pairs,
+        lambda s, pair: s.shortest_path(pair[0], pair[1], direction="both", properties=False),
+        lambda path: (path.length,) if path is not None else (None,),
+        args.repeat,
+        "path",
+    )
+
+
+def run_second_load(bench: Bench, age: AgeGraphStore, falkor: FalkorGraphStore, shape: Shape) -> None:
+    size = measure.graph_bytes(age.graph)
+    started = time.perf_counter()
+    with transaction.atomic():
+        age.bulk_load(nodes=shape.nodes, edges=shape.edges)
+        writes = measure.label_writes(age.graph)
+    age_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    falkor.bulk_load(nodes=shape.nodes, edges=shape.edges)
+    falkor_seconds = time.perf_counter() - started
+    after, dead = measure.graph_bytes(age.graph), measure.dead_rows(age.graph)
+    print(f"\nsecond identical load: AGE {age_seconds:.1f} s, FalkorDB {falkor_seconds:.1f} s")
+    print(f"  AGE rows written: {writes}; dead rows {dead:,}; size {size / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
+    bench.results.append(("a second identical load changes 0 rows", sum(writes.values()) == 0))
+    bench.results.append(("a second identical load leaves the size on disk as it was", after <= size * 1.01))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=50_000)
-    parser.add_argument("--edges", type=int, default=300_000)
-    parser.add_argument("--samples", type=int, default=200, help="start nodes for the k_hop percentiles")
+    parser.add_argument("--shape", choices=["debian", "generated"], default="debian")
+    parser.add_argument("--starts", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--hub-repeat", type=int, default=5)
+    parser.add_argument("--mid-hub-rank", type=int, default=8, help="which hub (by in-degree rank) to walk 3 hops from")
+    parser.add_argument("--paths", type=int, default=10)
     parser.add_argument("--graph", default="strata_bench")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--keep", action="store_true", help="do not drop the graph at the end")
+    parser.add_argument("--keep", action="store_true", help="keep both graphs at the end")
     args = parser.parse_args()
     if args.graph == settings.STRATA_GRAPH_NAME:
         parser.error(f"refusing to use (and drop) the project graph {args.graph!r}; pick another --graph")
-
-    store = AgeGraphStore(graph=args.graph)
-    print(f"database {connection.settings_dict['NAME']!r}, graph {args.graph!r}")
-    nodes, edges = generate(args.nodes, args.edges, args.seed)
-    print(f"generated {len(nodes):,} nodes and {len(edges):,} edges")
-    rng = random.Random(args.seed + 1)
-    starts = [f"n{rng.randrange(args.nodes)}" for _ in range(args.samples)]
-    prepare(store)
+    shape = (debian() if args.shape == "debian" else None) or generated()
+    print(f"graph: {shape.name}: {len(shape.nodes):,} nodes, {len(shape.edges):,} edges")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS age")
+    age, falkor = AgeGraphStore(graph=args.graph), FalkorGraphStore(graph=args.graph)
+    print(f"AGE graph {args.graph!r} in database {connection.settings_dict['NAME']!r}; FalkorDB graph {args.graph!r}")
+    bench = Bench(age, falkor)
     try:
-        results = run_load(store, nodes, edges) + run_k_hop(store, starts) + run_cypher(store, starts)
+        for label, store in bench.stores.items():
+            prepare(store)
+            nodes_per_second, edges_per_second = load(store, shape)
+            print(f"load {label:9s}: {nodes_per_second:10,.0f} nodes/s   {edges_per_second:10,.0f} edges/s")
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")  # what autovacuum does after a load (visibility map, statistics)
+        run_traversals(bench, shape, args)
+        run_second_load(bench, age, falkor, shape)
     finally:
         if not args.keep:
-            store.drop_graph()
+            for store in bench.stores.values():
+                store.drop_graph()
     print()
-    for name, ok in results:
+    for name, ok in bench.results:
         print(f"{verdict(ok)}  {name}")
-    return 0 if all(ok for _, ok in results) else 1
+    return 0 if all(ok for _, ok in bench.results) else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ distribution, so node ``p0`` gets the most incoming edges), a few outgoing edges
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import shutil
@@ -34,6 +35,15 @@ class Shape:
     name: str
     nodes: list[Node]
     edges: list[Edge]
+
+    @functools.cached_property
+    def in_degree(self) -> dict[str, int]:
+        """Incoming DEPENDS edges per node key."""
+        counts: dict[str, int] = {}
+        for edge in self.edges:
+            if edge.type == DEPENDS:
+                counts[edge.target.key] = counts.get(edge.target.key, 0) + 1
+        return counts
 
 
 def debian(text: str | None = None) -> Shape | None:
