@@ -39,6 +39,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from bench import graph_measure as measure  # noqa: E402
+from bench import graph_native as native  # noqa: E402
 from bench.common import verdict  # noqa: E402
 from bench.graph_shapes import DEPENDS, EDGE_TYPES, LABEL, Shape, debian, generated  # noqa: E402
 from core.storage.falkordb import FalkorGraphStore  # noqa: E402
@@ -80,21 +81,30 @@ class Bench:
         answer: Callable[[Any], Any],
         repeat: int,
         target: str | None = None,
+        native: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None,
     ) -> None:
-        """Time ``call(store, start)`` on both adapters, alternating; count unequal answers."""
-        series = {label: measure.Series() for label in self.stores}
+        """Time ``call(store, start)`` on both adapters, alternating; count unequal answers.
+        ``native`` = (FalkorDB's own query for a start, the adapters' answer projected to what it
+        returns): timed in the same rotation as a reference."""
+        calls_by = {label: (lambda r, s=store: call(s, r)) for label, store in self.stores.items()}
+        if native is not None:
+            calls_by["native"] = native[0]
+        series = {label: measure.Series() for label in calls_by}
         for start in starts[:2]:  # warm up: compose and prepare the statements, fill the caches
-            for store in self.stores.values():
-                call(store, start)
-        mismatches = sizes = 0
+            for function in calls_by.values():
+                function(start)
+        mismatches = sizes = native_wrong = 0
+        labels = list(calls_by)
         for round_no in range(repeat):
             for index, start in enumerate(starts):
-                order = list(self.stores) if (index + round_no) % 2 == 0 else list(self.stores)[::-1]
+                shift = (index + round_no) % len(labels)
                 answers = {}
-                for label in order:
-                    answers[label] = answer(
-                        series[label].call(lambda s=self.stores[label], r=start: call(s, r), self.pids[label])
-                    )
+                for label in labels[shift:] + labels[:shift]:
+                    pid = self.pids["AGE" if label == "AGE" else "FalkorDB"]
+                    answers[label] = series[label].call(lambda f=calls_by[label], r=start: f(r), pid)
+                if native is not None:
+                    native_wrong += answers.pop("native") != native[1](answer(answers["AGE"]))
+                answers = {label: answer(value) for label, value in answers.items()}
                 mismatches += answers["AGE"] != answers["FalkorDB"]
                 sizes += len(answers["AGE"]) if isinstance(answers["AGE"], (set, list, tuple)) else 0
         age, falkor = series["AGE"], series["FalkorDB"]
@@ -103,12 +113,19 @@ class Bench:
         calls = len(age.wall)
         print(f"\n{name}  ({len(starts)} starts x {repeat}, {sizes / calls:,.0f} results per call on average)")
         for label, s in series.items():
+            if label == "native":
+                continue
             client, server = s.cpu_per_call()
             print(
                 f"  {label:9s} p50 {s.p50 * 1000:9.2f} ms  p95 {s.p95 * 1000:9.2f} ms   "
                 f"CPU/call client {client * 1000:7.2f} ms + server {server * 1000:7.2f} ms"
             )
         print(f"  AGE ÷ FalkorDB (p50): {ratio:.2f}x   answers equal on {calls - mismatches}/{calls} calls")
+        if native is not None:
+            print(
+                f"  (reference: FalkorDB's own Cypher p50 {series['native'].p50 * 1000:.2f} ms, AGE ÷ it "
+                f"{age.p50 / series['native'].p50:.2f}x; it differs from the adapters on {native_wrong}/{calls} calls)"
+            )
         self.results.append((f"{name}: same answers on both adapters", mismatches == 0))
         if target is not None:
             self.results.append(
@@ -146,7 +163,16 @@ def path_pairs(age: AgeGraphStore, keys: list[str], rng: random.Random, count: i
     return pairs
 
 
+def path_answer(path: Any) -> tuple:
+    return (path.length,) if path is not None else (None,)
+
+
+def keys_of_hops(answer: set) -> set:
+    return {(label, key) for label, key, _ in answer}
+
+
 def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None:
+    falkor = bench.stores["FalkorDB"]
     rng = random.Random(args.seed)
     keys = [node.key for node in shape.nodes]
     starts = [NodeRef(LABEL, key) for key in rng.sample(keys, args.starts)]
@@ -158,6 +184,7 @@ def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None
             hop_answer,
             args.repeat,
             "hops",
+            (native.reach(falkor, k, "out", DEPENDS), keys_of_hops),
         )
     bench.scenario(
         "1-hop outgoing with properties",
@@ -173,6 +200,7 @@ def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None
         node_answer,
         args.repeat,
         "hops",
+        (native.reach(falkor, 1, "in", DEPENDS), set),
     )
     bench.scenario(
         "reverse transitive, depth 3",
@@ -181,6 +209,7 @@ def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None
         hop_answer,
         args.repeat,
         "hops",
+        (native.reach(falkor, 3, "in", DEPENDS), keys_of_hops),
     )
     hub = max(shape.nodes, key=lambda n: shape.in_degree.get(n.key, 0))
     print(f"\nhub: {hub.key} with {shape.in_degree[hub.key]:,} incoming {DEPENDS} edges")
@@ -192,6 +221,7 @@ def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None
         node_answer,
         args.hub_repeat,
         "hub",
+        (native.reach(falkor, 1, "in", DEPENDS), set),
     )
     bench.scenario(
         f"hub {hub.key}: the same in pages of 5,000 (neighbours_page)",
@@ -209,23 +239,25 @@ def run_traversals(bench: Bench, shape: Shape, args: argparse.Namespace) -> None
         hop_answer,
         args.hub_repeat,
         "hub",
+        (native.reach(falkor, 3, "in", DEPENDS), keys_of_hops),
     )
     pairs = path_pairs(bench.stores["AGE"], keys, rng, args.paths)
     bench.scenario(
         f"shortest path, {len(pairs)} reachable pairs (DEPENDS, max_depth 6)",
         pairs,
         lambda s, pair: s.shortest_path(pair[0], pair[1], edge_types=DEP, properties=False),
-        lambda path: (path.length,) if path is not None else (None,),
+        path_answer,
         args.repeat,
         "path",
+        (native.shortest(falkor, "out", DEPENDS), lambda length: length),
     )
     bench.scenario(
         "shortest path, the same pairs in any direction (all edge types)",
         pairs,
         lambda s, pair: s.shortest_path(pair[0], pair[1], direction="both", properties=False),
-        lambda path: (path.length,) if path is not None else (None,),
+        path_answer,
         args.repeat,
-        "path",
+        "path",  # no native reference: FalkorDB's shortestPath does not take undirected patterns
     )
 
 
