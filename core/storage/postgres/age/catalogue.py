@@ -68,6 +68,11 @@ class Catalogue:
     def label_of(self, graph_id: str | int) -> str | None:
         return self.names.get(int(graph_id) >> LABEL_ID_SHIFT)
 
+    def only_label(self, kind: str) -> str | None:
+        """The graph's one label of ``kind``, when it has exactly one."""
+        found = [name for name, value in self.kinds.items() if value == kind]
+        return found[0] if len(found) == 1 else None
+
     def sorted_ids(self, kind: str) -> list[int]:
         """Label ids of ``kind`` ordered by name (code point): the (label, key) order in SQL."""
         return [self.ids[name] for name in sorted(self.kinds) if self.kinds[name] == kind]

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from core.storage.ports import Edge, Hop, InvalidInput, Node, NodeNotFound, NodeRef, Page, Subgraph
 from core.storage.postgres.age.base import AgeBase
-from core.storage.postgres.age.catalogue import VERTEX, Catalogue
+from core.storage.postgres.age.catalogue import LABEL_ID_SHIFT, VERTEX, Catalogue
 from core.storage.postgres.age.values import parse_many
 
 _KEY_TEXT = sql.SQL("{}.properties->>'key'::text")
@@ -74,17 +74,26 @@ class TraversalMixin(AgeBase):
     # ------------------------------------------------------------ rows to nodes
 
     def _nodes(self, rows: list[tuple], catalogue: Catalogue, properties: bool) -> list[Node]:
-        """Nodes from rows ``(..., graphid, key, props)`` (the last three columns given)."""
+        """Nodes from rows ``(..., graphid, key, props)`` (the last three columns given). The hot
+        loop of large answers (a hub's 20k neighbours): the label comes from the graphid's label
+        id, or is the graph's only node label."""
         parsed = parse_many([row[-1] for row in rows]) if properties else None
+        only = catalogue.only_label(VERTEX)
+        names = catalogue.names
         nodes = []
-        for index, (*_, graph_id, key, _) in enumerate(rows):
-            label = catalogue.label_of(graph_id)
+        for index, row in enumerate(rows):
+            key = row[-2]
+            label = only or names.get(int(row[-3]) >> LABEL_ID_SHIFT)
             if label is None:  # a label created since the catalogue was read
                 catalogue = self._reload_catalogue()
-                label = catalogue.label_of(graph_id) or ""
-            props = parsed[index] if parsed is not None else {}
-            props.pop("key", None)
-            nodes.append(Node(label, "" if key is None else key, props))
+                names = catalogue.names
+                label = catalogue.label_of(row[-3]) or ""
+            if parsed is None:
+                nodes.append(Node(label, "" if key is None else key, {}))
+            else:
+                props = parsed[index]
+                props.pop("key", None)
+                nodes.append(Node(label, "" if key is None else key, props))
         return nodes
 
     def _start(self, rows: list[tuple], ref: NodeRef, types: Sequence[str] | None, version_at: int) -> Catalogue:
