@@ -8,12 +8,14 @@ Data lives in AGE's own tables, so Cypher keeps working on it:
   and by ``INSERT ... ON CONFLICT``); a GIN index on ``properties`` serves ``MATCH (n:L {key: $k})``.
   ``key`` is therefore a reserved property name: node properties named ``key`` are refused.
 * an edge type ``T`` is the edge table ``"<graph>"."T"`` (``id, start_id, end_id, properties``)
-  with a unique index on ``(start_id, end_id)``: one edge per type + source + target.
+  with a unique index on ``(start_id, end_id)`` (one edge per type + source + target), one on
+  ``(end_id, start_id)`` and a unique one on ``id``.
 
-Writes are plain SQL on those tables (set-based for ``bulk_load``); scans and counts page
-through them (``scan.py``). Traversals are SQL over the
-label tables (a recursive CTE, or one query per BFS level), never Cypher variable-length paths,
-which are two to three orders of magnitude slower on AGE (see bench/graph_bench.py). Every method
+Writes are plain SQL on those tables (set-based for ``bulk_load``, skipping unchanged rows);
+scans and counts page through them (``scan.py``). Each traversal is ONE SQL statement over the
+label tables (``traversal.py``, ``paths.py``), never Cypher variable-length paths, which are two
+to three orders of magnitude slower on AGE. The label catalogue lives in memory
+(``catalogue.py``), checked against a version each traversal returns. Every method
 runs on ``django.db.connections[using]``, so on ``default`` it joins the caller's
 ``transaction.atomic()`` (``features.joins_db_transaction``).
 

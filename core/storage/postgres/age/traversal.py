@@ -1,6 +1,6 @@
 """Traversals of the AGE graph: neighbours (whole or a page at a time), k-hop and subgraph, each
 ONE SQL statement over the label tables, never Cypher variable-length paths (two to three orders
-of magnitude slower on AGE, see bench/graph_bench.py).
+of magnitude slower on AGE: ARCHITECTURE.md's measured facts).
 
 Each statement finds the start by its key, walks, and returns node rows ``(depth, graphid, key,
 properties or NULL, catalogue version on the start row)``: labels come from the graphid (its
