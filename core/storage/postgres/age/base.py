@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from psycopg import sql
 
 from core.locks import advisory_xact_lock
@@ -123,6 +123,26 @@ class AgeBase(GraphStore):
         CATALOGUES.put(self._catalogue_key, catalogue)
         return catalogue
 
+    def _verified_catalogue(self) -> Catalogue:
+        """The catalogue checked against the database's version (one small query), while labels
+        created by a transaction that has not committed may still be rolled back."""
+        [(version,)] = self._execute(sql.SQL("SELECT {}").format(self._version_sql()))
+        catalogue = self._catalogue()
+        if version != catalogue.version:
+            catalogue = self._reload_catalogue()
+        if not self._connection.in_atomic_block:  # what it saw is committed
+            CATALOGUES.clear_pending(self._catalogue_key)
+        return catalogue
+
+    def _labels_created(self, in_transaction: bool) -> None:
+        """After creating labels: read the catalogue again on next use, and until the caller's
+        transaction commits, check it before each use (a rollback drops the new tables)."""
+        self._forget_catalogue()
+        if in_transaction:
+            key = self._catalogue_key
+            CATALOGUES.mark_pending(key)
+            transaction.on_commit(lambda: CATALOGUES.clear_pending(key), using=self.using)
+
     def _forget_catalogue(self) -> None:
         CATALOGUES.forget(self._catalogue_key)
 
@@ -150,6 +170,8 @@ class AgeBase(GraphStore):
         if not labels and not edge_types:
             return
         catalogue = self._catalogue()
+        if CATALOGUES.is_pending(self._catalogue_key):
+            catalogue = self._verified_catalogue()
         if not self._known(catalogue, labels, edge_types):
             self._check(self._reload_catalogue(), labels, edge_types)
 

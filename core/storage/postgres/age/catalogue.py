@@ -51,8 +51,6 @@ class Catalogue:
     kinds: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
-    #: node labels whose indexes this process has checked since the catalogue was read
-    indexed: set[str] = field(default_factory=set)
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> Catalogue:
@@ -83,7 +81,23 @@ class Catalogues:
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, ...], Catalogue] = {}
+        self._pending: set[tuple[str, ...]] = set()
         self._lock = threading.Lock()
+
+    # A label created inside a transaction that has not committed yet may still be rolled back;
+    # until it commits, the graph's catalogue is checked against the database before each use
+    # (a statement naming a table that vanished would abort the caller's transaction).
+
+    def is_pending(self, key: tuple[str, ...]) -> bool:
+        return key in self._pending
+
+    def mark_pending(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._pending.add(key)
+
+    def clear_pending(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._pending.discard(key)
 
     def get(self, key: tuple[str, ...]) -> Catalogue | None:
         return self._by_key.get(key)

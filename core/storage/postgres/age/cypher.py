@@ -3,6 +3,7 @@ from agtype to the port's neutral values (Node, Edge, Path, JSON values)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -14,6 +15,7 @@ from core.storage.postgres.age.base import AgeBase
 from core.storage.postgres.age.values import KIND, as_node, parse_tagged
 
 _CYPHER_TAG = "$strata_cypher$"
+_MAY_CREATE_LABELS = re.compile(r"\b(?:CREATE|MERGE)\b", re.IGNORECASE)
 
 
 class CypherMixin(AgeBase):
@@ -45,6 +47,8 @@ class CypherMixin(AgeBase):
         except psycopg.Error:
             with connection.wrap_database_errors:
                 raise
+        if _MAY_CREATE_LABELS.search(query):  # Cypher creates the labels it names: as define does
+            self._labels_created(connection.in_atomic_block)
         parsed = [[parse_tagged(value) for value in row] for row in rows]
         refs = self._refs_by_id(_edge_ends(parsed)) if parsed else {}
         return [dict(zip(columns, (_neutral(v, refs) for v in row), strict=True)) for row in parsed]

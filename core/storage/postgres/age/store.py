@@ -38,7 +38,7 @@ class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin
             self._lock()
             if not self.graph_exists():
                 self._execute(sql.SQL("SELECT ag_catalog.create_graph(%s)"), [self.graph])
-        self._forget_catalogue()
+        self._labels_created(self._connection.in_atomic_block)
 
     def drop_graph(self) -> None:
         """Drop the AGE graph and all its data (adapter-specific; not part of the port)."""
@@ -73,30 +73,32 @@ class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin
         return statements
 
     def _missing_indexes(self, label: str, kind: str) -> dict[str, sql.Composable] | None:
-        """None when the label exists with this kind and all its indexes; else what is missing."""
+        """None when the label exists with this kind and all its indexes; else what is missing.
+        One query: the catalogue version (the catalogue is read again only when it changed) and
+        which of the label's indexes exist."""
         indexes = self._indexes(label, kind)
-        if self._kinds([label]).get(label) != kind:
-            return indexes
-        rows = self._execute(
+        [(version, present)] = self._execute(
             sql.SQL(
-                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = ANY(%s::text[])"
-            ),
+                "SELECT {version}, ARRAY(SELECT c.relname::text FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s::text[]))"
+            ).format(version=self._version_sql()),
             [self.graph, list(indexes)],
         )
-        missing = {name: statement for name, statement in indexes.items() if (name,) not in rows}
+        catalogue = self._catalogue()
+        if version != catalogue.version:
+            catalogue = self._reload_catalogue()
+        if catalogue.kinds.get(label) != kind:
+            return indexes
+        missing = {name: statement for name, statement in indexes.items() if name not in present}
         return missing or None
 
     def _do_define(self, label: str, kind: str) -> None:
         """Create the label and its indexes unless they exist (idempotent, safe under concurrency).
-        A label this process already saw complete costs no query (until the catalogue changes)."""
+        When they do (the usual case: ingest defines its label on every batch) it costs one query."""
         kind = VERTEX if kind == NODE else EDGE
-        catalogue = self._catalogue()
-        if catalogue.kinds.get(label) == kind and label in catalogue.indexed:
-            return
         if self._missing_indexes(label, kind) is None:
-            self._catalogue().indexed.add(label)
             return
+        in_transaction = self._connection.in_atomic_block
         with transaction.atomic(using=self.using):
             self.ensure_graph()
             self._lock()
@@ -111,7 +113,7 @@ class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin
                         self._execute(sql.SQL("DROP INDEX IF EXISTS {}").format(self._table(f"{label}_{suffix}")))
             for statement in (self._missing_indexes(label, kind) or {}).values():
                 self._execute(statement)
-        self._forget_catalogue()
+        self._labels_created(in_transaction)
 
     def _do_labels(self, kind: str) -> list[str]:
         kind = VERTEX if kind == NODE else EDGE

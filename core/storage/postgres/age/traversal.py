@@ -99,7 +99,8 @@ class TraversalMixin(AgeBase):
     def _start(self, rows: list[tuple], ref: NodeRef, types: Sequence[str] | None, version_at: int) -> Catalogue:
         """The catalogue for the rows of a walk from ``ref`` (NodeNotFound when the walk found no
         start); ``version_at`` is the column of the start row's catalogue version."""
-        if not rows or rows[0][0] != 0:
+        if not rows or rows[0][0] != 0:  # no start row, so no version: check the labels first
+            self._check(self._reload_catalogue(), [ref.label], list(types or ()))
             raise NodeNotFound(f"start node {ref.label}:{ref.key!r} does not exist in graph {self.graph!r}")
         return self._check_version(rows[0][version_at], [ref.label], types or ())
 
