@@ -57,3 +57,14 @@ def test_labels_are_quoted_and_values_are_parameters(falkor):
     hostile = "a'}) DETACH DELETE n //"
     falkor.upsert_node("Person", hostile, {"q": "`) MATCH (m) DELETE m //"})
     assert falkor.get_node(NodeRef("Person", hostile)).properties == {"q": "`) MATCH (m) DELETE m //"}
+
+
+def test_an_edge_type_exists_in_falkordb_once_defined_and_leaves_no_data(falkor):
+    # A MERGE planned before FalkorDB knows the edge type cannot match an edge that a
+    # concurrent writer created first, and duplicates it (the contract's concurrent writers).
+    falkor.define_edge_type("KNOWS")
+    assert ["KNOWS"] in falkor._rows("CALL db.relationshipTypes()")
+    assert (falkor.count_nodes(None), falkor.count_edges(None)) == (0, 0)
+    falkor._known.clear()
+    falkor.define_edge_type("KNOWS")  # again, from a fresh process's view: idempotent
+    assert falkor._rows("CALL db.relationshipTypes()") == [["KNOWS"]]

@@ -7,7 +7,8 @@
   checked by a strict identifier pattern and backticked; everything else is a ``$parameter``.
 * Declared labels and edge types live in a hash next to the graph
   (``strata:graph-schema:<graph>``); a node label gets a range index and a unique constraint on
-  ``key`` when it is declared.
+  ``key`` when it is declared, and an edge type is created in FalkorDB's schema (a ``MERGE``
+  planned before its type exists duplicates the edge a concurrent writer created first).
 * The client (a redis-py connection pool) is created lazily and again in a forked process.
 """
 
@@ -129,6 +130,8 @@ class FalkorBase(GraphStore):
             raise InvalidInput(f"{label!r} is already a {KIND_NAMES[existing]} in graph {self.graph!r}")
         if kind == NODE:
             self._ensure_key_index(label)
+        else:
+            self._ensure_edge_type(label)
         if existing is None and not self._redis.hsetnx(self._schema_key, label, kind):
             existing = self._redis.hget(self._schema_key, label)
             if existing != kind:
@@ -149,6 +152,18 @@ class FalkorBase(GraphStore):
         except redis.ResponseError as error:
             if "already exists" not in str(error).lower():
                 raise
+
+    def _ensure_edge_type(self, edge_type: str) -> None:
+        """Make FalkorDB know the relationship type before any edge of it is written.
+
+        FalkorDB learns a type from its first edge, and a query is planned before it waits for
+        the graph's writer: a ``MERGE (a)-[r:T]->(b)`` planned while ``T`` does not exist yet
+        cannot match the edge that a concurrent writer creates first, so it creates a second,
+        parallel one. Creating the type here (one edge between two unlabelled nodes, deleted by
+        the same query) means every later plan knows it (idempotent)."""
+        known = {row[0] for row in self._rows("CALL db.relationshipTypes()")}
+        if edge_type not in known:
+            self._query(f"CREATE (a)-[:{quoted(edge_type)}]->(b) DELETE a, b")
 
     def _do_labels(self, kind: str) -> list[str]:
         return [name for name, value in self._redis.hgetall(self._schema_key).items() if value == kind]

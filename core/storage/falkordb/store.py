@@ -6,7 +6,8 @@
 Nodes are ``(:Label {key: ..., ...})``, unique by (label, key) through ``MERGE`` plus a unique
 constraint on ``key``; edges are ``MERGE``d, one per (type, source, target): FalkorDB runs the
 write queries of a graph one at a time, so concurrent writers cannot duplicate either (see the
-contract's concurrent-writers case). Properties that FalkorDB cannot store natively (objects,
+contract's concurrent-writers case), provided the edge type already exists when a ``MERGE`` is
+planned: ``define_edge_type`` creates it (``base.py``). Properties that FalkorDB cannot store natively (objects,
 nested arrays, nulls) travel in one JSON property (``values.py``). Traversals walk one BFS
 level per query over internal ids (``traversal.py``), never ``[*1..k]`` variable-length
 patterns, which dropped nodes on converging paths in FalkorDB 4 (upstream issue #2157).
