@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.storage import get_vector_store
@@ -332,3 +333,65 @@ def test_search_is_exact_on_small_collections(vectors, searchable):
     assert [hit.key for hit in hits] == expected
     for hit in hits:
         assert hit.score == pytest.approx(similarity[hit.key], abs=1e-5)
+
+
+# ---------------------------------------------------------------- one round trip, binary, unprepared
+
+
+@pytest.mark.django_db
+def test_search_sends_the_vector_as_a_binary_parameter_and_never_prepares(vectors, searchable):
+    raw = connection.connection
+    for _ in range(12):  # psycopg prepares a statement after 5 executions unless told not to
+        vectors.search("s", searchable, model=MODEL, k=5, filter={"rare": True})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert not [statement for statement in prepared if "strata_vector" in statement], prepared
+    assert raw.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS  # the test's own transaction
+
+
+def _lock_vectors_elsewhere() -> psycopg.Connection:
+    """Another session holding an ACCESS EXCLUSIVE lock on strata_vector (until it is closed)."""
+    other = psycopg.connect(**connection.get_connection_params())
+    other.execute("LOCK TABLE strata_vector IN ACCESS EXCLUSIVE MODE")
+    return other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_search_leaves_no_transaction_open(vectors):
+    vectors.create_collection("s", dimension=DIM, model=MODEL)
+    vectors.upsert("s", _random_items(np.random.default_rng(8), 3), model=MODEL)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '50ms'")
+    other = _lock_vectors_elsewhere()
+    try:
+        with pytest.raises(DatabaseError, match="lock timeout"):
+            vectors.search("s", [1.0] * DIM, model=MODEL, k=2)
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert connection.connection.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert len(vectors.search("s", [1.0] * DIM, model=MODEL, k=2)) == 2
+    assert _show("enable_sort") == "on"  # the search's settings ended with its transaction
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_search_inside_a_transaction_leaves_the_callers_transaction_usable(vectors):
+    vectors.create_collection("s", dimension=DIM, model=MODEL)
+    vectors.upsert("s", _random_items(np.random.default_rng(9), 3), model=MODEL)
+    other = _lock_vectors_elsewhere()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE caller_writes (n int) ON COMMIT DROP")
+            cursor.execute("INSERT INTO caller_writes VALUES (1)")
+            cursor.execute("SET LOCAL lock_timeout = '50ms'")
+            with pytest.raises(DatabaseError, match="lock timeout"):
+                vectors.search("s", [1.0] * DIM, model=MODEL, k=2)
+            other.close()
+            cursor.execute("INSERT INTO caller_writes VALUES (2)")  # the caller's transaction goes on
+            cursor.execute("SELECT sum(n) FROM caller_writes")
+            assert cursor.fetchone()[0] == 3
+            assert len(vectors.search("s", [1.0] * DIM, model=MODEL, k=2)) == 2
+    finally:
+        other.close()

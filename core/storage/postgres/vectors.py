@@ -15,7 +15,9 @@ Every call runs on ``django.db.connections[using]``, so on ``default`` it joins 
 - ``search`` sets ``hnsw.ef_search`` (``set_config(..., is_local => true)``, i.e. SET LOCAL) to
   ``max(STRATA_HNSW_EF_SEARCH, k)`` and, with a metadata filter, ``hnsw.iterative_scan =
   relaxed_order`` so a selective filter still yields k hits; the outer query re-sorts.
-  On small collections the planner rightly prefers an exact scan plus sort.
+  On small collections the planner rightly prefers an exact scan plus sort. The settings, the
+  query and the transaction (or savepoint) around them go out in one round trip, with the query
+  vector as a binary parameter and never as a prepared statement (``pipelined.py``).
 - ``upsert`` is set-based: a binary COPY into a temporary staging table (the vectors encoded by
   pgvector-python's psycopg dumper, registered once per connection with ``register_vector``),
   then one ``INSERT ... SELECT ... ON CONFLICT (collection_id, key) DO UPDATE``. Its own cost is
@@ -56,6 +58,7 @@ from core.storage.ports import (
     VectorStore,
 )
 from core.storage.ports.errors import StorageError
+from core.storage.postgres import pipelined
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
 
@@ -81,7 +84,7 @@ _UPSERT_FROM_STAGE = """
 """
 _SEARCH = """
     SELECT key, metadata, distance FROM (
-        SELECT key, metadata, embedding {op} %s::vector AS distance
+        SELECT key, metadata, embedding {op} {vector} AS distance
         FROM strata_vector
         WHERE collection_id = {collection_id}{filter}
         ORDER BY distance
@@ -267,21 +270,23 @@ class PostgresVectorStore(VectorStore):
         self, spec: VectorCollection, vector: np.ndarray, k: int, condition: filters.Filter | None
     ) -> list[VectorHit]:
         where, params = (None, []) if condition is None else compile_filter(condition, _METADATA)
-        query = _search_sql(spec, where)
-        args = [_vector_literal(vector), *params, k]
         ef_search = min(MAX_K, max(int(settings.STRATA_HNSW_EF_SEARCH), k))
-        with transaction.atomic(using=self.using), self._cursor() as cursor:
+        self._register_vector_type()  # the query vector travels in pgvector's binary format
+        rows = pipelined.fetch_with_settings(
+            self.using,
             # enable_sort = off: the planner does not cost the TOASTed 1536-d vectors, so at ~100k
             # rows (or with stale statistics after a bulk load) it picks a scan + top-N sort over
             # the whole collection (~300 ms) instead of the HNSW index (~2 ms); measured in
             # bench/content_bench.py.
-            cursor.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true), "
-                "set_config('enable_sort', 'off', true)",
-                [str(ef_search), "relaxed_order" if condition is not None else "off"],
-            )
-            cursor.execute(query, args)
-            rows = cursor.fetchall()
+            settings=[
+                ("hnsw.ef_search", str(ef_search)),
+                ("hnsw.iterative_scan", "relaxed_order" if condition is not None else "off"),
+                ("enable_sort", "off"),
+            ],
+            query=_search_sql(spec, where, vector=sql.SQL("%b")),
+            logged_query=_search_sql(spec, where, vector=sql.SQL("%s::vector")),
+            params=[vector, *params, k],
+        )
         return [_hit(key, metadata, distance, spec.metric) for key, metadata, distance in rows]
 
     # ------------------------------------------------------------ helpers
@@ -356,20 +361,17 @@ def _fire_deferred_foreign_key_checks(cursor) -> None:
 # ---------------------------------------------------------------- SQL building
 
 
-def _search_sql(spec: _Collection, where: sql.Composable | None) -> str:
+def _search_sql(spec: _Collection, where: sql.Composable | None, *, vector: sql.Composable) -> str:
     return (
         sql.SQL(_SEARCH)
         .format(
             op=sql.SQL(_DISTANCE[spec.metric]),
+            vector=vector,
             collection_id=sql.Literal(int(spec.id)),
             filter=sql.SQL("") if where is None else sql.SQL(" AND ") + where,
         )
         .as_string()
     )
-
-
-def _vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(map(repr, vector.tolist())) + "]"
 
 
 def _hit(key: str, metadata: str, distance: float, metric: str) -> VectorHit:
