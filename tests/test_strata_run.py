@@ -4,16 +4,21 @@ stopping everything on SIGTERM or when a child dies."""
 
 from __future__ import annotations
 
+import http.server
+import io
 import os
 import re
 import signal
+import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 
 import psutil
 import pytest
 from celery import Celery
+from django.core.management.base import OutputWrapper
 
 from core import initial_password
 from tests.instances import Instance, Run, gone, log_in, make_instance, port_open, processes_in_groups, wait_for
@@ -72,6 +77,8 @@ def test_strata_run_starts_everything_shows_a_banner_and_stops_on_sigterm(run_in
         web = psutil.Process(run.child_pids()["web"])
         assert len(web.children()) == 2 * len(os.sched_getaffinity(0)) + 1
         assert run.status("/static/admin/css/base.css") == 200
+        # gunicornc's control socket is this data dir's own, not ~/.gunicorn/gunicorn.ctl shared by all
+        assert (run_instance.data_dir / "run" / "gunicorn.ctl").is_socket()
 
         children = run.child_pids()
         run.process.send_signal(signal.SIGTERM)
@@ -155,3 +162,28 @@ def test_the_kept_password_goes_at_first_login_or_when_changed(monkeypatch, tmp_
     response = client.post("/accounts/login/", {"username": "carol", "password": "changed-456"})
     assert response.status_code == 302
     assert not kept.exists()
+
+
+def test_the_banner_waits_for_an_http_answer_not_just_a_connection():
+    """gunicorn's master accepts connections once it has bound the port, while its workers are still
+    importing Django (seconds on a loaded machine): a connection is not readiness, an answer is."""
+    from core.management.commands.strata_run import Child, Supervisor
+
+    def supervisor(port: int) -> Supervisor:
+        return Supervisor(
+            [Child("web", [])], OutputWrapper(io.StringIO()), env={}, cwd=".", web_addr=("127.0.0.1", port)
+        )
+
+    with socket.socket() as bound:  # listening, so connections succeed, but nothing ever answers
+        bound.bind(("127.0.0.1", 0))
+        bound.listen(8)
+        assert port_open(bound.getsockname()[1])
+        assert supervisor(bound.getsockname()[1])._web_answers(timeout=0.5) is False
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert supervisor(server.server_address[1])._web_answers(timeout=5) is True
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,7 +3,7 @@ web server, a Celery worker and Celery beat as child processes with prefixed out
 
     manage.py strata_run [--addr 127.0.0.1:8000] [--dev] [--web-workers N] [--no-worker] [--no-beat] [--no-migrate]
 
-Once the web server answers and the worker and beat are up, a banner says where the site is,
+Once the web server answers an HTTP request and the worker and beat are up, a banner says where the site is,
 how to log in (the generated password of the first superuser is kept in a 0600 file in the
 data dir until its first login, see core/initial_password.py) and how to stop.
 Ctrl-C or SIGTERM stops every child (SIGTERM first, SIGKILL after a grace period). When one
@@ -18,11 +18,11 @@ Django's development server instead (one process, a thread per request).
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +47,8 @@ STOP_GRACE_SECONDS = 30.0
 POLL_SECONDS = 0.2
 #: The banner waits this long at most for the children to say they are ready.
 READY_TIMEOUT_SECONDS = 60.0
+#: The page the banner waits for: it answers once a web process has loaded Django.
+READY_PATH = "/healthz"
 
 
 @dataclass
@@ -107,20 +109,31 @@ class Supervisor:
             if pattern is not None and not child.ready.is_set() and pattern.search(line):
                 child.ready.set()
 
-    def _web_answers(self) -> bool:
+    def _web_answers(self, timeout: float) -> bool:
+        """Whether the web server answers an HTTP request (any status) within ``timeout``.
+
+        Not just a connection: gunicorn's master accepts connections as soon as it has bound the
+        port, while its workers are still importing Django (seconds under load), so a connection
+        alone would let the banner promise a site that does not answer yet."""
         if self.web_addr is None:
             return True
+        host, port = self.web_addr
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
-            with socket.create_connection(self.web_addr, timeout=0.5):
-                return True
-        except OSError:
+            conn.request("GET", READY_PATH)
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):
             return False
+        finally:
+            conn.close()
 
     def _announce(self) -> None:
-        """Print the banner last: once the web server answers and every child said it is ready."""
+        """Print the banner last: once every child said it is ready and the web server answers a
+        request (a web process has loaded Django and reached the database)."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            if all(child.ready.is_set() for child in self.children) and self._web_answers():
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if all(child.ready.is_set() for child in self.children) and self._web_answers(timeout=min(left, 10.0)):
                 break
             time.sleep(POLL_SECONDS)
         if self._stop.is_set() or not self.banner:
@@ -337,6 +350,9 @@ class Command(BaseCommand):
                 "core.wsgi:application",
                 *("--bind", addr, "--workers", str(web_workers), "--timeout", str(WEB_TIMEOUT_SECONDS)),
                 *("--graceful-timeout", "30", "--log-level", "info"),
+                # gunicornc's control socket in this data dir: by default every gunicorn of the
+                # user shares ~/.gunicorn/gunicorn.ctl, and the last one to stop removes it.
+                *("--control-socket", str(embedded.data_dir() / "run" / "gunicorn.ctl")),
             ]
         children = [Child("web", web)]
         if worker:
