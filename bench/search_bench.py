@@ -3,6 +3,7 @@
     ./strata bench search relevance [--providers hashing,sentence-transformers] [--no-calibrate]
     ./strata bench search study [--providers hashing,sentence-transformers]
     ./strata bench search latency [--docs 50000] [--queries 200] [--provider sentence-transformers] [--rebuild-bm25]
+                                  [--query-runtimes onnx,torch]
 
 ``relevance``: loads the corpus into one workspace per embedding provider (database
 STRATA_DB_NAME, default ``strata_bench``; workspaces ``bench-stdlib-<provider>`` are kept for the
@@ -187,7 +188,8 @@ def latency(args: argparse.Namespace) -> int:
     if cached.misses:
         cached.save()
     print(f"\n{args.docs} documents, {args.provider}")
-    ok = search_latency.measure(workspace.pk, [i["query"] for i in items[: args.queries]], args.provider)
+    runtimes = [r for r in args.query_runtimes.split(",") if r]
+    ok = search_latency.measure(workspace.pk, [i["query"] for i in items[: args.queries]], args.provider, runtimes)
     return 0 if ok else 1
 
 
@@ -209,6 +211,9 @@ def main() -> int:
     lat.add_argument("--unique", type=int, default=12_500, help="distinct texts (replicated up to --docs)")
     lat.add_argument("--rebuild-bm25", action="store_true", help="REINDEX the BM25 indexes after loading")
     lat.add_argument("--provider", default="sentence-transformers")
+    lat.add_argument(
+        "--query-runtimes", default="onnx,torch", help="MiniLM query runtimes measured side by side (onnx, torch)"
+    )
     for p in (rel, lat, study):
         p.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

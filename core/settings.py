@@ -357,5 +357,10 @@ STRATA_SEARCH_FUSION_POOL = env_int("STRATA_SEARCH_FUSION_POOL", 30)
 STRATA_RELEVANCE_FLOORS = json.loads(os.environ.get("STRATA_RELEVANCE_FLOORS") or "{}")
 # Query embeddings are cached in Redis by (model, text) for this long (seconds).
 STRATA_QUERY_EMBEDDING_CACHE_SECONDS = env_int("STRATA_QUERY_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
-# torch threads for encoding one query with sentence-transformers (batches use torch's default).
+# Threads for encoding one query with sentence-transformers (batches use torch's default).
 STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS = env_int("STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS", 1)
+# What encodes one MiniLM query: "onnx" (ONNX Runtime on a graph exported once from the shipped
+# weights, checked against torch; torch when onnxruntime is missing or the export fails) or "torch".
+STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME", "onnx")
+# Where models derived from shipped weights (the MiniLM ONNX export) are kept.
+STRATA_MODEL_CACHE_DIR = os.environ.get("STRATA_MODEL_CACHE_DIR") or str(embedded.data_dir() / "models")

@@ -6,11 +6,16 @@ hub offline, so nothing is ever downloaded. Optional extra:
     pip install 'strata[sentence-transformers]'
 
 (From PyPI alone, `torch` for Linux is the CUDA build, several GB.)
+
+Batches (documents) run on torch. A single query runs on ONNX Runtime (``minilm_onnx``: the same
+weights exported once, a third of the CPU) unless ``STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME`` is
+``torch``; without onnxruntime, or when the export fails, queries fall back to torch (logged once).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -20,7 +25,9 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from content.embeddings import DIMENSION, EmbeddingError, normalize_rows
+from content.embeddings import DIMENSION, EmbeddingError, minilm_onnx, normalize_rows
+
+logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 NATIVE_DIMENSION = 384
@@ -61,11 +68,31 @@ class SentenceTransformerEmbedder:
     # tuning split of the same corpus (bench/search_bench.py study).
     fusion_weights = {"rrf": 2.0, "relative_score": 4.0}
 
-    def __init__(self, *, model_path: Path, device: str = "cpu", batch_size: int = 64, query_threads: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        model_path: Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        query_threads: int = 1,
+        query_runtime: str = "torch",
+        model_cache_dir: Path | None = None,
+    ) -> None:
+        if query_runtime not in ("onnx", "torch"):
+            raise EmbeddingError(f"unknown query runtime {query_runtime!r}; expected onnx or torch")
         self.model_path = model_path
         self.device = device
         self.batch_size = batch_size
         self.query_threads = query_threads
+        self.query_runtime = query_runtime
+        self._onnx: minilm_onnx.MiniLMOnnx | None = None
+        if query_runtime == "onnx" and model_cache_dir is not None and device == "cpu":
+            if minilm_onnx.available():
+                self._onnx = minilm_onnx.MiniLMOnnx(
+                    model_path=model_path, cache_dir=model_cache_dir, threads=query_threads
+                )
+            else:
+                logger.warning("onnxruntime is not installed: MiniLM queries are encoded with torch (slower)")
         self._model: Any = None
         self._lock = threading.Lock()
         self._batch_threads = 0  # torch's own thread count, remembered when the model loads
@@ -80,6 +107,8 @@ class SentenceTransformerEmbedder:
             model_path=path,
             device=settings.STRATA_SENTENCE_TRANSFORMERS_DEVICE,
             query_threads=settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS,
+            query_runtime=settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME,
+            model_cache_dir=Path(settings.STRATA_MODEL_CACHE_DIR),
         )
 
     def _load(self) -> Any:
@@ -128,9 +157,22 @@ class SentenceTransformerEmbedder:
             raise EmbeddingError(f"{MODEL_NAME} returned {vectors.shape[1]} dimensions, expected {NATIVE_DIMENSION}")
         return normalize_rows(vectors, dimension=self.dimension)
 
+    @property
+    def query_runtime_in_use(self) -> str:
+        """What encodes the next query: ``onnx`` or ``torch``."""
+        return "onnx" if self._onnx is not None else "torch"
+
     def embed_query(self, text: str) -> np.ndarray:
-        """One query: encoded with ``query_threads`` torch threads (1 by default). For a single short
-        text more threads only add synchronisation, and under load they fight for the cores."""
+        """One query: on ONNX Runtime when it is in use, else on torch; with ``query_threads``
+        threads (1 by default). For a single short text more threads only add synchronisation,
+        and under load they fight for the cores."""
+        onnx = self._onnx
+        if onnx is not None:
+            try:
+                return normalize_rows(onnx.encode(text)[None, :], dimension=self.dimension)[0]
+            except Exception as exc:  # noqa: BLE001 -- any export or runtime failure: torch still answers
+                logger.warning("MiniLM queries fall back to torch: %s", exc)
+                self._onnx = None
         model = self._load()
         with self._lock:
             self._use_threads(self.query_threads)

