@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.db import connection
@@ -206,6 +206,66 @@ def search(
     request and SearchModelMismatch when this process cannot build the workspace's embedder
     (semantic and hybrid modes). ``use_cache=False`` computes the results afresh (evaluation).
     """
+    results = search_results(
+        workspace_id=workspace_id, query=query, mode=mode, filters=filters, limit=limit, use_cache=use_cache
+    )
+    return list(results[:])
+
+
+class SearchResults(Sequence[SearchHit]):
+    """The ranked hits of one search (``search_results``): the ranking is computed (or read from
+    the cache) at once; a hit's passage, headline and matched words are read from PostgreSQL only
+    when its slice is, so a page of 20 out of 100 ranked hits highlights 20 passages. Slices of
+    one ranking never disagree (the ranking is cached once, under the content version)."""
+
+    def __init__(self, *, fetch: Callable[[int, int], list[SearchHit]], ranked: list[tuple[int, float]]) -> None:
+        self._fetch = fetch
+        self._ranked = ranked
+
+    def __len__(self) -> int:
+        return len(self._ranked)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or another result) of the same hits (reads every hit)."""
+        if not isinstance(other, (list, SearchResults)):
+            return NotImplemented
+        return len(self) == len(other) and self[:] == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking sequence, as a list
+
+    @property
+    def best_score(self) -> float | None:
+        return self._ranked[0][1] if self._ranked else None
+
+    @overload
+    def __getitem__(self, index: int) -> SearchHit: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SearchHit]: ...
+
+    def __getitem__(self, index: int | slice) -> SearchHit | list[SearchHit]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self._ranked))
+            hits = self._fetch(start, stop) if start < stop else []
+            return hits[::step] if step != 1 else hits
+        position = range(len(self._ranked))[index]  # IndexError as a list's
+        hits = self._fetch(position, position + 1)
+        if not hits:  # its chunk was deleted meanwhile
+            raise IndexError(index)
+        return hits[0]
+
+
+def search_results(
+    *,
+    workspace_id: int,
+    query: str,
+    mode: SearchMode = "hybrid",
+    filters: Mapping[str, Any] | None = None,
+    limit: int = 10,
+    use_cache: bool = True,
+) -> SearchResults:
+    """``search``'s hits as a sequence whose slices are read on demand (the search page shows 20
+    of up to 100). Same arguments, errors and caching as ``search``."""
     if mode not in SEARCH_MODES:
         raise SearchError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
     if not isinstance(query, str):
@@ -220,12 +280,12 @@ def search(
     clean_filters = _validate_filters(filters)
     parsed = parse_query(query)
     if parsed.is_empty:
-        return []
+        return SearchResults(fetch=lambda start, stop: [], ranked=[])
     workspace_id = int(workspace_id)
     # Refuse an unusable embedder before touching the cache, so it is reported even for cached queries.
     resolved = query_embedder(workspace_id=workspace_id) if mode != "fulltext" else None
 
-    def compute() -> list[SearchHit]:
+    def rank() -> tuple[list[tuple[int, float]], dict[int, float]]:
         args = {"workspace_id": workspace_id, "parsed": parsed, "filters": clean_filters}
         semantic: list[tuple[int, float]] = []
         if mode == "semantic":
@@ -244,13 +304,25 @@ def search(
                     (float(settings.STRATA_SEARCH_WEIGHT_FULLTEXT), lexical),
                 ]
             )[:limit]
-        return _hits(workspace_id=workspace_id, parsed=parsed, ranked=ranked, similarity=dict(semantic))
+        return ranked, dict(semantic)
 
-    if not use_cache:
-        return compute()
-    return caching.cached(
-        "search",
-        workspace_id=workspace_id,
-        parts=(query, mode, clean_filters, limit, fulltext.cache_token(), fusion.cache_token()),
-        compute=compute,
-    )
+    parts = (query, mode, clean_filters, limit, fulltext.cache_token(), fusion.cache_token())
+    if use_cache:
+        ranked, similarity = caching.cached("search", workspace_id=workspace_id, parts=parts, compute=rank)
+    else:
+        ranked, similarity = rank()
+
+    def fetch(start: int, stop: int) -> list[SearchHit]:
+        chosen = ranked[start:stop]
+
+        def hits() -> list[SearchHit]:
+            return _hits(workspace_id=workspace_id, parsed=parsed, ranked=chosen, similarity=similarity)
+
+        if not use_cache:
+            return hits()
+        # keyed by the slice's ranking itself, not its position: a ranking computed under another
+        # content version never shares a key with this one
+        ranking = tuple((chunk_id, score, similarity.get(chunk_id)) for chunk_id, score in chosen)
+        return caching.cached("search-hits", workspace_id=workspace_id, parts=(*parts, ranking), compute=hits)
+
+    return SearchResults(fetch=fetch, ranked=ranked)

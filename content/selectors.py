@@ -37,8 +37,10 @@ from content.search import (
     TS_CONFIG,
     SearchHit,
     SearchMode,
+    SearchResults,
     highlight_html,
     search,
+    search_results,
 )
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "SearchHit",
     "SearchMode",
     "SearchModelMismatch",
+    "SearchResults",
     "SimilarDocument",
     "document_body",
     "document_ids_matching_metadata",
@@ -64,6 +67,7 @@ __all__ = [
     "document_with_context",
     "highlight_html",
     "search",
+    "search_results",
     "stored_embedding_model",
     "workspace_summary",
 ]

@@ -9,14 +9,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
-from content import parsers, selectors, services
+from content import caching, parsers, selectors, services
 from content.forms import SearchForm, UploadForm
 from content.models import Document
 from core.permissions import can_write, workspace_required
@@ -114,13 +117,15 @@ def document_statuses(request: HttpRequest) -> JsonResponse:
 @content_page
 def search(request: HttpRequest) -> HttpResponse:
     """Search with pagination: the best ``selectors.MAX_LIMIT`` hits, RESULTS_PER_PAGE a page
-    (one cached search serves every page, so the pages never disagree)."""
+    (one cached ranking serves every page, so the pages never disagree; only the page shown is
+    highlighted)."""
     form = SearchForm(request.GET or None)
-    hits: list[selectors.SearchHit] | None = None
+    hits: selectors.SearchResults | None = None
     page = None
     if form.is_valid() and form.cleaned_data["q"].strip():
         try:
-            hits = selectors.search(
+            # the ranking of up to MAX_LIMIT hits; passages and headlines only for the page shown
+            hits = selectors.search_results(
                 workspace_id=request.workspace.id,
                 query=form.cleaned_data["q"],
                 mode=form.cleaned_data["mode"],
@@ -138,7 +143,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "form": form,
             "hits": hits,
             "page": page,
-            "best_score": hits[0].score if hits else None,
+            "best_score": hits.best_score if hits else None,
             "capped": hits is not None and len(hits) >= selectors.MAX_LIMIT,
         },
     )
@@ -146,8 +151,30 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @content_page
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    """The document page. Its article (text, similar documents, graph, chunks) is rendered once and
+    cached under the workspace's content version, like the context it is made of, so a cached
+    page costs the session, the user, the workspace and the version (no template work beyond
+    the site's frame)."""
+    workspace_id = request.workspace.id
+    chunks_open = bool(request.GET.get("chunk"))
+
+    def render_article() -> tuple[str, str]:
+        context = selectors.document_with_context(workspace_id=workspace_id, document_id=document_id)
+        html = render_to_string(
+            "content/_document_article.html", {"ctx": context, "document": context.document, "chunks_open": chunks_open}
+        )
+        return context.title, html
+
+    # the relevance floors decide which similar documents show (as in the context's own key)
+    floors = sorted((settings.STRATA_RELEVANCE_FLOORS or {}).items())
     try:
-        context = selectors.document_with_context(workspace_id=request.workspace.id, document_id=document_id)
+        title, article = caching.cached(
+            "document-page",
+            workspace_id=workspace_id,
+            parts=(int(document_id), chunks_open, floors),
+            compute=render_article,
+        )
     except Document.DoesNotExist:
         raise Http404("No such document in this workspace.") from None
-    return render(request, "content/document_detail.html", {"ctx": context, "document": context.document})
+    article = mark_safe(article)  # noqa: S308 -- rendered (autoescaped) by _document_article.html above
+    return render(request, "content/document_detail.html", {"title": title, "article": article})

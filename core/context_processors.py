@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from core import selectors
+from core.permissions import user_workspaces
 
 
 def workspace(request: HttpRequest) -> dict[str, Any]:
@@ -14,5 +14,5 @@ def workspace(request: HttpRequest) -> dict[str, Any]:
     current = getattr(request, "workspace", None)
     return {
         "current_workspace": current if current else None,
-        "user_workspaces": selectors.workspaces_for_user(user=user),
+        "user_workspaces": user_workspaces(request),  # the query that found request.workspace
     }

@@ -35,13 +35,29 @@ MANAGE_ROLES = frozenset({Membership.Role.OWNER})
 View = Callable[..., HttpResponse]
 
 
+def user_workspaces(request: HttpRequest) -> list[Workspace]:
+    """The signed-in user's workspaces by name, read once per request (the workspace the request
+    works in and the page's workspace switcher both come from this one query)."""
+    user = request.user
+    if not user.is_authenticated:
+        return []
+    cached = getattr(request, "_strata_user_workspaces", None)
+    if cached is None:
+        cached = list(selectors.workspaces_for_user(user=user))
+        request._strata_user_workspaces = cached
+    return cached
+
+
 def resolve_workspace(request: HttpRequest) -> Workspace | None:
     """The workspace the signed-in user works in: the one chosen in the session if the user is
     a member of it, else the user's first one; None for anonymous users and non-members."""
-    user = request.user
-    if not user.is_authenticated:
-        return None
-    return selectors.workspace_for_user(user=user, workspace_id=request.session.get(SESSION_KEY))
+    workspaces = user_workspaces(request)
+    chosen = request.session.get(SESSION_KEY) if workspaces else None
+    if chosen is not None:
+        found = next((w for w in workspaces if str(w.pk) == str(chosen)), None)
+        if found is not None:
+            return found
+    return workspaces[0] if workspaces else None
 
 
 def has_role(*, user: Any, workspace_id: int, roles: Collection[str]) -> bool:

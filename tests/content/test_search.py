@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -406,3 +408,41 @@ def test_an_embedding_failure_in_the_background_encoder_is_reported_like_any_oth
     with override_settings(STRATA_OPENAI_BASE_URL="http://127.0.0.1:9/v1", STRATA_OPENAI_MAX_RETRIES=0):
         with pytest.raises(selectors.SearchModelMismatch):
             selectors.search(workspace_id=workspace.pk, query="quantum", mode="hybrid")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_results_highlight_only_the_slice_read_and_slices_agree_with_search(workspace, mode):
+    """The search page's sequence: the ranking at once, passages and headlines per slice (20 of up
+    to 100 ranked hits), every slice from the one cached ranking, the same hits as ``search``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    notes = [f"Grey herons stalk fish in pond {n}. " * (1 + n % 3) for n in range(30)]
+    ingest(workspace.pk, *[IngestItem(f"heron-{n}", f"Heron note {n}", text) for n, text in enumerate(notes)])
+    everything = selectors.search(workspace_id=workspace.pk, query="grey herons fish", mode=mode, limit=100)
+    results = selectors.search_results(workspace_id=workspace.pk, query="grey herons fish", mode=mode, limit=100)
+    assert len(results) == len(everything) >= 25
+    assert results.best_score == everything[0].score
+    with CaptureQueriesContext(connection) as queries:
+        first = results[0:20]
+    headlines = [q["sql"] for q in queries.captured_queries if "ts_headline" in q["sql"]]
+    assert len(headlines) == 1  # one statement, for the 20 chunks of the slice only
+    assert len(re.search(r"ANY\('\{([\d,]+)\}'", headlines[0]).group(1).split(",")) == 20
+    assert [h.chunk_id for h in first] == [h.chunk_id for h in everything[:20]]
+    assert [h.chunk_id for h in results[20:40]] == [h.chunk_id for h in everything[20:40]]
+    assert results[3] == everything[3] and results[-1] == everything[-1]
+    with CaptureQueriesContext(connection) as queries:
+        assert [h.chunk_id for h in results[0:20]] == [h.chunk_id for h in first]  # cached
+    assert not [q for q in queries.captured_queries if "ts_headline" in q["sql"]]
+    with pytest.raises(IndexError):
+        results[len(results)]
+
+
+def test_search_results_after_a_write_show_the_new_text_never_a_cached_slice(workspace):
+    ids = ingest(workspace.pk, *[IngestItem(f"e-{n}", f"Egret {n}", f"Little egrets wade {n}.") for n in range(5)])
+    before = selectors.search_results(workspace_id=workspace.pk, query="egrets", mode="fulltext", limit=100)[0:5]
+    assert before and all("wade" in hit.passage for hit in before)
+    ingest(workspace.pk, IngestItem("e-0", "Egret 0", "Little egrets now fly over the marsh."))
+    after = selectors.search_results(workspace_id=workspace.pk, query="egrets", mode="fulltext", limit=100)[0:5]
+    changed = [hit for hit in after if hit.document_id == ids["e-0"]]
+    assert changed and "fly over the marsh" in changed[0].passage
