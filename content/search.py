@@ -308,7 +308,8 @@ def search_results(
 
     parts = (query, mode, clean_filters, limit, fulltext.cache_token(), fusion.cache_token())
     if use_cache:
-        ranked, similarity = caching.cached("search", workspace_id=workspace_id, parts=parts, compute=rank)
+        # its own name: the values under "search" (whole hit lists, before) have another shape
+        ranked, similarity = caching.cached("search-ranking", workspace_id=workspace_id, parts=parts, compute=rank)
     else:
         ranked, similarity = rank()
 

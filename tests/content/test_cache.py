@@ -67,7 +67,7 @@ def test_search_results_are_cached_in_redis(workspace, docs):
     hits = selectors.search(workspace_id=workspace.pk, query="herons", mode="fulltext")
     assert {h.document_id for h in hits} == {docs["heron"], docs["egret"]}
     added = redis_keys() - before
-    assert any(b"content:search:" in key for key in added)
+    assert any(b"content:search-ranking:" in key for key in added)
 
     hide_from_fulltext(docs["heron"])
     cached = selectors.search(workspace_id=workspace.pk, query="herons", mode="fulltext")
