@@ -1,4 +1,6 @@
-"""Deleting a document from every store it lives in, in one transaction."""
+"""Deleting a document: its rows and an outbox event in one transaction; its body, vectors and
+graph node (with its edges) go with them through the event's projections
+(content/projections.py), in the same transaction for the stores that share it."""
 
 from __future__ import annotations
 
@@ -6,10 +8,9 @@ from typing import Any
 
 from django.db import transaction
 
-from content import caching, embedding, stores
+from content import caching, stores
 from content.models import Chunk, Document
 from core.services import audit_record, outbox_publish
-from core.storage.ports import NodeRef
 
 EVENT_DELETED = "content.document.deleted"
 
@@ -20,21 +21,15 @@ def document_delete(*, workspace_id: int, document_id: int, actor: Any = None) -
     workspace_id = int(workspace_id)
     with transaction.atomic():
         stores.lock_workspace(workspace_id)
+        stores.lock_routes()
         document = Document.objects.select_for_update().get(pk=int(document_id), workspace_id=workspace_id)
-        chunk_keys = [str(i) for i in Chunk.objects.filter(document_id=document.pk).values_list("id", flat=True)]
-        if chunk_keys:
-            for collection in embedding.workspace_collections(workspace_id):
-                stores.vectors().delete(collection, chunk_keys)
-        stores.documents().delete(stores.DOCUMENTS_COLLECTION, str(document.pk))
-        graph = stores.graph()
-        graph.define_node_label(stores.GRAPH_LABEL)
-        graph.delete_node(NodeRef(stores.GRAPH_LABEL, str(document.pk)))
+        chunk_ids = list(Chunk.objects.filter(document_id=document.pk).order_by("id").values_list("id", flat=True))
         info = {"external_id": document.external_id, "title": document.title}
         pk = document.pk
-        document.delete()  # cascades to its chunks
+        document.delete()  # cascades to its chunks and its DocumentSource
         outbox_publish(
             event_type=EVENT_DELETED,
-            payload={"workspace_id": workspace_id, "document_id": pk, **info},
+            payload={"workspace_id": workspace_id, "document_id": pk, "chunk_ids": chunk_ids, **info},
             workspace_id=workspace_id,
         )
         audit_record(

@@ -16,7 +16,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 
 from content import caching, stores
-from content.models import Chunk, Document, WorkspaceEmbedding
+from content.models import Chunk, Document, DocumentSource, WorkspaceEmbedding
 from content.semantic import workspace_floor
 from core.storage.ports import Node, NodeNotFound, NodeRef, UnknownCollection, UnknownLabel
 
@@ -143,7 +143,8 @@ def document_with_context(*, workspace_id: int, document_id: int, similar: int =
         # Raises Document.DoesNotExist for another workspace's document; nothing is cached then.
         # (The cache key holds the workspace, so a cached page is only ever served to its workspace.)
         document = Document.objects.get(pk=document_id, workspace_id=workspace_id)
-        body = _body(document.pk) or {}
+        # The body is a projection of the rows: until a dedicated store has it, show the record.
+        body = _body(document.pk) or _body_from_rows(document)
         chunks = [
             ChunkView(**row)
             for row in Chunk.objects.filter(document=document, workspace_id=workspace_id)
@@ -174,6 +175,11 @@ def document_body(*, workspace_id: int, document_id: int) -> dict[str, Any] | No
     if not Document.objects.filter(pk=document_id, workspace_id=workspace_id).exists():
         return None
     return _body(int(document_id))
+
+
+def _body_from_rows(document: Document) -> dict[str, Any]:
+    source = DocumentSource.objects.filter(document_id=document.pk).values("text", "metadata").first() or {}
+    return {"title": document.title, "text": source.get("text", ""), "metadata": source.get("metadata") or {}}
 
 
 def _body(document_id: int) -> dict[str, Any] | None:

@@ -1,32 +1,33 @@
-"""Embedding a workspace's chunks: the workspace's model and its vector collections, embedding
-rows into them, and the services that embed (or re-embed) documents with the workspace's model.
+"""Embedding a workspace's chunks: the workspace's model and its vector collections, and the
+services that embed (or re-embed) documents with the workspace's model.
 
-Embedding runs inside the caller's transaction under the workspace's shared lock, so a
-document's vectors commit together with its ``ready`` status or not at all.
+Embedding never runs inside a transaction: chunks are read, embedded by the provider, and then
+written in slices of ``STRATA_EMBEDDING_SLICE_SIZE`` chunks, each committed on its own with a
+re-check of the documents' content hashes (content/vector_slices.py). Collections are created in
+every vector backend the route writes to, each in its own transaction, before any slice.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from content import caching, stores
+from content import caching, stores, vector_slices
 from content.embeddings import DIMENSION, Embedder, EmbeddingError
-from content.models import Chunk, Document
+from content.models import Chunk, Document, DocumentSource
 from content.workspace_model import current_embedding, workspace_embedder
 from core.services import audit_record
-from core.storage.ports import CollectionConflict, ModelMismatch, UnknownCollection, VectorItem
 
 # ---------------------------------------------------------------- helpers
 
 
 def workspace_collections(workspace_id: int) -> list[str]:
-    """Every vector collection of the workspace (the current model's, and a re-embed's target)."""
+    """Every vector collection of the workspace in the backend serving reads."""
     prefix = stores.chunk_collection(workspace_id=workspace_id, model="x")[:-1]
     return sorted(c.name for c in stores.vectors().list_collections() if c.name.startswith(prefix))
 
@@ -40,19 +41,17 @@ def embedding_input(title: str, text: str) -> str:
     return f"{title}\n\n{text}" if title else text
 
 
-def ensure_collection(workspace_id: int, model: str) -> str:
-    """The workspace's collection for ``model``, created on demand; refuses a collection of
-    that name holding another model's vectors."""
+def ensure_collections(workspace_id: int, model: str) -> str:
+    """The workspace's collection for ``model`` in every vector backend that receives writes,
+    created where missing, each in its own transaction (creating one builds an index: never
+    inside a long transaction). Refuses a collection of that name holding another model."""
     name = stores.chunk_collection(workspace_id=workspace_id, model=model)
-    vectors = stores.vectors()
-    try:
-        existing = vectors.get_collection(name)
-    except UnknownCollection:
-        return vectors.create_collection(name, dimension=DIMENSION, model=model).name
-    if existing.model != model:
-        raise ModelMismatch(f"vector collection {name!r} holds {existing.model!r} vectors, not {model!r}")
-    if existing.dimension != DIMENSION:
-        raise CollectionConflict(f"vector collection {name!r} has dimension {existing.dimension}, not {DIMENSION}")
+    for _, vectors in stores.vector_targets():
+        if vectors.features.joins_db_transaction:
+            with transaction.atomic():
+                vector_slices.ensure_collection(vectors, name, model)  # type: ignore[arg-type]
+        else:
+            vector_slices.ensure_collection(vectors, name, model)  # type: ignore[arg-type]
     return name
 
 
@@ -61,124 +60,113 @@ def current_model(workspace_id: int, *, create: bool) -> str:
     return current_embedding(workspace_id, create=create)[1]
 
 
-def embed_rows(
-    *,
-    workspace_id: int,
-    rows: Sequence[tuple[int, int, str]],
-    embedder: Embedder,
-    collection: str,
-    titles: Mapping[int, str],
-    metadata: Mapping[int, dict[str, Any]],
-) -> None:
-    """Embed ``(chunk_id, document_id, text)`` rows and upsert them into ``collection``."""
-    matrix = embedder.embed([embedding_input(titles.get(doc_id, ""), text) for _, doc_id, text in rows])
-    if matrix.shape != (len(rows), DIMENSION):
-        raise EmbeddingError(f"{embedder.model} returned shape {matrix.shape}, expected ({len(rows)}, {DIMENSION})")
-    items = [
-        VectorItem(
-            key=str(chunk_id),
-            vector=vector,
-            metadata={
-                "workspace_id": workspace_id,
-                "document_id": doc_id,
-                "chunk_id": chunk_id,
-                "doc": metadata.get(doc_id, {}),
-            },
-        )
-        for (chunk_id, doc_id, _), vector in zip(rows, matrix, strict=True)
-    ]
-    stores.vectors().upsert(collection, items, model=embedder.model)
-
-
-def document_metadata(document_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    bodies = stores.documents().get_many(stores.DOCUMENTS_COLLECTION, [str(i) for i in document_ids])
-    return {int(key): (body.get("metadata") or {}) for key, body in bodies.items()}
-
-
-def embed_documents(workspace_id: int, documents: Mapping[int, str]) -> int:
-    """Embed the not-yet-embedded chunks of ``documents`` ({id: title}) of one workspace with
-    its model (caller holds the workspace lock, inside a transaction). Returns chunks embedded."""
-    model = current_model(workspace_id, create=True)
-    chunk_rows = list(
-        Chunk.objects.filter(document_id__in=list(documents))
-        .exclude(embedding_model=model)
-        .order_by("id")
-        .values_list("id", "document_id", "text")
-    )
-    if chunk_rows:
-        embedder, model = workspace_embedder(workspace_id)
-        collection = ensure_collection(workspace_id, model)
-        metadata = document_metadata({doc_id for _, doc_id, _ in chunk_rows})
-        now = timezone.now()
-        for batch in batches(chunk_rows, settings.STRATA_EMBEDDING_BATCH_SIZE):
-            embed_rows(
-                workspace_id=workspace_id,
-                rows=batch,
-                embedder=embedder,
-                collection=collection,
-                titles=documents,
-                metadata=metadata,
+def embed_texts(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Embed in provider-sized batches (no transaction may be open around this: it may be a
+    network call); raises EmbeddingError on a wrong shape."""
+    parts = []
+    for batch in batches(list(texts), settings.STRATA_EMBEDDING_BATCH_SIZE):
+        matrix = embedder.embed(list(batch))
+        if matrix.shape != (len(batch), DIMENSION):
+            raise EmbeddingError(
+                f"{embedder.model} returned shape {matrix.shape}, expected ({len(batch)}, {DIMENSION})"
             )
-            Chunk.objects.filter(id__in=[row[0] for row in batch]).update(embedding_model=model, embedded_at=now)
-    marked = (
-        Document.objects.filter(id__in=list(documents))
-        .exclude(status=Document.Status.READY, embedding_model=model)
-        .update(status=Document.Status.READY, embedding_model=model)
-    )
-    if chunk_rows or marked:  # semantic search and the document pages now show the embedding
-        caching.bump_content_version(workspace_id)
-    return len(chunk_rows)
+        parts.append(matrix)
+    return np.concatenate(parts) if parts else np.zeros((0, DIMENSION), dtype=np.float32)
+
+
+def document_rows(document_ids: Iterable[int]) -> tuple[dict[int, str], dict[int, dict[str, Any]], dict[int, str]]:
+    """Titles, metadata and content hashes of documents, from their rows."""
+    ids = list(document_ids)
+    titles, hashes = {}, {}
+    for doc_id, title, content_hash in Document.objects.filter(id__in=ids).values_list("id", "title", "content_hash"):
+        titles[doc_id], hashes[doc_id] = title, content_hash
+    metadata = dict(DocumentSource.objects.filter(document_id__in=ids).values_list("document_id", "metadata"))
+    return titles, metadata, hashes
+
+
+def embed_rows(
+    *, workspace_id: int, rows: Sequence[tuple[int, int, str]], embedder: Embedder, collection: str, mark: bool = True
+) -> int:
+    """Embed ``(chunk_id, document_id, text)`` rows (outside any transaction) and write them in
+    committed slices into ``collection`` of every vector backend; ``mark``: record them
+    embedded. Returns the chunks written."""
+    written = 0
+    for part in batches(list(rows), vector_slices.slice_size()):
+        titles, metadata, hashes = document_rows({doc_id for _, doc_id, _ in part})
+        matrix = embed_texts(embedder, [embedding_input(titles.get(doc_id, ""), text) for _, doc_id, text in part])
+        [piece] = vector_slices.make_slices(
+            workspace_id=workspace_id,
+            model=embedder.model,
+            collection=collection,
+            rows=part,
+            vectors=matrix,
+            titles=titles,
+            metadata=metadata,
+            hashes=hashes,
+        )
+        written += vector_slices.write_slice(piece, mark=mark)
+    return written
+
+
+def embed_documents(workspace_id: int, document_ids: Sequence[int], *, again: bool = False) -> int:
+    """Embed the chunks of these documents of one workspace with its model that are not yet
+    embedded with it (``again``: all of them), slice by slice; then mark ready the documents
+    with nothing left to embed. Returns the chunks embedded."""
+    embedder, model = workspace_embedder(workspace_id)
+    collection = ensure_collections(workspace_id, model)
+    chunks = Chunk.objects.filter(workspace_id=workspace_id, document_id__in=list(document_ids))
+    if not again:
+        chunks = chunks.exclude(embedding_model=model)
+    embedded, last_id = 0, 0
+    while True:  # by id, so a chunk that cannot be marked (gone meanwhile) is not read again
+        rows = list(chunks.filter(id__gt=last_id).order_by("id").values_list("id", "document_id", "text")[:1000])
+        if not rows:
+            break
+        embedded += embed_rows(workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection)
+        last_id = rows[-1][0]
+    with transaction.atomic():  # documents without chunks, or whose chunks were all embedded before
+        stores.lock_workspace(workspace_id)
+        locked = list(
+            Document.objects.select_for_update()
+            .filter(workspace_id=workspace_id, id__in=list(document_ids))
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        vector_slices.mark_embedded(workspace_id, [], locked, model)
+    return embedded
 
 
 # ---------------------------------------------------------------- services
 
 
+def _by_workspace(document_ids: Sequence[int]) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for doc_id, workspace_id in (
+        Document.objects.filter(id__in=list(document_ids)).order_by("id").values_list("id", "workspace_id")
+    ):
+        grouped[workspace_id].append(doc_id)
+    return dict(sorted(grouped.items()))
+
+
 def document_embed(*, document_ids: Sequence[int]) -> int:
     """Embed the chunks of these documents that are not yet embedded with their workspace's
-    model (creating the workspace's collection on demand) and mark the documents ready.
-    Idempotent; returns how many chunks were embedded. Raises ``EmbeddingError`` when the
-    provider fails (nothing is written)."""
+    model (creating the workspace's collections on demand) and mark the documents ready.
+    Idempotent, in committed slices (a slice written stays written); returns how many chunks
+    were embedded. Raises ``EmbeddingError`` when the provider fails (the slices written
+    before stay), ``StoreUnavailable`` when a vector store cannot be reached."""
     ids = sorted({int(i) for i in document_ids})
-    if not ids:
-        return 0
-    with transaction.atomic():
-        workspaces = sorted(set(Document.objects.filter(id__in=ids).values_list("workspace_id", flat=True)))
-        for workspace_id in workspaces:
-            stores.lock_workspace(workspace_id)
-        grouped: dict[int, dict[int, str]] = defaultdict(dict)
-        for doc_id, workspace_id, title in (
-            Document.objects.select_for_update()
-            .filter(id__in=ids)
-            .order_by("id")
-            .values_list("id", "workspace_id", "title")
-        ):
-            grouped[workspace_id][doc_id] = title
-        embedded = 0
-        for workspace_id, docs in sorted(grouped.items()):
-            # The cached document pages said "Waiting for embedding" and semantic results change
-            # too: embed_documents moves the workspace's content version when it writes anything.
-            embedded += embed_documents(workspace_id, docs)
-        return embedded
+    return sum(embed_documents(workspace_id, docs) for workspace_id, docs in _by_workspace(ids).items())
 
 
 def documents_reembed(*, workspace_id: int, document_ids: Sequence[int]) -> int:
     """Embed these documents of the workspace again with its model, even if they already are
-    (e.g. after a failed or suspect embedding). Ids of other workspaces are ignored.
-    Returns how many documents were re-embedded."""
+    (e.g. after a failed or suspect embedding); their vectors are replaced slice by slice. Ids
+    of other workspaces are ignored. Returns how many documents were re-embedded."""
     workspace_id = int(workspace_id)
     ids = sorted({int(i) for i in document_ids})
-    with transaction.atomic():
-        stores.lock_workspace(workspace_id)
-        documents = dict(
-            Document.objects.select_for_update()
-            .filter(workspace_id=workspace_id, id__in=ids)
-            .order_by("id")
-            .values_list("id", "title")
-        )
-        if not documents:
-            return 0
-        Chunk.objects.filter(document_id__in=list(documents)).update(embedding_model="", embedded_at=None)
-        embed_documents(workspace_id, documents)
+    documents = list(Document.objects.filter(workspace_id=workspace_id, id__in=ids).values_list("id", flat=True))
+    if documents:
+        embed_documents(workspace_id, documents, again=True)
     return len(documents)
 
 

@@ -1,4 +1,6 @@
-"""Outbox handlers of the content app (run by the outbox relay in the Celery worker)."""
+"""Outbox handlers of the content app (run by the outbox relay in the Celery worker): embedding
+the documents an ingest wrote, and (content/projections.py) the projections of its rows into
+the document, vector and graph stores."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from content import services
+from content import projections, services  # noqa: F401  (importing projections registers them)
 from content.embeddings import EmbeddingError
 from core import outbox
 
@@ -14,12 +16,14 @@ if TYPE_CHECKING:
     from core.models import OutboxEvent
 
 
-@outbox.register(services.EVENT_INGESTED, name="content.embed_ingested_documents")
+@outbox.register(services.EVENT_INGESTED, name="content.embed_ingested_documents", transactional=False)
 def embed_ingested_documents(event: OutboxEvent) -> None:
-    """Embed the chunks of the documents an ingest wrote (a no-op for those already embedded).
+    """Embed the chunks of the documents an ingest wrote (a no-op for those already embedded),
+    in committed slices outside any transaction (content/vector_slices.py).
 
-    A failing provider makes the outbox retry the event with backoff; on its last attempt the
-    documents are marked ``failed`` instead of leaving a dead letter."""
+    A failing provider or an unreachable vector store makes the outbox retry the event with
+    backoff (the slices written so far stay); on its last attempt a failing provider marks the
+    documents ``failed`` instead of leaving a dead letter."""
     document_ids = event.payload.get("document_ids") or []
     try:
         services.document_embed(document_ids=document_ids)

@@ -1,11 +1,20 @@
-"""Ingesting a batch of documents into the four data models, in ONE transaction.
+"""Ingesting a batch of documents: its rows and an outbox event in ONE short transaction; the
+JSON bodies, graph nodes and vectors are projections of those rows.
 
-The batch is validated item by item first (``content.items``); the valid items are then
-written in steps, each a function below: lock and look up the existing rows, plan what is
-added / updated / unchanged, write the ``Document`` rows, replace a changed document's old
-chunks and vectors, insert the chunks with their full-text vectors, put the bodies in the
-document store, embed (``embed=True``), put the graph nodes, then record the outbox event,
-the audit entry and the new content version (content/caching.py).
+The batch is validated item by item first (``content.items``). Outside any transaction, the
+documents that look new or changed are chunked and, with ``embed=True``, embedded (a model call
+never runs inside a transaction; the workspace's vector collections are created beforehand, each
+in its own transaction). The valid items are then written in steps, each a function below: lock
+and look up the existing rows, plan what is added / updated / unchanged (re-checking the content
+hashes read before), write the ``Document`` and ``DocumentSource`` rows, drop a changed
+document's old chunks, insert the chunks with their full-text vectors, write the precomputed
+vectors, then record the outbox event, the audit entry and the new content version
+(content/caching.py). Publishing the event runs the projections (content/projections.py) of
+every store that shares the transaction right there, so with the Postgres adapters the batch is
+still all-or-nothing in all four models; dedicated stores get their projections from the outbox
+after the commit. With ``embed=True`` and a vector store that does not share the transaction,
+the vectors are written right after the commit (content/embedding.py), and the worker embeds
+whatever a crash left behind.
 """
 
 from __future__ import annotations
@@ -16,20 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
-from content import bm25, caching, embedding, stores
+from content import bm25, caching, embedding, stores, vector_slices
 from content.chunking import ChunkSpan, chunk_text
-from content.embeddings import Embedder
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
-from content.models import Chunk, Document
-from content.workspace_model import current_embedding, workspace_embedder
+from content.models import Chunk, Document, DocumentSource
+from content.workspace_model import current_embedding
 from core.models import Workspace
 from core.services import audit_record, outbox_publish
-from core.storage.ports import InvalidInput, Node
+from core.storage import routing
+from core.storage.ports import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +64,29 @@ def document_ingest(
 
     Invalid items are reported as ``failed`` and write nothing; the others are added, updated
     (content hash changed: chunks and their vectors replaced) or left ``unchanged``. Written
-    documents get their row, body, chunks (with full-text vectors) and graph node; with
-    ``embed=True`` their chunk embeddings too, otherwise the ``content.documents.ingested``
-    outbox event has them embedded by the worker. A failure of any store write raises and
-    leaves nothing of the batch in any store.
+    documents get their rows and chunks (with full-text vectors), and through their projections
+    their body and graph node; with ``embed=True`` their chunk embeddings too, otherwise the
+    ``content.documents.ingested`` outbox event has them embedded by the worker. With stores
+    that share the transaction, a failure of any write raises and leaves nothing of the batch
+    in any store; dedicated stores receive the batch from the outbox once it committed.
     """
     workspace_id = int(workspace_id)
     results, valid = _validate(items)
     if valid:
         bm25.check_writable()  # a clear error instead of PostgreSQL's about the bm25 access method
+    if not Workspace.objects.filter(pk=workspace_id).exists():
+        raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
+    prepared = _prepare(workspace_id, valid, embed=embed)
+    deferred: list[vector_slices.Slice] = []
     with transaction.atomic():
         if not Workspace.objects.filter(pk=workspace_id).exists():
             raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
         if valid:
             stores.lock_workspace(workspace_id)
-            _write_batch(workspace_id, valid, actor=actor, embed=embed)
+            stores.lock_routes()
+            deferred = _write_batch(workspace_id, valid, prepared, actor=actor)
+    for piece in deferred:  # vectors for a store outside the transaction: after the commit
+        vector_slices.write_slice_safely(piece)
     report = IngestReport(results)
     logger.info("content ingest into workspace %s (embed=%s): %s", workspace_id, embed, report.counts)
     return report
@@ -140,38 +156,85 @@ class _Plan:
 
 
 @dataclass
-class _EmbedTarget:
-    model: str
-    embedder: Embedder
-    collection: str
+class _Prepared:
+    """What was computed outside the transaction: chunk spans of the documents that looked new
+    or changed (by external id, for that item's text), and with ``embed=True`` the workspace's
+    model, its collection and each span's vector (by external id, one row per span)."""
+
+    spans: dict[str, list[ChunkSpan]] = field(default_factory=dict)
+    model: str = ""
+    collection: str = ""
+    vectors: dict[str, Any] = field(default_factory=dict)
 
 
-def _write_batch(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *, actor: Any, embed: bool) -> None:
+def _prepare(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *, embed: bool) -> _Prepared:
+    """Chunk (and embed) outside any transaction the documents whose stored hash differs (read
+    without a lock: the transaction re-checks it)."""
+    prepared = _Prepared()
+    if not valid:
+        return prepared
+    stored = dict(
+        Document.objects.filter(
+            workspace_id=workspace_id, external_id__in=[p.external_id for p, _ in valid]
+        ).values_list("external_id", "content_hash")
+    )
+    candidates = [p for p, _ in valid if stored.get(p.external_id) != p.content_hash]
+    prepared.spans = {p.external_id: chunk_text(p.text) for p in candidates}
+    if embed and candidates:
+        # the workspace's model (recorded by the transaction below if this is its first ingest)
+        embedder, prepared.model = embedding.workspace_embedder(workspace_id, create=False)
+        prepared.collection = embedding.ensure_collections(workspace_id, prepared.model)
+        texts = [
+            embedding.embedding_input(p.title, span.text) for p in candidates for span in prepared.spans[p.external_id]
+        ]
+        matrix = embedding.embed_texts(embedder, texts)
+        row = 0
+        for p in candidates:
+            count = len(prepared.spans[p.external_id])
+            prepared.vectors[p.external_id] = matrix[row : row + count]
+            row += count
+    return prepared
+
+
+def _write_batch(
+    workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], prepared: _Prepared, *, actor: Any
+) -> list[vector_slices.Slice]:
+    """Write the batch's rows and event; returns the vector slices to write after the commit."""
     existing = _lock_existing(workspace_id, [p.external_id for p, _ in valid])
-    # With embed=True every row is written in its final state (embedded, ready), once.
     # The workspace's embedding model is fixed by its first ingest (this process's provider), so
     # a worker started with other settings still embeds with it.
     current_embedding(workspace_id, create=True)
-    target = _embed_target(workspace_id) if embed else None
+    embed = bool(prepared.model)
+    inline = False
+    if embed:
+        # Vectors go in this transaction only if every vector store that receives writes shares
+        # it and the workspace still has the model they were made with (a re-embed may switch it).
+        route = routing.write_route(stores.APP, "vectors")
+        targets = stores.vector_targets(route)
+        same_model = embedding.current_model(workspace_id, create=True) == prepared.model
+        inline = same_model and all(store.features.joins_db_transaction for _, store in targets)
+        embed = same_model
     now = timezone.now()
-    model = target.model if target else ""
-    plan = _plan(workspace_id, valid, existing, model=model, ready=target is not None, now=now)
+    plan = _plan(workspace_id, valid, existing, prepared, ready=inline, now=now)
     if not plan.written:
-        return
+        return []
     _write_rows(plan)
-    _drop_old_chunks(workspace_id, [w.document.pk for w in plan.changed])
+    removed = _drop_old_chunks([w.document.pk for w in plan.changed])
     chunk_rows = _insert_chunks(
         workspace_id,
         [(w.document.pk, w.item.title, ordinal, span) for w in plan.written for ordinal, span in enumerate(w.spans)],
-        model=model,
-        embedded_at=now if embed else None,
+        model=prepared.model if inline else "",
+        embedded_at=now if inline else None,
     )
-    _put_bodies(workspace_id, plan.written)
-    if target is not None:
-        _embed_chunks(workspace_id, target, plan.written, chunk_rows)
-    # else the outbox event recorded below has the worker embed them
-    _put_graph_nodes(workspace_id, plan.written)
-    _record(workspace_id, plan, actor=actor, embed=embed)
+    slices = _vector_slices(workspace_id, prepared, plan.written, chunk_rows) if embed else []
+    if inline:
+        for piece in slices:
+            vector_slices.upsert_slice(piece, targets)
+        slices = []
+    # else the slices are written after the commit, and the outbox event recorded below has the
+    # worker embed whatever they did not (or, without embed, all of it)
+    _record(workspace_id, plan, removed, actor=actor, embedded=inline)
+    return slices
 
 
 def _lock_existing(workspace_id: int, external_ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -185,29 +248,27 @@ def _lock_existing(workspace_id: int, external_ids: list[str]) -> dict[str, tupl
     }
 
 
-def _embed_target(workspace_id: int) -> _EmbedTarget:
-    embedder, model = workspace_embedder(workspace_id)
-    return _EmbedTarget(model, embedder, embedding.ensure_collection(workspace_id, model))
-
-
 def _plan(
     workspace_id: int,
     valid: list[tuple[PreparedItem, ItemResult]],
     existing: dict[str, tuple[int, str]],
+    prepared: _Prepared,
     *,
-    model: str,
     ready: bool,
     now: datetime,
 ) -> _Plan:
     """Which documents are added and which updated (their results say so); an unchanged one
-    only gets its id in its result."""
+    only gets its id in its result. ``ready``: written with their vectors (those with any)."""
     plan = _Plan()
     for p, result in valid:
         found = existing.get(p.external_id)
         if found is not None and found[1] == p.content_hash:
             result.document_id = found[0]  # outcome stays "unchanged"
             continue
-        spans = chunk_text(p.text)
+        spans = prepared.spans.get(p.external_id)
+        if spans is None:  # it changed after _prepare looked (a concurrent ingest): chunk it now
+            spans = chunk_text(p.text)
+        embedded = ready and p.external_id in prepared.vectors
         document = Document(
             workspace_id=workspace_id,
             external_id=p.external_id,
@@ -215,8 +276,8 @@ def _plan(
             source=p.source,
             content_type=p.content_type,
             content_hash=p.content_hash,
-            status=Document.Status.READY if ready else Document.Status.PENDING,
-            embedding_model=model,
+            status=Document.Status.READY if embedded else Document.Status.PENDING,
+            embedding_model=prepared.model if embedded else "",
             chunk_count=len(spans),
             char_count=len(p.text),
             updated_at=now,
@@ -232,22 +293,28 @@ def _plan(
 
 
 def _write_rows(plan: _Plan) -> None:
-    """The relational rows; every written result gets its document id."""
+    """The relational rows (document, its text and metadata); every written result gets its id."""
     Document.objects.bulk_create([w.document for w in plan.new], batch_size=_DB_BATCH)
     Document.objects.bulk_update([w.document for w in plan.changed], _UPDATED_FIELDS, batch_size=500)
     for w in plan.written:
         w.result.document_id = w.document.pk
+    DocumentSource.objects.bulk_create(
+        [DocumentSource(document_id=w.document.pk, text=w.item.text, metadata=w.item.metadata) for w in plan.written],
+        batch_size=_DB_BATCH,
+        update_conflicts=True,
+        unique_fields=["document"],
+        update_fields=["text", "metadata"],
+    )
 
 
-def _drop_old_chunks(workspace_id: int, changed_ids: list[int]) -> None:
-    """A changed document's old chunks and their vectors (in every collection of the workspace)."""
+def _drop_old_chunks(changed_ids: list[int]) -> list[int]:
+    """A changed document's old chunks; returns their ids (the event has their vectors deleted)."""
     if not changed_ids:
-        return
-    old_keys = [str(i) for i in Chunk.objects.filter(document_id__in=changed_ids).values_list("id", flat=True)]
-    if old_keys:
-        for name in embedding.workspace_collections(workspace_id):
-            stores.vectors().delete(name, old_keys)
+        return []
+    old = list(Chunk.objects.filter(document_id__in=changed_ids).order_by("id").values_list("id", flat=True))
+    if old:
         Chunk.objects.filter(document_id__in=changed_ids).delete()
+    return old
 
 
 _INSERT_CHUNKS = """
@@ -299,59 +366,52 @@ def _insert_chunks(
     return rows
 
 
-def _put_bodies(workspace_id: int, written: list[_Write]) -> None:
-    documents = stores.documents()
-    documents.create_collection(stores.DOCUMENTS_COLLECTION)
-    documents.put_many(
-        stores.DOCUMENTS_COLLECTION,
-        [
-            (
-                str(w.document.pk),
-                {"workspace_id": workspace_id, "title": w.item.title, "text": w.item.text, "metadata": w.item.metadata},
-            )
-            for w in written
-        ],
+def _vector_slices(
+    workspace_id: int, prepared: _Prepared, written: list[_Write], chunk_rows: list[tuple[int, int, str]]
+) -> list[vector_slices.Slice]:
+    """The precomputed vectors of the written chunks, in slices, keyed by the new chunk ids."""
+    by_document: dict[int, list[tuple[int, int, str]]] = {}
+    for row in chunk_rows:
+        by_document.setdefault(row[1], []).append(row)
+    rows: list[tuple[int, int, str]] = []
+    vectors: list[Any] = []
+    titles: dict[int, str] = {}
+    metadata: dict[int, dict[str, Any]] = {}
+    hashes: dict[int, str] = {}
+    for w in written:
+        matrix = prepared.vectors.get(w.item.external_id)
+        if matrix is None:
+            continue
+        document_rows = by_document.get(w.document.pk, [])  # ordered by chunk id = by ordinal
+        rows.extend(document_rows)
+        vectors.extend(matrix[: len(document_rows)])
+        titles[w.document.pk] = w.item.title
+        metadata[w.document.pk] = w.item.metadata
+        hashes[w.document.pk] = w.item.content_hash
+    return vector_slices.make_slices(
+        workspace_id=workspace_id,
+        model=prepared.model,
+        collection=prepared.collection,
+        rows=rows,
+        vectors=vectors,
+        titles=titles,
+        metadata=metadata,
+        hashes=hashes,
     )
 
 
-def _embed_chunks(
-    workspace_id: int, target: _EmbedTarget, written: list[_Write], chunk_rows: list[tuple[int, int, str]]
-) -> None:
-    """The bulk-load path: embed the new chunks now, in provider-sized batches."""
-    titles = {w.document.pk: w.item.title for w in written}
-    metadata = {w.document.pk: w.item.metadata for w in written}
-    for batch in embedding.batches(chunk_rows, settings.STRATA_EMBEDDING_BATCH_SIZE):
-        embedding.embed_rows(
-            workspace_id=workspace_id,
-            rows=batch,
-            embedder=target.embedder,
-            collection=target.collection,
-            titles=titles,
-            metadata=metadata,
-        )
-
-
-def _put_graph_nodes(workspace_id: int, written: list[_Write]) -> None:
-    graph = stores.graph()
-    graph.define_node_label(stores.GRAPH_LABEL)
-    graph.bulk_load(
-        nodes=[
-            Node(
-                stores.GRAPH_LABEL,
-                str(w.document.pk),
-                {"workspace_id": workspace_id, "title": w.item.title, "external_id": w.item.external_id},
-            )
-            for w in written
-        ]
-    )
-
-
-def _record(workspace_id: int, plan: _Plan, *, actor: Any, embed: bool) -> None:
-    """The outbox event, the audit entry and the new content version of a written batch."""
+def _record(workspace_id: int, plan: _Plan, removed: list[int], *, actor: Any, embedded: bool) -> None:
+    """The outbox event (its projections run now for the stores in this transaction), the audit
+    entry and the new content version of a written batch."""
     written_ids = [w.document.pk for w in plan.written]
     outbox_publish(
         event_type=EVENT_INGESTED,
-        payload={"workspace_id": workspace_id, "document_ids": written_ids, "embedded": embed},
+        payload={
+            "workspace_id": workspace_id,
+            "document_ids": written_ids,
+            "embedded": embedded,
+            "removed_chunk_ids": removed,
+        },
         workspace_id=workspace_id,
     )
     audit_record(
@@ -363,7 +423,7 @@ def _record(workspace_id: int, plan: _Plan, *, actor: Any, embed: bool) -> None:
         changes={
             "added": len(plan.new),
             "updated": len(plan.changed),
-            "embedded": embed,
+            "embedded": embedded,
             "document_ids": written_ids[:1000],
         },
     )

@@ -1,6 +1,7 @@
-"""Content tables. A document's body and free-form metadata live in the DocumentStore,
-its chunks' embeddings in the VectorStore and its graph node in the GraphStore
-(see content/stores.py); these rows are the relational index over them."""
+"""Content tables: the record of every document (rows are the record). A document's row, its
+text and metadata (``DocumentSource``) and its chunks are written by the services; its JSON body
+in the DocumentStore, its chunks' embeddings in the VectorStore and its graph node in the
+GraphStore are projections of these rows (content/projections.py, content/embedding.py)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,19 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.external_id
+
+
+class DocumentSource(models.Model):
+    """A document's text and metadata as ingested: what its JSON body (``{"workspace_id",
+    "title", "text", "metadata"}`` in the DocumentStore) is projected from. Its own table, so
+    lists of documents never read the text."""
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"source of {self.document_id}"
 
 
 class Chunk(models.Model):

@@ -12,7 +12,12 @@ from content import caching, embedding, stores
 from content.embeddings import get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.models import Workspace
-from core.services import audit_record
+from core.services import audit_record, outbox_publish
+
+EVENT_REEMBEDDED = "content.workspace.reembedded"
+#: rounds of embedding the chunks added meanwhile outside the switch's lock before the last one
+#: embeds the few that are still missing under it
+SWITCH_ROUNDS = 3
 
 
 def workspace_reembed(
@@ -25,10 +30,12 @@ def workspace_reembed(
     """Re-embed every chunk of the workspace with ``provider`` into that model's collection,
     then switch the workspace to it and drop its other collections.
 
-    The chunks are embedded in batches, each in its own short transaction, while searches keep
-    using the old model; the final switch (chunks added meanwhile, the model row, the drop) is
-    one transaction under the workspace's exclusive lock. ``progress(done, total)`` is called
-    after each batch. Returns the number of chunks embedded.
+    The chunks are embedded in batches (outside any transaction) and written in committed
+    slices while searches keep using the old model; the final switch (the model row, the
+    chunks' and documents' model, the drop of the old collections through the
+    ``content.workspace.reembedded`` event's projection) is one transaction under the
+    workspace's exclusive lock, entered once the chunks added meanwhile are embedded too.
+    ``progress(done, total)`` is called after each batch. Returns the number of chunks embedded.
     """
     workspace_id = int(workspace_id)
     if not Workspace.objects.filter(pk=workspace_id).exists():
@@ -39,50 +46,48 @@ def workspace_reembed(
     size = int(batch_size or settings.STRATA_EMBEDDING_BATCH_SIZE)
     if size < 1:
         raise ValueError(f"batch_size must be positive, got {size}")
-    with transaction.atomic():
-        collection = embedding.ensure_collection(workspace_id, new_model)
+    collection = embedding.ensure_collections(workspace_id, new_model)
 
     total = Chunk.objects.filter(workspace_id=workspace_id).count()
     done: set[int] = set()
 
     def embed_batch(rows: list[tuple[int, int, str]]) -> None:
-        doc_ids = {doc_id for _, doc_id, _ in rows}
-        titles = dict(Document.objects.filter(id__in=doc_ids).values_list("id", "title"))
-        embedding.embed_rows(
-            workspace_id=workspace_id,
-            rows=rows,
-            embedder=embedder,
-            collection=collection,
-            titles=titles,
-            metadata=embedding.document_metadata(doc_ids),
-        )
+        embedding.embed_rows(workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection, mark=False)
         done.update(chunk_id for chunk_id, _, _ in rows)
         if progress is not None:
             progress(len(done), max(total, len(done)))
 
+    def missing() -> list[int]:
+        return sorted(set(Chunk.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)) - done)
+
     # 1. every chunk that exists now, batch by batch (searches still use the old model)
     last_id = 0
     while True:
-        with transaction.atomic():
-            rows = list(
-                Chunk.objects.filter(workspace_id=workspace_id, id__gt=last_id)
-                .order_by("id")
-                .values_list("id", "document_id", "text")[:size]
-            )
-            if not rows:
-                break
-            embed_batch(rows)
+        rows = list(
+            Chunk.objects.filter(workspace_id=workspace_id, id__gt=last_id)
+            .order_by("id")
+            .values_list("id", "document_id", "text")[:size]
+        )
+        if not rows:
+            break
+        embed_batch(rows)
         last_id = rows[-1][0]
 
-    # 2. the switch: nobody else writes to the workspace while it runs
+    # 2. the chunks added meanwhile, still outside the lock
+    for _ in range(SWITCH_ROUNDS):
+        ids = missing()
+        if not ids:
+            break
+        for part in embedding.batches(ids, size):
+            embed_batch(list(Chunk.objects.filter(id__in=part).order_by("id").values_list("id", "document_id", "text")))
+
+    # 3. the switch: nobody else writes to the workspace while it runs
     with transaction.atomic():
         stores.lock_workspace(workspace_id, exclusive=True)
-        collection = embedding.ensure_collection(workspace_id, new_model)
-        current = set(Chunk.objects.filter(workspace_id=workspace_id).values_list("id", flat=True))
-        missing = sorted(current - done)
-        total = len(current)
-        for ids in embedding.batches(missing, size):
-            embed_batch(list(Chunk.objects.filter(id__in=ids).order_by("id").values_list("id", "document_id", "text")))
+        stores.lock_routes()
+        for part in embedding.batches(missing(), size):  # the few added in the last moments
+            embed_batch(list(Chunk.objects.filter(id__in=part).order_by("id").values_list("id", "document_id", "text")))
+        total = Chunk.objects.filter(workspace_id=workspace_id).count()
         now = timezone.now()
         Chunk.objects.filter(workspace_id=workspace_id).update(embedding_model=new_model, embedded_at=now)
         Document.objects.filter(workspace_id=workspace_id).update(
@@ -92,8 +97,11 @@ def workspace_reembed(
             workspace_id=workspace_id, defaults={"provider": provider, "model": new_model}
         )
         dropped = [name for name in embedding.workspace_collections(workspace_id) if name != collection]
-        for name in dropped:
-            stores.vectors().drop_collection(name)
+        outbox_publish(
+            event_type=EVENT_REEMBEDDED,
+            payload={"workspace_id": workspace_id, "collection": collection, "dropped": dropped},
+            workspace_id=workspace_id,
+        )
         audit_record(
             actor=None,
             action="content.workspace.reembed",

@@ -40,10 +40,11 @@ def _slug(workspace_id: int) -> str:
     return Workspace.objects.filter(pk=workspace_id).values_list("slug", flat=True).first() or str(workspace_id)
 
 
-def workspace_embedder(workspace_id: int) -> tuple[Embedder, str]:
-    """The embedder the workspace records (recorded on first use), and its model, for writing
-    vectors. Its embedding errors name the provider and the command that switches the workspace."""
-    provider, model = current_embedding(workspace_id, create=True)
+def workspace_embedder(workspace_id: int, *, create: bool = True) -> tuple[Embedder, str]:
+    """The embedder the workspace records (recorded on first use unless ``create=False``), and
+    its model, for writing vectors. Its embedding errors name the provider and the command that
+    switches the workspace."""
+    provider, model = current_embedding(workspace_id, create=create)
     slug = _slug(workspace_id)
     embedder = get_workspace_embedder(provider=provider, model=model, workspace=slug)
     return _Explained(embedder, slug=slug, provider=provider), model

@@ -114,3 +114,71 @@ class OutboxDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} <- {self.event_id}"
+
+
+class StorageRoute(models.Model):
+    """Which backend (an alias of ``STRATA_STORAGE[app][kind]``) serves an app's reads of one
+    kind of store and which receive its writes (``core.storage.routing``). No row: the
+    configured ``DEFAULT`` does both. Written by ``storage_move``."""
+
+    app = models.CharField(max_length=50)
+    kind = models.CharField(max_length=20)
+    read_alias = models.CharField(max_length=50)
+    write_aliases = models.JSONField(default=list)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "kind"], name="core_storage_route_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.app}/{self.kind}: reads {self.read_alias}, writes {', '.join(self.write_aliases)}"
+
+
+class StorageMove(models.Model):
+    """One move of an app's store of one kind to another backend (``manage.py storage_move``):
+    its step, the backfill's checkpoint, the last verification. At most one is active per
+    (app, kind)."""
+
+    class Step(models.TextChoices):
+        DUAL_WRITES = "dual_writes", "1. Dual writes"
+        BACKFILL = "backfill", "2. Backfill"
+        VERIFY = "verify", "3. Verify"
+        READS_SWITCHED = "reads_switched", "4. Reads switched"
+        DONE = "done", "5. Old writes stopped (done)"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused (a store was unavailable; run the command again)"
+        FAILED = "failed", "Verification failed"
+        DONE = "done", "Done"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    app = models.CharField(max_length=50)
+    kind = models.CharField(max_length=20)
+    source = models.CharField(max_length=50)
+    target = models.CharField(max_length=50)
+    step = models.CharField(max_length=20, choices=Step.choices, default=Step.DUAL_WRITES)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    copied = models.BigIntegerField(default=0)
+    verification = models.JSONField(default=dict, blank=True)
+    grace_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app", "kind"],
+                condition=models.Q(finished_at__isnull=True),
+                name="core_storage_move_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app}/{self.kind}: {self.source} -> {self.target} ({self.get_step_display()}, {self.status})"

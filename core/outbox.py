@@ -1,20 +1,22 @@
-"""The transactional outbox: handlers, the relay that delivers events to them, and replay.
+"""The transactional outbox: handlers, publishing, and replay (the relay that delivers events
+is ``core.outbox_relay``, reached as ``core.outbox.relay``).
 
 An event is written by ``publish`` (``core.services.outbox_publish``) in the caller's transaction, so it
-exists if and only if the caller's writes committed. After the commit ``kick_relay`` enqueues
-the Celery task ``core.tasks.outbox_relay`` (and Celery beat runs it every few seconds as a
-safety net), which calls ``relay()``:
+exists if and only if the caller's writes committed; ``publish`` also runs the projections of the
+event whose stores share that transaction (``core.projections``). After the commit
+``kick_relay`` enqueues the Celery task ``core.tasks.outbox_relay`` (and Celery beat runs it
+every few seconds as a safety net), which calls ``relay()``:
 
-* Each due event (``pending`` and ``available_at <= now``) is claimed in its own short
-  transaction with ``SELECT ... FOR UPDATE SKIP LOCKED``, so any number of relays (worker
-  processes, beat, a manual call) run side by side without ever taking the same event. The
-  claim counts the attempt and commits before the handlers run, so an attempt whose process
-  dies still counts (see ``_relay_one``).
+* Each due event is claimed in its own short transaction (``SELECT ... FOR UPDATE SKIP
+  LOCKED`` plus an advisory lock held while its handlers run), so any number of relays run side
+  by side without ever running the same event at once. The claim counts the attempt and commits
+  before the handlers run, so an attempt whose process dies still counts.
 * Each registered handler that has no ``OutboxDelivery`` row for the event yet runs inside a
   savepoint together with the insert of its delivery row: its database effects and the record
-  that it ran commit together or not at all. A handler therefore runs to completion once per
-  event (exactly-once in effect for database work); effects outside the database (HTTP calls,
-  e-mails) are at-least-once and must be idempotent on the event id.
+  that it ran commit together or not at all (exactly once in effect for database work). A
+  handler registered with ``transactional=False`` runs outside any transaction and commits its
+  own work; it must be idempotent. Effects outside the database (HTTP calls, dedicated stores)
+  are at-least-once and must be idempotent too.
 * A failing handler does not stop the others. The event is retried later with exponential
   backoff and becomes a dead letter after ``STRATA_OUTBOX_MAX_ATTEMPTS`` failed attempts;
   ``replay()`` (``manage.py outbox_replay``) puts it back.
@@ -35,11 +37,8 @@ import importlib
 import json
 import logging
 import random
-import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
@@ -70,17 +69,24 @@ _EVENT_TYPE_MAX = OutboxEvent._meta.get_field("event_type").max_length
 
 # event type -> {handler name -> handler}, in registration order
 _registry: dict[str, dict[str, Handler]] = {}
+# (event type, handler name) of the handlers that run outside the relay's transaction
+_outside_transaction: set[tuple[str, str]] = set()
 
 
 # ---------------------------------------------------------------- handlers
 
 
-def register(event_type: str, name: str | None = None) -> Callable[[Handler], Handler]:
+def register(event_type: str, name: str | None = None, *, transactional: bool = True) -> Callable[[Handler], Handler]:
     """Decorator: run ``fn(event)`` for every delivered event of ``event_type``.
 
     ``name`` (default ``module.qualname``) is what the delivery record stores, so it must stay
     stable once events have been delivered: renaming a handler makes it run again for events
     that are replayed. An event type may have several handlers.
+
+    ``transactional=False``: the handler runs outside any transaction and commits its own work
+    (in short transactions: embedding in slices, writes to a store that is not the database);
+    it must be idempotent, since a process killed after its work and before its delivery row
+    runs it again.
     """
     if not event_type or len(event_type) > _EVENT_TYPE_MAX:
         raise ValueError(f"outbox event type must be 1..{_EVENT_TYPE_MAX} characters, got {event_type!r}")
@@ -96,6 +102,10 @@ def register(event_type: str, name: str | None = None) -> Callable[[Handler], Ha
                 f"outbox handler name {handler_name!r} for {event_type!r} is already used by {_qualified(previous)}"
             )
         handlers[handler_name] = fn  # same function registered again (module reload): replace
+        if transactional:
+            _outside_transaction.discard((event_type, handler_name))
+        else:
+            _outside_transaction.add((event_type, handler_name))
         return fn
 
     return decorator
@@ -108,6 +118,11 @@ def _qualified(fn: Callable[..., Any]) -> str:
 def handlers_for(event_type: str) -> list[tuple[str, Handler]]:
     """The ``(name, handler)`` pairs registered for ``event_type``, in registration order."""
     return list(_registry.get(event_type, {}).items())
+
+
+def runs_in_transaction(event_type: str, name: str) -> bool:
+    """Whether the handler runs inside the relay's transaction (the default)."""
+    return (event_type, name) not in _outside_transaction
 
 
 def registered_event_types() -> list[str]:
@@ -131,30 +146,6 @@ def autodiscover_handlers() -> None:
             raise ImproperlyConfigured(f"STRATA_OUTBOX_HANDLER_MODULES: cannot import {module!r}: {exc}") from exc
 
 
-# ---------------------------------------------------------------- relay
-
-
-@dataclass(frozen=True)
-class RelayResult:
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-
-    @property
-    def processed(self) -> int:
-        return self.delivered + self.retried + self.dead
-
-    def __add__(self, other: RelayResult) -> RelayResult:
-        return RelayResult(
-            delivered=self.delivered + other.delivered,
-            retried=self.retried + other.retried,
-            dead=self.dead + other.dead,
-        )
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
 # ---------------------------------------------------------------- publishing
 
 
@@ -172,6 +163,9 @@ def publish(*, event_type: str, payload: dict[str, Any], workspace_id: int | Non
         workspace_id=workspace_id,
         available_at=timezone.now(),
     )
+    from core import projections  # (projections registers its handlers here)
+
+    projections.run_inline(event)
     transaction.on_commit(kick_relay)
     return event
 
@@ -198,148 +192,6 @@ def backoff_delay(attempts: int) -> float:
     exponent = min(max(attempts, 1) - 1, 32)  # 2**32 * base is past any cap; avoids huge floats
     delay = min(base * 2**exponent, MAX_BACKOFF_SECONDS)
     return delay * (1.0 + random.uniform(0.0, BACKOFF_JITTER))  # noqa: S311 (jitter, not crypto)
-
-
-def relay(*, batch_size: int | None = None) -> RelayResult:
-    """Deliver up to ``batch_size`` due events (default ``STRATA_OUTBOX_BATCH_SIZE``).
-
-    Each event is claimed and handled in its own transaction (see the module docstring), so
-    the work done so far is kept if the process dies half-way through a batch."""
-    size = int(batch_size or settings.STRATA_OUTBOX_BATCH_SIZE)
-    if size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {size}")
-    result = RelayResult()
-    for _ in range(size):
-        outcome = _relay_one()
-        if outcome is None:
-            break
-        result += outcome
-    if result.processed:
-        logger.info("outbox relay: %d delivered, %d retried, %d dead", result.delivered, result.retried, result.dead)
-    return result
-
-
-def _relay_one() -> RelayResult | None:
-    """Claim one due event and run its handlers; ``None`` when no event is due.
-
-    Two transactions. The claim counts the attempt and commits before any handler runs, with
-    ``available_at`` moved to when a retry would be due: if the process dies while the handlers
-    run (killed, out of memory, a handler that crashes the interpreter), the attempt stays
-    counted and the event comes back after its backoff, and ends as a dead letter after
-    ``STRATA_OUTBOX_MAX_ATTEMPTS`` like any failing event. (Counting in the same transaction
-    as the handlers lost the count with every crash: a poison event was retried forever.)
-    The second transaction locks the event again, runs the handlers and settles it; while it
-    runs, its row lock keeps other relays (``SKIP LOCKED``) off the event."""
-    now = timezone.now()
-    with transaction.atomic():
-        event = (
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=OutboxEvent.Status.PENDING, available_at__lte=now)
-            .order_by("available_at", "created_at")
-            .first()
-        )
-        if event is None:
-            return None
-        if event.attempts >= int(settings.STRATA_OUTBOX_MAX_ATTEMPTS):
-            # Only an attempt that never finished leaves an event pending at the limit.
-            return _bury(event)
-        previous_error = event.last_error
-        event.attempts += 1
-        event.available_at = now + timedelta(seconds=backoff_delay(event.attempts))
-        event.last_error = (
-            f"attempt {event.attempts} started at {now.isoformat()} and did not finish: the process "
-            f"running it died (killed, out of memory or crashed)\n\n{previous_error}"
-        )[:MAX_ERROR_CHARS]
-        event.save(update_fields=["attempts", "available_at", "last_error"])
-        claimed = event.attempts
-
-    with transaction.atomic():
-        event = (
-            OutboxEvent.objects.select_for_update()
-            .filter(pk=event.pk, status=OutboxEvent.Status.PENDING, attempts=claimed)
-            .first()
-        )
-        if event is None:  # replayed or claimed again meanwhile: that relay owns it now
-            return RelayResult()
-        event.attempts -= 1  # what handlers see: the attempts that failed before this one
-        event.last_error = previous_error
-        errors = _run_handlers(event)
-        return _settle(event, errors)
-
-
-def _run_handlers(event: OutboxEvent) -> list[str]:
-    handlers = handlers_for(event.event_type)
-    if not handlers:
-        logger.warning("outbox: no handler for event type %r; event %s marked delivered", event.event_type, event.id)
-        return []
-    done = set(OutboxDelivery.objects.filter(event=event).values_list("handler", flat=True))
-    errors: list[str] = []
-    for name, handler in handlers:
-        if name in done:
-            continue
-        try:
-            with transaction.atomic():  # savepoint: the handler's writes and its delivery row
-                # The unique (event, handler) row goes first: a second runner, however it got
-                # here, fails on it before running the handler again.
-                OutboxDelivery.objects.create(event=event, handler=name)
-                handler(event)
-        except Exception as exc:
-            logger.warning(
-                "outbox: handler %s failed on %s event %s (attempt %d): %s",
-                name,
-                event.event_type,
-                event.id,
-                event.attempts + 1,
-                exc,
-                exc_info=True,
-            )
-            errors.append(f"{name}: {''.join(traceback.format_exception(exc)).strip()}")
-        else:
-            logger.info("outbox: handler %s delivered %s event %s", name, event.event_type, event.id)
-    return errors
-
-
-def _settle(event: OutboxEvent, errors: list[str]) -> RelayResult:
-    """Record the attempt's outcome (``event.attempts`` counts the attempts before it)."""
-    now = timezone.now()
-    if not errors:
-        event.status = OutboxEvent.Status.DELIVERED
-        event.delivered_at = event.available_at = now  # (the claim had set the time of a retry)
-        event.save(update_fields=["status", "delivered_at", "available_at", "attempts", "last_error"])
-        return RelayResult(delivered=1)
-
-    event.attempts += 1
-    event.last_error = "\n\n".join(errors)[:MAX_ERROR_CHARS]
-    max_attempts = int(settings.STRATA_OUTBOX_MAX_ATTEMPTS)
-    if event.attempts >= max_attempts:
-        return _bury(event)
-
-    delay = backoff_delay(event.attempts)
-    event.available_at = now + timedelta(seconds=delay)
-    event.save(update_fields=["attempts", "last_error", "available_at"])
-    logger.info(
-        "outbox: %s event %s failed (attempt %d of %d); retry in %.1f s",
-        event.event_type,
-        event.id,
-        event.attempts,
-        max_attempts,
-        delay,
-    )
-    return RelayResult(retried=1)
-
-
-def _bury(event: OutboxEvent) -> RelayResult:
-    event.status = OutboxEvent.Status.DEAD
-    event.save(update_fields=["status", "attempts", "last_error"])
-    logger.error(
-        "outbox: %s event %s is a dead letter after %d attempts; replay it with "
-        "`manage.py outbox_replay --event %s` once fixed",
-        event.event_type,
-        event.id,
-        event.attempts,
-        event.id,
-    )
-    return RelayResult(dead=1)
 
 
 # ---------------------------------------------------------------- replay
@@ -399,3 +251,23 @@ def replay(
             transaction.on_commit(kick_relay)
     logger.info("outbox: %d event(s) requeued (type=%s, dead_only=%s)", count, event_type or "*", dead_only)
     return count
+
+
+# The relay lives in core/outbox_relay.py; ``core.outbox.relay`` stays its public name.
+from core.outbox_relay import RelayResult, relay  # noqa: E402
+
+__all__ = [
+    "Handler",
+    "RelayResult",
+    "autodiscover_handlers",
+    "backoff_delay",
+    "handlers_for",
+    "kick_relay",
+    "publish",
+    "register",
+    "registered_event_types",
+    "relay",
+    "replay",
+    "replay_selection",
+    "runs_in_transaction",
+]

@@ -219,23 +219,59 @@ _STORE_CHOICES = {
 }
 
 
-def _store_choice(kind: str, variable: str, default: str) -> dict:
+def _store_choices(kind: str, variable: str, default: str) -> dict:
+    """Every backend of the kind by alias (so `storage_move` can move to any of them), with the
+    one the environment chooses as the DEFAULT (serving until a route row says otherwise)."""
     choice = os.environ.get(variable) or default
     if choice not in _STORE_CHOICES[kind]:
         raise ImproperlyConfigured(f"{variable}={choice!r}: expected one of {sorted(_STORE_CHOICES[kind])}")
     if choice == "postgres-dedicated" and "documents" not in DATABASES:
         raise ImproperlyConfigured(f"{variable}=postgres-dedicated needs STRATA_DOCUMENTS_DATABASE_URL")
-    return dict(_STORE_CHOICES[kind][choice])
+    available = {
+        alias: dict(config)
+        for alias, config in _STORE_CHOICES[kind].items()
+        if alias != "postgres-dedicated" or "documents" in DATABASES
+    }
+    return {"DEFAULT": choice, **available}
 
 
 STRATA_STORAGE = {
     "default": {
-        "documents": _store_choice("documents", "STRATA_DOCUMENT_STORE", "postgres"),
-        "vectors": _store_choice("vectors", "STRATA_VECTOR_STORE", "postgres"),
-        "graph": _store_choice("graph", "STRATA_GRAPH_STORE", "age"),
+        "documents": _store_choices("documents", "STRATA_DOCUMENT_STORE", "postgres"),
+        "vectors": _store_choices("vectors", "STRATA_VECTOR_STORE", "postgres"),
+        "graph": _store_choices("graph", "STRATA_GRAPH_STORE", "age"),
         "cache": {"BACKEND": "core.storage.redis_cache.RedisCache"},
     },
 }
+# Readers cache an (app, kind)'s route (which backend serves reads) this many seconds per
+# process; writers always read it fresh. storage_move's grace period is at least twice this.
+STRATA_STORAGE_ROUTE_TTL = float(os.environ.get("STRATA_STORAGE_ROUTE_TTL", "2"))
+# storage_move: seconds both backends keep receiving writes after reads switched (at least twice
+# STRATA_STORAGE_ROUTE_TTL), and the mean overlap of the top 10 of sample searches in both
+# backends that verification requires (HNSW indexes are approximate: 1.0 is not guaranteed).
+STRATA_STORAGE_MOVE_GRACE = float(os.environ.get("STRATA_STORAGE_MOVE_GRACE", "30"))
+STRATA_MOVE_MIN_SEARCH_OVERLAP = float(os.environ.get("STRATA_MOVE_MIN_SEARCH_OVERLAP", "0.9"))
+# Port timings (storage_report): each process adds its histograms to Redis this often.
+STRATA_PORT_TIMINGS_FLUSH_SECONDS = float(os.environ.get("STRATA_PORT_TIMINGS_FLUSH_SECONDS", "10"))
+# storage_report's thresholds (README "storage_report" explains each): the hours of port timings
+# it reads; calls an operation needs before its p95 counts; HNSW indexes larger than this
+# fraction of RAM, or larger than shared_buffers with an index hit ratio below the minimum, say
+# "move"; so do vector searches or graph traversals slower (p95) than these milliseconds, and
+# JSON documents past a size or a peak write rate; AGE label tables with more dead rows than
+# this ratio of live ones are named (VACUUM); a dedicated store holding fewer items than
+# SMALL_ROWS is pointed out (PostgreSQL would serve them in the rows' transaction).
+STRATA_ADVISOR_WINDOW_HOURS = env_int("STRATA_ADVISOR_WINDOW_HOURS", 24)
+STRATA_ADVISOR_MIN_CALLS = env_int("STRATA_ADVISOR_MIN_CALLS", 100)
+STRATA_ADVISOR_HNSW_RAM_FRACTION = float(os.environ.get("STRATA_ADVISOR_HNSW_RAM_FRACTION", "0.5"))
+STRATA_ADVISOR_MIN_HIT_RATIO = float(os.environ.get("STRATA_ADVISOR_MIN_HIT_RATIO", "0.95"))
+STRATA_ADVISOR_VECTOR_P95_MS = float(os.environ.get("STRATA_ADVISOR_VECTOR_P95_MS", "100"))
+STRATA_ADVISOR_GRAPH_P95_MS = float(os.environ.get("STRATA_ADVISOR_GRAPH_P95_MS", "50"))
+STRATA_ADVISOR_DOCUMENTS_MAX_GB = float(os.environ.get("STRATA_ADVISOR_DOCUMENTS_MAX_GB", "200"))
+STRATA_ADVISOR_DOCUMENTS_MAX_WRITES_PER_SECOND = float(
+    os.environ.get("STRATA_ADVISOR_DOCUMENTS_MAX_WRITES_PER_SECOND", "2000")
+)
+STRATA_ADVISOR_MAX_DEAD_RATIO = float(os.environ.get("STRATA_ADVISOR_MAX_DEAD_RATIO", "0.2"))
+STRATA_ADVISOR_SMALL_ROWS = env_int("STRATA_ADVISOR_SMALL_ROWS", 100_000)
 STRATA_GRAPH_NAME = os.environ.get("STRATA_GRAPH_NAME", "strata")
 # The most edges one shortest_path call may follow before it stops with TraversalTooLarge.
 STRATA_GRAPH_MAX_WORK = env_int("STRATA_GRAPH_MAX_WORK", 250_000)
@@ -318,6 +354,9 @@ STRATA_CHUNK_OVERLAP = env_int("STRATA_CHUNK_OVERLAP", 40)
 # Embeddings: "hashing" (no model), "sentence-transformers" (optional extra) or "openai".
 STRATA_EMBEDDING_PROVIDER = os.environ.get("STRATA_EMBEDDING_PROVIDER", "hashing")
 STRATA_EMBEDDING_BATCH_SIZE = env_int("STRATA_EMBEDDING_BATCH_SIZE", 256)
+# Chunks per committed slice when the worker embeds (content/vector_slices.py): each slice's
+# vectors are written and marked in one short transaction.
+STRATA_EMBEDDING_SLICE_SIZE = env_int("STRATA_EMBEDDING_SLICE_SIZE", 64)
 STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_MODEL_PATH", "")
 STRATA_SENTENCE_TRANSFORMERS_DEVICE = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_DEVICE", "cpu")
 STRATA_OPENAI_BASE_URL = os.environ.get("STRATA_OPENAI_BASE_URL", "https://api.openai.com/v1")

@@ -176,15 +176,24 @@ def test_the_environment_chooses_the_default_adapters():
     )
     assert result.returncode == 0, result.stderr
     default = json.loads(result.stdout)["default"]
+    # every choice stays available by alias (storage_move can move to it); the variable picks the DEFAULT
     assert default["documents"] == {
-        "BACKEND": "core.storage.postgres.documents.PostgresDocumentStore",
-        "using": "documents",
+        "DEFAULT": "postgres-dedicated",
+        "postgres": {"BACKEND": "core.storage.postgres.documents.PostgresDocumentStore"},
+        "postgres-dedicated": {
+            "BACKEND": "core.storage.postgres.documents.PostgresDocumentStore",
+            "using": "documents",
+        },
     }
     assert default["vectors"] == {
-        "BACKEND": "core.storage.qdrant.QdrantVectorStore",
-        "url": "http://qdrant:6333",
-        "api_key": "k",
+        "DEFAULT": "qdrant",
+        "postgres": {"BACKEND": "core.storage.postgres.vectors.PostgresVectorStore"},
+        "qdrant": {"BACKEND": "core.storage.qdrant.QdrantVectorStore", "url": "http://qdrant:6333", "api_key": "k"},
     }
-    assert default["graph"] == {"BACKEND": "core.storage.falkordb.FalkorGraphStore", "url": "redis://falkordb:6379"}
+    assert default["graph"] == {
+        "DEFAULT": "falkordb",
+        "age": {"BACKEND": "core.storage.postgres.age.AgeGraphStore"},
+        "falkordb": {"BACKEND": "core.storage.falkordb.FalkorGraphStore", "url": "redis://falkordb:6379"},
+    }
     refused = _storage_settings(STRATA_GRAPH_STORE="neo4j")
     assert refused.returncode != 0 and "STRATA_GRAPH_STORE='neo4j'" in refused.stderr

@@ -31,7 +31,8 @@ class FakeAPI:
     url: str = ""
     native_dimension: int = DIMENSION
     requests: list[dict[str, Any]] = field(default_factory=list)
-    # what to answer next: ("ok",), ("status", code, body, headers), ("sleep", seconds), ("json", body)
+    # what to answer next: ("ok",), ("status", code, body, headers), ("sleep", seconds), ("json", body),
+    # ("hold", threading.Event): answer once the test sets the event (at most 60 s)
     script: list[tuple] = field(default_factory=list)
 
 
@@ -48,6 +49,9 @@ def serve_fake_api() -> Iterator[FakeAPI]:
             action = api.script.pop(0) if api.script else ("ok",)
             if action[0] == "sleep":
                 time.sleep(action[1])
+                action = ("ok",)
+            elif action[0] == "hold":
+                action[1].wait(60)
                 action = ("ok",)
             if action[0] == "status":
                 self._send(action[1], action[2], action[3] if len(action) > 3 else {})

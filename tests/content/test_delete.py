@@ -62,7 +62,13 @@ def test_delete_removes_the_document_from_every_store(workspace, user, django_ca
     assert vectors.count(collection) == Chunk.objects.filter(document_id=b).count()
     # event, audit, cache
     event = OutboxEvent.objects.get(event_type=services.EVENT_DELETED)
-    assert event.payload == {"workspace_id": workspace.pk, "document_id": a, "external_id": "a", "title": "a"}
+    assert event.payload == {
+        "workspace_id": workspace.pk,
+        "document_id": a,
+        "external_id": "a",
+        "title": "a",
+        "chunk_ids": sorted(int(k) for k in chunk_keys),  # their vectors' projection needs them
+    }
     entry = AuditEntry.objects.get(action="content.document.delete")
     assert entry.object_id == str(a) and entry.actor_id == user.pk
     assert caching.content_version(workspace_id=workspace.pk) > version  # cached pages and searches are old

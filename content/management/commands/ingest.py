@@ -18,7 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from content import parsers, services
 from content.embeddings import EmbeddingError
 from core.management.arguments import workspace_argument
-from core.storage.ports import StorageError
+from core.storage.ports import StorageError, StoreUnavailable
 
 RERUN_IS_SAFE = "Re-running the same command is safe: what is already stored is reported as unchanged."
 
@@ -95,7 +95,12 @@ class Command(BaseCommand):
 
         def flush(batch: list[services.IngestItem]) -> None:
             try:
-                result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed)
+                try:
+                    result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed)
+                except StoreUnavailable as exc:  # a Postgres adapter's view of the same lost connection
+                    if isinstance(exc.__cause__, OperationalError | InterfaceError):
+                        raise exc.__cause__ from None
+                    raise
             except (OperationalError, InterfaceError) as exc:  # the server, not an item, stopped the batch
                 progress.close()
                 self.stdout.write(summary())
