@@ -369,3 +369,5 @@ class VectorRecordAdmin(SuperuserReadOnlyAdmin):
     @admin.display(description="metadata")
     def metadata_(self, obj: VectorRecord) -> str:
         return pretty_json(obj.metadata)
+
+from core import admin_storage  # noqa: E402,F401  (storage routes and moves)
