@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),
     path("healthz", views.healthz, name="healthz"),
+    path("storage/report/", views.storage_report, name="storage-report"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

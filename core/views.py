@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -33,3 +35,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@staff_member_required
+def storage_report(request: HttpRequest) -> HttpResponse:
+    """The storage advisor for staff: aggregate figures per app and kind of store (no workspace's
+    content; per-collection counts are in ``manage.py storage_report``)."""
+    from core.storage.report import storage_report as measure
+
+    return render(
+        request,
+        "core/storage_report.html",
+        {"reports": measure(), "hours": settings.STRATA_ADVISOR_WINDOW_HOURS},
+    )

@@ -8,10 +8,12 @@ adapter class is defined, so no adapter can skip the validation.
 
 from __future__ import annotations
 
+import time
 from abc import ABC
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from core.storage import timings
 from core.storage.ports.errors import StorageError
 from core.storage.ports.features import StoreFeatures
 
@@ -22,6 +24,8 @@ class Store(ABC):  # noqa: B024 (hooks are abstract in the ports)
     """Base of every port."""
 
     features: StoreFeatures = StoreFeatures()
+    #: (app, kind, alias) of an instance made by the storage handler (its calls are timed)
+    storage_label: tuple[str, str, str] = ("", "", "")
     #: the public methods of the ports this class implements (set by __init_subclass__)
     _sealed: ClassVar[frozenset[str]] = frozenset()
     _is_port: ClassVar[bool] = False
@@ -53,7 +57,8 @@ class Store(ABC):  # noqa: B024 (hooks are abstract in the ports)
         return None
 
     def _run(self, hook: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Call a hook, mapping the client's errors onto the port's."""
+        """Call a hook, mapping the client's errors onto the port's (and timing it)."""
+        started = time.perf_counter()
         try:
             return hook(*args, **kwargs)
         except StorageError:
@@ -63,3 +68,5 @@ class Store(ABC):  # noqa: B024 (hooks are abstract in the ports)
             if mapped is None:
                 raise
             raise mapped from error
+        finally:
+            timings.record(self.storage_label, getattr(hook, "__name__", "call"), time.perf_counter() - started)
