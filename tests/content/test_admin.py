@@ -13,7 +13,7 @@ from content.models import Chunk, Document
 from content.services import IngestItem
 from core.models import AuditEntry
 from core.storage.ports import NodeRef
-from tests.content.helpers import ingest
+from tests.content.helpers import ingest, projected
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +52,7 @@ def docs(workspace, other_workspace) -> dict[str, int]:
 
 def in_every_store(workspace_id: int, document_id: int) -> dict[str, bool]:
     model = get_embedder().model
+    projected()
     return {
         "row": Document.objects.filter(pk=document_id).exists(),
         "chunks": Chunk.objects.filter(document_id=document_id).exists(),

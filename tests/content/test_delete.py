@@ -12,6 +12,7 @@ from content.embeddings import get_embedder
 from content.models import Chunk, Document
 from core.models import AuditEntry, OutboxEvent
 from core.storage.ports import NodeRef, VectorItem
+from tests.content.helpers import projected
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +23,7 @@ LONG = " ".join(f"Sentence {i} of a long document." for i in range(100))
 def ingest(workspace, *names: str) -> dict[str, int]:
     items = [services.IngestItem(external_id=n, title=n, text=f"{LONG} {n}") for n in names]
     report = services.document_ingest(workspace_id=workspace.pk, items=items, embed=True)
+    projected()
     return {r.external_id: r.document_id for r in report.results}
 
 
@@ -49,6 +51,7 @@ def test_delete_removes_the_document_from_every_store(workspace, user, django_ca
 
     with django_capture_on_commit_callbacks(execute=True):
         services.document_delete(workspace_id=workspace.pk, document_id=a, actor=user)
+    projected()
 
     assert not Document.objects.filter(pk=a).exists()
     assert not Chunk.objects.filter(document_id=a).exists()

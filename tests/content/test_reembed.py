@@ -18,6 +18,7 @@ from content.embeddings import EmbeddingError, get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.models import AuditEntry
 from tests.content.fake_openai import fake_vector
+from tests.content.helpers import projected
 from tests.optional import require_module
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,7 @@ def ingest(workspace, names=TEXTS, *, embed=True):
 
 
 def collection_names(workspace) -> set[str]:
+    projected()
     prefix = f"content.ws{workspace.pk}."
     return {c.name for c in stores.vectors().list_collections() if c.name.startswith(prefix)}
 
