@@ -4,6 +4,7 @@ graph node (with its edges) go with them through the event's projections
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from django.db import transaction
@@ -19,9 +20,9 @@ def document_delete(*, workspace_id: int, document_id: int, actor: Any = None) -
     """Delete a document from every store: row, chunks, body, vectors, graph node (and its
     edges). Raises ``Document.DoesNotExist`` when it is not in this workspace."""
     workspace_id = int(workspace_id)
-    with transaction.atomic():
+    with transaction.atomic(), ExitStack() as held:
         stores.lock_workspace(workspace_id)
-        stores.lock_routes()
+        held.enter_context(stores.routes_locked())
         document = Document.objects.select_for_update().get(pk=int(document_id), workspace_id=workspace_id)
         chunk_ids = list(Chunk.objects.filter(document_id=document.pk).order_by("id").values_list("id", flat=True))
         info = {"external_id": document.external_id, "title": document.title}

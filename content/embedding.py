@@ -47,11 +47,7 @@ def ensure_collections(workspace_id: int, model: str) -> str:
     inside a long transaction). Refuses a collection of that name holding another model."""
     name = stores.chunk_collection(workspace_id=workspace_id, model=model)
     for _, vectors in stores.vector_targets():
-        if vectors.features.joins_db_transaction:
-            with transaction.atomic():
-                vector_slices.ensure_collection(vectors, name, model)  # type: ignore[arg-type]
-        else:
-            vector_slices.ensure_collection(vectors, name, model)  # type: ignore[arg-type]
+        vector_slices.ensure_collection(vectors, name, model)  # type: ignore[arg-type]
     return name
 
 

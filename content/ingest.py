@@ -83,8 +83,8 @@ def document_ingest(
             raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
         if valid:
             stores.lock_workspace(workspace_id)
-            stores.lock_routes()
-            deferred = _write_batch(workspace_id, valid, prepared, actor=actor)
+            with stores.routes_locked():
+                deferred = _write_batch(workspace_id, valid, prepared, actor=actor)
     for piece in deferred:  # vectors for a store outside the transaction: after the commit
         vector_slices.write_slice_safely(piece)
     report = IngestReport(results)
@@ -203,7 +203,7 @@ def _write_batch(
     existing = _lock_existing(workspace_id, [p.external_id for p, _ in valid])
     # The workspace's embedding model is fixed by its first ingest (this process's provider), so
     # a worker started with other settings still embeds with it.
-    current_embedding(workspace_id, create=True)
+    _, recorded_model = current_embedding(workspace_id, create=True)
     embed = bool(prepared.model)
     inline = False
     if embed:
@@ -211,7 +211,7 @@ def _write_batch(
         # it and the workspace still has the model they were made with (a re-embed may switch it).
         route = routing.write_route(stores.APP, "vectors")
         targets = stores.vector_targets(route)
-        same_model = embedding.current_model(workspace_id, create=True) == prepared.model
+        same_model = recorded_model == prepared.model
         inline = same_model and all(store.features.joins_db_transaction for _, store in targets)
         embed = same_model
     now = timezone.now()

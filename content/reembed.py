@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from django.conf import settings
 from django.db import transaction
@@ -82,9 +83,9 @@ def workspace_reembed(
             embed_batch(list(Chunk.objects.filter(id__in=part).order_by("id").values_list("id", "document_id", "text")))
 
     # 3. the switch: nobody else writes to the workspace while it runs
-    with transaction.atomic():
+    with transaction.atomic(), ExitStack() as held:
         stores.lock_workspace(workspace_id, exclusive=True)
-        stores.lock_routes()
+        held.enter_context(stores.routes_locked())
         for part in embedding.batches(missing(), size):  # the few added in the last moments
             embed_batch(list(Chunk.objects.filter(id__in=part).order_by("id").values_list("id", "document_id", "text")))
         total = Chunk.objects.filter(workspace_id=workspace_id).count()

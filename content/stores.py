@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import AbstractContextManager
 from typing import Any
 
 from core.locks import advisory_xact_lock
@@ -53,12 +54,12 @@ def cache_key(prefix: str, *parts: Any) -> str:
     return f"content:{prefix}:{digest}"
 
 
-def lock_routes() -> None:
-    """Read the app's storage routes under their shared locks (``routing.write_route``), in one
-    fixed order, before any row lock: a writer that takes them later, after locking rows, could
-    deadlock with ``storage_move`` changing a route while a vector slice waits for those rows."""
-    for kind in ("documents", "graph", "vectors"):
-        routing.write_route(APP, kind)
+def routes_locked() -> AbstractContextManager[dict[str, routing.Route]]:
+    """Read the app's storage routes under their shared locks (``routing.routes_held``), in one
+    fixed order, before any row lock (a writer that takes them later, after locking rows, could
+    deadlock with ``storage_move`` changing a route while a vector slice waits for those rows);
+    the writes inside the block reuse them."""
+    return routing.routes_held(APP, ("documents", "graph", "vectors"))
 
 
 def lock_workspace(workspace_id: int, *, exclusive: bool = False) -> None:

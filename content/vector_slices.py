@@ -193,13 +193,14 @@ def write_slice(piece: Slice, *, mark: bool = True) -> int:
 
 
 def ensure_collection(store: VectorStore, name: str, model: str) -> None:
-    """The collection in one backend, created if missing; refuses one of another model or
-    dimension (a store that does not share the transaction creates it right away; the others
-    in the caller's transaction, so call it in a transaction of its own)."""
+    """The collection in one backend, created if missing (in a transaction, or a savepoint, of
+    its own for a store that shares the database transaction: call it outside long ones);
+    refuses one of another model or dimension."""
     try:
         existing = store.get_collection(name)
     except UnknownCollection:
-        store.create_collection(name, dimension=DIMENSION, model=model)
+        with transaction.atomic():
+            store.create_collection(name, dimension=DIMENSION, model=model)
         return
     if existing.model != model:
         raise ModelMismatch(f"vector collection {name!r} holds {existing.model!r} vectors, not {model!r}")

@@ -106,14 +106,17 @@ def run_inline(event: OutboxEvent) -> None:
     specs = projections_for(event.event_type)
     if not specs:
         return
-    with transaction.atomic():  # a savepoint inside the service's transaction
+    delivered: list[OutboxDelivery] = []
+    with transaction.atomic():  # one savepoint inside the service's transaction
         for spec in specs:
             route = routing.write_route(spec.app, spec.kind)
             if not _joins(spec, route.read):
                 continue  # the relay writes the read backend first, then the others
             for alias in route.ordered_writes():
                 if _joins(spec, alias):
-                    _apply_in_transaction(spec, event, alias)
+                    spec.apply(event, storages.backend(spec.app, spec.kind, alias))
+                    delivered.append(OutboxDelivery(event=event, handler=spec.delivery_name(alias)))
+        OutboxDelivery.objects.bulk_create(delivered)
 
 
 def deliver(spec: Projection, event: OutboxEvent) -> None:

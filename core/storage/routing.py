@@ -26,12 +26,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.locks import advisory_xact_lock
 
@@ -162,18 +165,64 @@ def route_lock_name(app: str, kind: str) -> str:
     return f"strata.storage.route:{app}.{kind}"
 
 
+#: routes a service read under their locks for the rest of its transaction (``routes_held``)
+_held: ContextVar[dict[tuple[str, str], Route] | None] = ContextVar("strata_routes_held", default=None)
+
+_LOCK_AND_LOAD = (
+    "SELECT pg_advisory_xact_lock_shared(hashtext(%s))::text, r.read_alias, r.write_aliases::text, r.version "
+    "FROM (SELECT 1) AS one LEFT JOIN core_storageroute r ON r.app = %s AND r.kind = %s"
+)
+
+
+def _lock_and_load(app: str, kind: str) -> Route:
+    """Take the route's shared lock and read its row, in one round trip."""
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_AND_LOAD, [route_lock_name(app, kind), app, kind])
+        _, read, writes, version = cursor.fetchone()
+    if read is None:
+        return _default_route(app, kind)
+    available = backends(app, kind)
+    writes = tuple(json.loads(writes))
+    for alias in {read, *writes}:
+        if alias not in available:
+            raise ImproperlyConfigured(
+                f"the storage route of ({app!r}, {kind!r}) names backend {alias!r}, which STRATA_STORAGE "
+                f"does not offer (it offers {sorted(available)}); add it back or change the route"
+            )
+    return Route(read=read, writes=writes, version=version)
+
+
 def write_route(app: str, kind: str) -> Route:
     """The route writers follow, read fresh under a shared lock held until the caller's
-    transaction ends (call it inside ``transaction.atomic``): ``set_route`` waits for it."""
+    transaction ends (call it inside ``transaction.atomic``): ``set_route`` waits for it.
+    Inside ``routes_held`` the route read there is reused (its lock is still held)."""
     if len(backends(app, kind)) == 1:
         return _default_route(app, kind)
+    held = _held.get()
+    if held is not None and (app, kind) in held:
+        return held[(app, kind)]
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("write_route() must run inside transaction.atomic()")
-    advisory_xact_lock(route_lock_name(app, kind), shared=True)
-    found = _load(app, kind)
+    found = _lock_and_load(app, kind)
     with _cache_lock:
         _cache[(app, kind)] = (time.monotonic() + float(settings.STRATA_STORAGE_ROUTE_TTL), found)
     return found
+
+
+@contextmanager
+def routes_held(app: str, kinds: Sequence[str]) -> Iterator[dict[str, Route]]:
+    """Inside a transaction: read (app, kind)'s routes under their shared locks, in the order
+    given, and let every ``write_route`` of them until the block ends reuse what was read (the
+    locks are held until the transaction ends, so the routes cannot change meanwhile). A
+    service's one read per kind instead of one per projection."""
+    routes = {kind: write_route(app, kind) for kind in kinds}
+    token = _held.set({**(_held.get() or {}), **{(app, kind): route for kind, route in routes.items()}})
+    try:
+        yield routes
+    finally:
+        _held.reset(token)
 
 
 def hold_route(app: str, kind: str) -> None:
