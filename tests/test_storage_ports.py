@@ -92,6 +92,7 @@ def test_in_keeps_numbers_and_booleans_apart():
 # ---------------------------------------------------------------- the handler
 
 
+@pytest.mark.django_db  # which backend serves reads is a database row (core.storage.routing)
 def test_each_thread_gets_its_own_instances(settings):
     mine = get_document_store("content")
     assert get_document_store("content") is mine
