@@ -170,7 +170,28 @@ def _age(report: DomainReport, store: Store, labels: list[str]) -> None:
     )[0]
     report.hit_ratio = _ratio(hit, read)
     report.shared_buffers_bytes = int(_one(using, "SELECT pg_size_bytes(current_setting('shared_buffers'))"))
-    report.dead_rows = age_dead_rows(graph, using)
+    report.dead_rows = _label_tables(store, graph, using)
+
+
+def _label_tables(store: Store, graph: str, using: str) -> list[dict[str, Any]]:
+    """Live and dead rows per label table: the AGE adapter's ``label_table_stats()`` (with each
+    table's size), with the last (auto)vacuum from ``pg_stat_user_tables``."""
+    vacuumed = {row["table"]: row["last_vacuum"] for row in age_dead_rows(graph, using)}
+    stats = getattr(store, "label_table_stats", None)
+    if stats is None:
+        return age_dead_rows(graph, using)
+    return [
+        {
+            "table": row.name,
+            "kind": row.kind,
+            "live": row.live_rows,
+            "dead": row.dead_rows,
+            "dead_ratio": round(row.dead_rows / row.live_rows, 3) if row.live_rows else (1.0 if row.dead_rows else 0.0),
+            "bytes": row.bytes,
+            "last_vacuum": vacuumed.get(row.name),
+        }
+        for row in stats()
+    ]
 
 
 def _redis(report: DomainReport) -> None:
