@@ -1,5 +1,6 @@
-"""The BM25 indexes: workspace isolation (pg_textsearch ignores partial-index predicates, so every
-query must filter by workspace), their status, creation and repair, and what strata_status says."""
+"""The BM25 indexes: workspace isolation (pg_textsearch 1.0 ignores partial-index predicates, so
+every query must filter by workspace), their status, creation, repair and planner statistics, and
+what strata_status says."""
 
 from __future__ import annotations
 
@@ -67,6 +68,44 @@ def test_fulltext_index_rebuild_reindexes_both_and_bm25_still_ranks(workspace, c
     with override_settings(STRATA_FULLTEXT_RANKING="bm25"):
         hits = selectors.search(workspace_id=workspace.pk, query="socket bytes", mode="fulltext")
     assert [hit.document_id for hit in hits] == [ids["a"]]
+
+
+def test_fulltext_index_rebuild_refreshes_planner_statistics(workspace, capsys):
+    from django.db import connection
+
+    ingest(workspace.pk, *[IngestItem(f"d{n}", f"Note {n}", f"socket number {n} reads bytes") for n in range(5)])
+    call_command("fulltext_index", "--rebuild")
+    assert "ANALYZE content_chunk, content_document" in capsys.readouterr().out
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'content_chunk'")
+        assert cursor.fetchone()[0] >= 5  # the planner now knows the chunks that were loaded
+
+
+def test_pg_textsearch_1_0_partial_indexes_would_leak_other_workspaces():
+    """Why there is no per-workspace partial BM25 index (README "Search modes"): on pg_textsearch 1.0
+    the build ignores the predicate and the planner drops the query's (implied) filter, so the
+    partial index of workspace 1 returns workspace 2's rows. If this fails after an upgrade, partial
+    indexes work: per-workspace indexes (own statistics, no other workspace's rows to skip) become
+    possible."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE probe (id int PRIMARY KEY, ws int NOT NULL, body text NOT NULL)")
+        cursor.execute("INSERT INTO probe SELECT g, 2, 'zebra zebra apple' FROM generate_series(1, 50) g")
+        cursor.execute("INSERT INTO probe VALUES (100, 1, 'one zebra among other words')")
+        cursor.execute("CREATE INDEX probe_ws1 ON probe USING bm25 (body) WITH (text_config = 'english') WHERE ws = 1")
+        cursor.execute("SELECT bm25_summarize_index('probe_ws1')")
+        summary = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan = off")  # what the planner picks on a large table
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(
+            "SELECT ws FROM probe WHERE ws = 1 ORDER BY body <@> to_bm25query('zebra', 'probe_ws1') LIMIT 10"
+        )
+        leaked = [ws for (ws,) in cursor.fetchall() if ws != 1]
+        cursor.execute("DROP TABLE probe")
+    upgraded = "pg_textsearch now honours partial-index predicates: see README 'Search modes'"
+    assert "total_docs: 51" in summary, upgraded  # the build indexed workspace 2's 50 rows too
+    assert leaked, upgraded
 
 
 def test_strata_status_explains_each_fallback():
