@@ -10,7 +10,8 @@ creating or repairing them.
   had been spilled to disk yet; every BM25 query then returns nothing (upstream issue #350; fixed
   after 1.0). ``status()`` reports such an index as stale, full-text ranking falls back to
   ts_rank_cd meanwhile, and ``manage.py fulltext_index`` rebuilds it (REINDEX).
-- The indexes cover every workspace (one per column). pg_textsearch 1.0 accepts a partial index
+- These indexes cover every workspace (one per column); a workspace ranks with them until it has
+  its own (``content.bm25_workspaces``). pg_textsearch 1.0 accepts a partial index
   (``... USING bm25 (text) WHERE workspace_id = 3``) but its build ignores the predicate (the index
   holds every row) while the planner, trusting the predicate, drops the query's ``workspace_id = 3``
   filter: such an index returns other workspaces' chunks. Never create one on 1.0

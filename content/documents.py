@@ -165,9 +165,7 @@ def document_with_context(*, workspace_id: int, document_id: int, similar: int =
 
     # the relevance floors decide which similar documents show
     floors = sorted((settings.STRATA_RELEVANCE_FLOORS or {}).items())
-    return caching.cached(
-        "document", workspace_id=workspace_id, parts=(document_id, similar, floors), compute=compute
-    )
+    return caching.cached("document", workspace_id=workspace_id, parts=(document_id, similar, floors), compute=compute)
 
 
 def document_body(*, workspace_id: int, document_id: int) -> dict[str, Any] | None:

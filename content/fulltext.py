@@ -5,11 +5,12 @@ Both read a query parsed by ``content.query``: a chunk matches when it contains 
 (OR semantics), contains every quoted phrase and none of the excluded words or phrases.
 
 - **BM25** (``pg_textsearch``): score = BM25(chunk text) + ``STRATA_SEARCH_TITLE_WEIGHT`` x
-  BM25(document title), from one BM25 index per column (``content_chunk_text_bm25``,
-  ``content_document_title_bm25``). pg_textsearch 1.0 indexes plain columns only (it refuses
-  expression indexes and does not apply a partial index's predicate), so both indexes cover every
-  workspace: term statistics are table-wide, results are always filtered to the workspace (the
-  index scan keeps reading until the filter has yielded enough rows).
+  BM25(document title). A workspace with its own BM25 indexes (``content.bm25_workspaces``) is
+  ranked from them: its own term statistics, and the index scan reads only its rows. Otherwise
+  (not created yet, or stale) from the table-wide indexes (``content_chunk_text_bm25``,
+  ``content_document_title_bm25``): term statistics of every workspace, and the index scan skips
+  other workspaces' rows until the filter has yielded enough (slower the more matching text other
+  workspaces hold). Results are always filtered to the workspace.
 - **ts_rank_cd** (fallback): cover density over the chunk's ``tsvector`` (title weight A, text B),
   with the title weight from the same setting.
 
@@ -28,7 +29,7 @@ from django.core.signals import setting_changed
 from django.db import connection
 from psycopg import sql
 
-from content import bm25
+from content import bm25, bm25_workspaces
 from content.models import Chunk, Document
 from content.query import ParsedQuery
 
@@ -101,34 +102,57 @@ def _document_filter(document_ids: Sequence[int] | None, column: sql.Composable)
 
 
 _BM25 = """
-WITH text_hits AS (
-    SELECT c.id, c.document_id, -(c.text <@> to_bm25query(%s, {text_index})) AS text_score
-    FROM {chunk} c
-    WHERE c.workspace_id = %s{chunk_where}
-    ORDER BY c.text <@> to_bm25query(%s, {text_index})
-    LIMIT %s
-), title_hits AS (
-    SELECT d.id AS document_id, -(d.title <@> to_bm25query(%s, {title_index})) AS title_score
-    FROM {document} d
-    WHERE d.workspace_id = %s{document_where}
-    ORDER BY d.title <@> to_bm25query(%s, {title_index})
-    LIMIT %s
+WITH text_hits AS ({text_hits}
+), title_hits AS ({title_hits}
 ), candidates AS (
     SELECT id, document_id, text_score FROM text_hits
     UNION ALL
-    SELECT c.id, c.document_id, -(c.text <@> to_bm25query(%s, {text_index}))
-    FROM title_hits t JOIN {chunk} c ON c.document_id = t.document_id AND c.ordinal = 0
+    SELECT c.id, c.document_id, -({chunk_text} <@> to_bm25query(%s, {text_index}))
+    FROM title_hits t JOIN {chunk} c ON c.document_id = t.document_id AND c.ordinal = 0{chunk_own}
     WHERE t.title_score > 0
       AND NOT EXISTS (SELECT 1 FROM text_hits h WHERE h.document_id = t.document_id){chunk_where}
 )
 SELECT cand.id,
-       cand.text_score + %s * COALESCE(t.title_score, -(d.title <@> to_bm25query(%s, {title_index}))) AS score
+       cand.text_score + %s * COALESCE(t.title_score, -({document_title} <@> to_bm25query(%s, {title_index}))) AS score
 FROM candidates cand
-JOIN {document} d ON d.id = cand.document_id
+JOIN {document} d ON d.id = cand.document_id{document_own}
 LEFT JOIN title_hits t ON t.document_id = cand.document_id
 ORDER BY score DESC, cand.id
 LIMIT %s
 """
+
+
+# From the table-wide indexes: the index scan skips other workspaces' rows (the filter).
+_SHARED_TEXT_HITS = """
+    SELECT c.id, c.document_id, -(c.text <@> to_bm25query(%s, {text_index})) AS text_score
+    FROM {chunk} c
+    WHERE c.workspace_id = %s{chunk_where}
+    ORDER BY c.text <@> to_bm25query(%s, {text_index})
+    LIMIT %s"""
+_SHARED_TITLE_HITS = """
+    SELECT d.id AS document_id, -(d.title <@> to_bm25query(%s, {title_index})) AS title_score
+    FROM {document} d
+    WHERE d.workspace_id = %s{document_where}
+    ORDER BY d.title <@> to_bm25query(%s, {title_index})
+    LIMIT %s"""
+# From the workspace's own tables (only its rows): a plain index scan; phrases, exclusions and
+# document filters are checked per row in index order (the chunk's tsvector read by its id), so no
+# join tempts the planner into scoring every row and sorting. ``%s IS NOT NULL``: the workspace id,
+# keeping the parameters of the shared form. (The selected score is computed again per returned row,
+# ~70 us each: pg_textsearch's planner hook, which reuses the index scan's score, skips CTEs that are
+# read twice; ``bm25_get_current_score()`` by hand would silently give 0 under any other plan.)
+_OWN_TEXT_HITS = """
+    SELECT o.id, o.document_id, -(o.body <@> to_bm25query(%s, {text_index})) AS text_score
+    FROM {own_chunk} o
+    WHERE %s IS NOT NULL{own_chunk_where}
+    ORDER BY o.body <@> to_bm25query(%s, {text_index})
+    LIMIT %s"""
+_OWN_TITLE_HITS = """
+    SELECT o.id AS document_id, -(o.body <@> to_bm25query(%s, {title_index})) AS title_score
+    FROM {own_title} o
+    WHERE %s IS NOT NULL{own_document_where}
+    ORDER BY o.body <@> to_bm25query(%s, {title_index})
+    LIMIT %s"""
 
 
 def _bm25_ranked(
@@ -142,13 +166,46 @@ def _bm25_ranked(
     doc_docs, doc_doc_params = _document_filter(document_ids, sql.SQL("d.id"))
     chunk_where = sql.Composed([where, chunk_docs])
     chunk_where_params = [*constraint_params, *chunk_doc_params]
+    chunk, document = sql.Identifier(Chunk._meta.db_table), sql.Identifier(Document._meta.db_table)
+    own = bm25_workspaces.indexes_for(workspace_id)
+    if own is None:  # the table-wide indexes
+        text_index, title_index = sql.Literal(TEXT_INDEX), sql.Literal(TITLE_INDEX)
+        text_hits = sql.SQL(_SHARED_TEXT_HITS).format(chunk=chunk, text_index=text_index, chunk_where=chunk_where)
+        title_hits = sql.SQL(_SHARED_TITLE_HITS).format(
+            document=document, title_index=title_index, document_where=doc_docs
+        )
+        chunk_text, chunk_own, document_title, document_own = (
+            sql.SQL("c.text"), sql.SQL(""), sql.SQL("d.title"), sql.SQL(""),
+        )  # fmt: skip
+    else:
+        text_index, title_index = sql.Literal(own.chunk_index), sql.Literal(own.title_index)
+        vector = sql.SQL("(SELECT v.search_vector FROM {} v WHERE v.id = o.id)").format(chunk)
+        own_where, _ = constraints(parsed, vector=vector)
+        own_docs, _ = _document_filter(document_ids, sql.SQL("o.document_id"))
+        own_title_docs, _ = _document_filter(document_ids, sql.SQL("o.id"))
+        text_hits = sql.SQL(_OWN_TEXT_HITS).format(
+            own_chunk=sql.Identifier(own.chunk_table), text_index=text_index,
+            own_chunk_where=sql.Composed([own_where, own_docs]),
+        )  # fmt: skip
+        title_hits = sql.SQL(_OWN_TITLE_HITS).format(
+            own_title=sql.Identifier(own.title_table), title_index=title_index, own_document_where=own_title_docs
+        )
+        # pg_textsearch scores a column only with an index built on it: the own tables' bodies
+        chunk_own = sql.SQL(" JOIN {} oc ON oc.id = c.id").format(sql.Identifier(own.chunk_table))
+        document_own = sql.SQL(" JOIN {} od ON od.id = d.id").format(sql.Identifier(own.title_table))
+        chunk_text, document_title = sql.SQL("oc.body"), sql.SQL("od.body")
     statement = sql.SQL(_BM25).format(
-        chunk=sql.Identifier(Chunk._meta.db_table),
-        document=sql.Identifier(Document._meta.db_table),
-        text_index=sql.Literal(TEXT_INDEX),
-        title_index=sql.Literal(TITLE_INDEX),
+        text_hits=text_hits,
+        title_hits=title_hits,
+        chunk=chunk,
+        document=document,
+        text_index=text_index,
+        title_index=title_index,
+        chunk_text=chunk_text,
+        chunk_own=chunk_own,
+        document_title=document_title,
+        document_own=document_own,
         chunk_where=chunk_where,
-        document_where=doc_docs,
     )
     params: list = [
         text, workspace_id, *chunk_where_params, text, pool,

@@ -137,8 +137,7 @@ FROM {chunk} c JOIN {document} d ON d.id = c.document_id, (SELECT {or_query} AS 
 WHERE c.workspace_id = %s AND c.id = ANY(%s)
 """
 _HEADLINE_OPTIONS = (
-    f"StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords=45, MinWords=15, MaxFragments=2, "
-    "FragmentDelimiter=\" … \""
+    f'StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords=45, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "'
 )
 
 

@@ -46,8 +46,13 @@ class Command(BaseCommand):
         except EvaluationError as exc:
             raise CommandError(str(exc)) from None
         provider, model = workspace_embedding(workspace_id=workspace.pk)
-        bar = tqdm(total=len(items) * len(modes), desc="search_eval", unit="query", file=sys.stderr,
-                   disable=options["verbosity"] == 0 or options["json"])
+        bar = tqdm(
+            total=len(items) * len(modes),
+            desc="search_eval",
+            unit="query",
+            file=sys.stderr,
+            disable=options["verbosity"] == 0 or options["json"],
+        )
         try:
             results = evaluate(workspace_id=workspace.pk, items=items, modes=modes, progress=bar.update)
         except selectors.SearchError as exc:
@@ -55,10 +60,18 @@ class Command(BaseCommand):
         finally:
             bar.close()
         if options["json"]:
-            self.stdout.write(json.dumps({
-                "workspace": workspace.slug, "provider": provider, "model": model, "fulltext": active_ranking(),
-                "results": [r.as_dict() for r in results],
-            }, indent=2))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "workspace": workspace.slug,
+                        "provider": provider,
+                        "model": model,
+                        "fulltext": active_ranking(),
+                        "results": [r.as_dict() for r in results],
+                    },
+                    indent=2,
+                )
+            )
             return
         self.stdout.write(
             f"workspace {workspace.slug}: {len(items)} known items; embedding {provider} ({model}); "

@@ -70,9 +70,12 @@ def postgres_report() -> dict[str, Any]:
             cursor.execute(
                 "SELECT current_setting('pg_textsearch.library_version', true), "
                 "(SELECT extversion FROM pg_extension WHERE extname = 'pg_textsearch'), "
-                "(SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%% USING bm25 %%')"
+                "(SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%% USING bm25 %%'), "
+                # workspaces with their own BM25 indexes (content.bm25_workspaces), of those with chunks
+                "(SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'content\\_bm25\\_chunk\\_w%%\\_bm25'), "
+                "(SELECT count(DISTINCT workspace_id) FROM content_chunk)"
             )
-            bm25_library, bm25_extension, bm25_indexes = cursor.fetchone()
+            bm25_library, bm25_extension, bm25_indexes, bm25_own, workspaces = cursor.fetchone()
             bm25_stale = _stale_bm25_indexes(cursor) if bm25_library and bm25_extension else []
             graph_exists = None
             if "age" in extensions:
@@ -84,7 +87,9 @@ def postgres_report() -> dict[str, Any]:
     report["reachable"] = True
     report["extensions"] = {"vector": extensions.get("vector"), "age": extensions.get("age")}
     report["graph"] = {"name": settings.STRATA_GRAPH_NAME, "exists": graph_exists}
-    report["fulltext"] = fulltext_report(bm25_library, bm25_extension, int(bm25_indexes), stale=bm25_stale)
+    report["fulltext"] = fulltext_report(
+        bm25_library, bm25_extension, int(bm25_indexes), stale=bm25_stale, workspaces=(int(bm25_own), int(workspaces))
+    )
     vector_version = extensions.get("vector")
     if vector_version and version_tuple(vector_version) < PGVECTOR_FIXED:
         # The embedded wheel ships 0.8.1 and only Strata uses it: a note. An external server: a warning.
@@ -119,7 +124,12 @@ def _stale_bm25_indexes(cursor: Any) -> list[str]:
 
 
 def fulltext_report(
-    library: str | None, extension: str | None, indexes: int, *, stale: list[str] | None = None
+    library: str | None,
+    extension: str | None,
+    indexes: int,
+    *,
+    stale: list[str] | None = None,
+    workspaces: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Which full-text ranking searches use: BM25 (pg_textsearch preloaded, extension and BM25
     indexes present and answering, not switched off by STRATA_FULLTEXT_RANKING) or the ts_rank_cd
@@ -140,7 +150,13 @@ def fulltext_report(
     elif stale:
         why = f"BM25 index(es) {', '.join(stale)} lost their statistics in a restart (pg_textsearch 1.0; {fix})"
     else:
-        return {"ranking": "bm25", "detail": f"BM25 (pg_textsearch {extension}, {indexes} indexes)"}
+        detail = f"BM25 (pg_textsearch {extension}, {indexes} indexes)"
+        if workspaces and workspaces[1]:
+            own, total = workspaces
+            detail += f"; {own} of {total} workspaces with chunks have their own BM25 indexes" + (
+                "" if own >= total else f", the others use the table-wide ones until their next ingest ({fix})"
+            )
+        return {"ranking": "bm25", "detail": detail}
     return {"ranking": "ts_rank", "detail": f"ts_rank_cd fallback: {why}"}
 
 
