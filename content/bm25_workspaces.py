@@ -6,13 +6,14 @@ predicate and the planner then drops the workspace filter: other workspaces' row
 ``content.bm25``). So a workspace gets two small tables of its own, ``content_bm25_chunk_w<N>``
 (chunk id, text) and ``content_bm25_title_w<N>`` (document id, title), each with a BM25 index:
 its term statistics (IDF, average length) are the workspace's alone, and a query reads only the
-workspace's rows. Triggers (migration 0004) keep them in step with ``content_chunk`` and
+workspace's rows. Triggers (migration 0005) keep them in step with ``content_chunk`` and
 ``content_document`` inside the writing transaction. Until a workspace has them, its full-text
 search ranks with the table-wide indexes (``content.bm25``).
 
-``ensure()`` creates them: from ``manage.py fulltext_index`` and from a Celery task enqueued after a
-workspace's ingest. It runs in one short transaction that holds a SHARE lock on the two tables
-while it copies the workspace's rows (writes wait, about 1 s per 10,000 chunks).
+``ensure()`` creates them: from ``manage.py fulltext_index`` and from the outbox handler of a
+workspace's ingest (``content.handlers``, outside the relay's transaction). It runs in one short
+transaction that holds a SHARE lock on the two tables while it copies the workspace's rows (writes
+wait, about 0.1 s per 1,000 chunks).
 """
 
 from __future__ import annotations

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
 
-from content import projections, services  # noqa: F401  (importing projections registers them)
+from content import bm25_workspaces, projections, services  # noqa: F401  (importing projections registers them)
 from content.embeddings import EmbeddingError
 from core import outbox
 
@@ -34,14 +33,11 @@ def embed_ingested_documents(event: OutboxEvent) -> None:
         services.document_embedding_failed(document_ids=document_ids, error=str(exc))
 
 
-@outbox.register(services.EVENT_INGESTED, name="content.index_ingested_workspace")
+@outbox.register(services.EVENT_INGESTED, name="content.index_ingested_workspace", transactional=False)
 def index_ingested_workspace(event: OutboxEvent) -> None:
-    """After a workspace's ingest, give it its own BM25 indexes if it has none yet: enqueued after
-    the relay's transaction commits, so the index DDL and its table lock run in a short transaction
-    of their own (never inside the relay's, which may hold embedding calls)."""
-    from content import bm25_workspaces, tasks
-
+    """After a workspace's ingest, give it its own BM25 indexes if it has none yet (idempotent).
+    Outside the relay's transaction: the index DDL and its table lock run in a short transaction of
+    their own (``content.bm25_workspaces.ensure``)."""
     workspace_id = event.payload.get("workspace_id")
-    if workspace_id is None or bm25_workspaces.indexes_for(int(workspace_id)) is not None:
-        return
-    transaction.on_commit(lambda: tasks.fulltext_index_workspace.delay(int(workspace_id)))
+    if workspace_id is not None and bm25_workspaces.indexes_for(int(workspace_id)) is None:
+        bm25_workspaces.ensure(int(workspace_id))

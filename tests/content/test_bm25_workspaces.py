@@ -8,13 +8,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
 from content import bm25_workspaces, fulltext, selectors, services
 from content.handlers import index_ingested_workspace
 from content.query import parse_query
 from content.services import IngestItem
-from content.tasks import fulltext_index_workspace
 from core.models import OutboxEvent
 from tests.content.helpers import ingest
 
@@ -112,8 +112,6 @@ def test_the_query_reads_the_workspace_index_only(workspace, other_workspace):
     ingest(workspace.pk, *ALICE)
     _bob_floods(other_workspace.pk)
     bm25_workspaces.ensure(workspace.pk)
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as ctx:
         _ranked(workspace.pk, "socket server reads")
     statement = ctx.captured_queries[-1]["sql"]
@@ -151,18 +149,16 @@ def test_triggers_keep_the_own_tables_current(workspace, other_workspace):
     assert ids  # Alice's first documents are untouched
 
 
-def test_the_ingest_handler_enqueues_the_index_once(workspace, django_capture_on_commit_callbacks):
+def test_the_ingest_handler_creates_the_index_once(workspace):
     ingest(workspace.pk, *ALICE)
     event = OutboxEvent(event_type=services.EVENT_INGESTED, payload={"workspace_id": workspace.pk})
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        index_ingested_workspace(event)
-    assert len(callbacks) == 1
     assert bm25_workspaces.indexes_for(workspace.pk) is None
-    fulltext_index_workspace(workspace.pk)  # what the enqueued task runs
+    index_ingested_workspace(event)
     assert bm25_workspaces.indexes_for(workspace.pk) is not None
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        index_ingested_workspace(event)
-    assert callbacks == []  # it has its indexes: nothing to do
+    assert [i for i, _ in _ranked(workspace.pk, "socket")]
+    with CaptureQueriesContext(connection) as ctx:
+        index_ingested_workspace(event)  # it has its indexes: nothing to do
+    assert not any("CREATE" in q["sql"] for q in ctx.captured_queries)
 
 
 def test_fulltext_index_gives_every_workspace_its_own(workspace, other_workspace, capsys):

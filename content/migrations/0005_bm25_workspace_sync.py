@@ -48,6 +48,6 @@ DROP FUNCTION IF EXISTS content_bm25_sync();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("content", "0003_bm25_and_workspace_provider")]
+    dependencies = [("content", "0004_document_source")]
 
     operations = [migrations.RunSQL(SYNC, UNSYNC)]
