@@ -281,6 +281,9 @@ STRATA_VECTOR_DIMENSIONS = 1536
 STRATA_HNSW_M = env_int("STRATA_HNSW_M", 16)
 STRATA_HNSW_EF_CONSTRUCTION = env_int("STRATA_HNSW_EF_CONSTRUCTION", 64)
 STRATA_HNSW_EF_SEARCH = env_int("STRATA_HNSW_EF_SEARCH", 200)
+# A filtered vector search matching at most this many rows computes exact distances over them
+# (through the metadata GIN and the collection btree) instead of walking the HNSW graph.
+STRATA_VECTOR_EXACT_MAX_ROWS = env_int("STRATA_VECTOR_EXACT_MAX_ROWS", 1000)
 STRATA_MAX_DOCUMENT_BYTES = env_int("STRATA_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024)
 STRATA_MAX_METADATA_BYTES = env_int("STRATA_MAX_METADATA_BYTES", 64 * 1024)
 STRATA_OUTBOX_MAX_ATTEMPTS = env_int("STRATA_OUTBOX_MAX_ATTEMPTS", 8)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import psycopg.sql
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.storage import get_vector_store
 from core.storage.ports import InvalidInput, UnknownCollection, VectorItem
-from core.storage.postgres.vectors import PostgresVectorStore, hnsw_index_name, parallel_hnsw_build_is_safe
+from core.storage.postgres.vectors import (
+    PostgresVectorStore,
+    _Collection,
+    hnsw_index_name,
+    parallel_hnsw_build_is_safe,
+)
 from tests.contracts.vector_contract import VectorStoreContract
 from tests.unreachable import unreachable_database
 
 DIM = 1536
 MODEL = "model-a"
+_SPEC = _Collection(name="s", dimension=DIM, model=MODEL, metric="cosine", id=1)
 
 
 class Boom(Exception):
@@ -277,16 +284,38 @@ def test_search_can_use_the_collections_partial_hnsw_index(vectors, searchable, 
 
 
 @pytest.mark.django_db
-def test_search_sets_ef_search_and_iterative_scan_only_with_a_filter(vectors, searchable, settings):
+def test_search_settings_are_undone_after_the_query_even_inside_a_transaction(vectors, searchable, settings):
     settings.STRATA_HNSW_EF_SEARCH = 77
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.ef_search = 33")
+        before = {name: _show(name) for name in ("hnsw.ef_search", "hnsw.iterative_scan", "enable_sort")}
         vectors.search("s", searchable, model=MODEL, k=5)
-        assert _show("hnsw.ef_search") == "77"
-        assert _show("hnsw.iterative_scan") == "off"
         vectors.search("s", searchable, model=MODEL, k=5, filter={"rare": True})
-        assert _show("hnsw.iterative_scan") == "relaxed_order"
-        vectors.search("s", searchable, model=MODEL, k=300)
-        assert _show("hnsw.ef_search") == "300"  # never below k, or the index would return fewer hits
+        assert {name: _show(name) for name in before} == before
+        assert before["hnsw.ef_search"] == "33"
+        assert _show("plan_cache_mode") == "auto"
+
+
+def test_search_settings_are_what_the_query_runs_with(vectors, settings):
+    settings.STRATA_HNSW_EF_SEARCH = 77
+    spec = _SPEC
+    plain = dict(vectors.search_statement(spec, np.ones(DIM, np.float32), 5, None, []).settings)
+    assert plain == {
+        "plan_cache_mode": "force_custom_plan",
+        "hnsw.ef_search": "77",
+        "hnsw.iterative_scan": "off",
+        "enable_sort": "off",
+    }
+    where = psycopg.sql.SQL("TRUE")
+    assert (
+        dict(vectors.search_statement(spec, np.ones(DIM, np.float32), 5, where, []).settings)["hnsw.iterative_scan"]
+        == "relaxed_order"
+    )
+    assert (
+        dict(vectors.search_statement(spec, np.ones(DIM, np.float32), 300, None, []).settings)["hnsw.ef_search"]
+        == "300"
+    )  # never below k, or the index would return fewer hits
 
 
 @pytest.mark.django_db(transaction=True)
@@ -303,6 +332,7 @@ def test_search_settings_do_not_outlive_the_transaction(vectors, settings):
 @pytest.mark.django_db
 def test_filtered_search_finds_k_hits_through_the_index_thanks_to_iterative_scan(vectors, searchable, settings):
     settings.STRATA_HNSW_EF_SEARCH = 10
+    settings.STRATA_VECTOR_EXACT_MAX_ROWS = 0  # the HNSW path even for 5 matching rows
     with transaction.atomic():
         with connection.cursor() as cursor:
             for setting in ONLY_INDEX_ORDER:

@@ -12,9 +12,11 @@ never as a prepared statement (``prepare=False``): an unnamed statement is plann
 actual parameter values, so the planner can never switch a vector query to a generic plan (a
 sequential scan and a sort).
 
-Inside the caller's ``transaction.atomic()`` the statements run in a savepoint that is released
-afterwards, exactly like a nested ``atomic()`` block: the settings then last until the caller's
-transaction ends, and an error leaves the caller's transaction usable.
+Inside the caller's ``transaction.atomic()`` the statements run in a savepoint that is rolled
+back to and released afterwards: the query only reads, and rolling back to the savepoint also
+undoes the transaction-local settings made after it (PostgreSQL's settings are
+subtransaction-aware), so they never outlive the query, even inside a long outer transaction;
+an error leaves the caller's transaction usable too.
 
 Django's query log (``connection.queries``, ``CaptureQueriesContext``) gets the statement with
 its parameters rendered as literals, as Django's own debug cursor would log it.
@@ -36,9 +38,9 @@ _SAVEPOINT = "strata_pipelined"
 def fetch_with_settings(
     using: str, *, settings: Sequence[tuple[str, str]], query: str, params: Sequence[Any], logged_query: str
 ) -> list[tuple[Any, ...]]:
-    """Rows of ``query`` run with ``settings`` (name, value) set for it alone (transaction-local),
-    all in one round trip. ``logged_query`` is ``query`` with ``%s`` placeholders only (for the
-    query log). Errors are Django's database errors, as from a Django cursor."""
+    """Rows of the read-only ``query`` run with ``settings`` (name, value) set for it alone
+    (transaction-local, undone afterwards), all in one round trip. ``logged_query`` is ``query``
+    with ``%s`` placeholders only (for the query log). Errors are Django's database errors, as from a Django cursor."""
     wrapper = connections[using]
     wrapper.ensure_connection()
     wrapper.validate_no_broken_transaction()
@@ -49,6 +51,8 @@ def fetch_with_settings(
         if in_transaction
         else ("BEGIN", "COMMIT", "ROLLBACK")
     )
+    # A read: roll back to our savepoint (undoing the settings) before releasing it.
+    ends = [undo, end] if in_transaction else [end]
     set_config = sql.SQL("SELECT {}").format(sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings))
     setting_params = [part for pair in settings for part in pair]
     started = time.monotonic()
@@ -57,9 +61,11 @@ def fetch_with_settings(
         try:
             with raw.pipeline():
                 control.execute(begin, prepare=False)
-                control.execute(set_config, setting_params, prepare=False)
+                if settings:
+                    control.execute(set_config, setting_params, prepare=False)
                 reader.execute(query, params, prepare=False)
-                control.execute(end, prepare=False)
+                for statement in ends:
+                    control.execute(statement, prepare=False)
             rows = reader.fetchall()
         except psycopg.Error:
             _recover(raw, undo=undo, end=end if in_transaction else None)

@@ -12,12 +12,12 @@ Every call runs on ``django.db.connections[using]``, so on ``default`` it joins 
 - pgvector < 0.8.2 has CVE-2026-3172 (buffer overflow in parallel HNSW builds); there the index
   is built with ``SET LOCAL max_parallel_maintenance_workers = 0`` (lasts until the end of the
   enclosing transaction).
-- ``search`` sets ``hnsw.ef_search`` (``set_config(..., is_local => true)``, i.e. SET LOCAL) to
-  ``max(STRATA_HNSW_EF_SEARCH, k)`` and, with a metadata filter, ``hnsw.iterative_scan =
-  relaxed_order`` so a selective filter still yields k hits; the outer query re-sorts.
-  On small collections the planner rightly prefers an exact scan plus sort. The settings, the
-  query and the transaction (or savepoint) around them go out in one round trip, with the query
-  vector as a binary parameter and never as a prepared statement (``pipelined.py``).
+- ``search`` runs the statement of ``vector_query`` (custom plans only; a filter planned by a
+  capped count of its matches: none, a selective one by exact distance, a broad one by HNSW with
+  ``hnsw.iterative_scan = relaxed_order``), with ``hnsw.ef_search = max(STRATA_HNSW_EF_SEARCH,
+  k)``. The settings, the query and the transaction (or savepoint) around them go out in one
+  round trip, with the query vector as a binary parameter and never as a prepared statement;
+  the settings are undone after the query, even inside the caller's transaction (``pipelined.py``).
 - ``upsert`` is set-based: a binary COPY into a temporary staging table (the vectors encoded by
   pgvector-python's psycopg dumper, registered once per connection with ``register_vector``),
   then one ``INSERT ... SELECT ... ON CONFLICT (collection_id, key) DO UPDATE``. Its own cost is
@@ -58,16 +58,15 @@ from core.storage.ports import (
     VectorStore,
 )
 from core.storage.ports.errors import StorageError
-from core.storage.postgres import pipelined
+from core.storage.postgres import pipelined, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
 
 STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
-MAX_K = 1000  # pgvector's upper bound for hnsw.ef_search
+MAX_K = vector_query.MAX_K
 SAFE_PARALLEL_HNSW_BUILD = (0, 8, 2)  # first pgvector without CVE-2026-3172
 OPCLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "inner_product": "vector_ip_ops"}
 
-_DISTANCE = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 _METADATA = sql.SQL("metadata")
 
 _STAGE_DDL = (
@@ -81,16 +80,6 @@ _UPSERT_FROM_STAGE = """
     SELECT %s, key, embedding, metadata::jsonb, now() FROM pg_temp.strata_vector_staging
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
-"""
-_SEARCH = """
-    SELECT key, metadata, distance FROM (
-        SELECT key, metadata, embedding {op} {vector} AS distance
-        FROM strata_vector
-        WHERE collection_id = {collection_id}{filter}
-        ORDER BY distance
-        LIMIT %s
-    ) AS nearest
-    ORDER BY distance, key
 """
 _COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields"
 
@@ -269,25 +258,40 @@ class PostgresVectorStore(VectorStore):
     def _do_search(
         self, spec: VectorCollection, vector: np.ndarray, k: int, condition: filters.Filter | None
     ) -> list[VectorHit]:
+        return [
+            _hit(key, metadata, distance, spec.metric)
+            for key, metadata, distance, _ in self.search_rows(spec, vector, k, condition)
+        ]
+
+    def search_rows(
+        self, spec: VectorCollection, vector: np.ndarray, k: int, condition: filters.Filter | None
+    ) -> list[tuple[str, str, float, str]]:
+        """(key, metadata JSON, distance, path) rows of a search; ``path`` is ``hnsw`` or ``exact``
+        (see ``vector_query``; for tests and benchmarks)."""
         where, params = (None, []) if condition is None else compile_filter(condition, _METADATA)
-        ef_search = min(MAX_K, max(int(settings.STRATA_HNSW_EF_SEARCH), k))
+        statement = self.search_statement(spec, vector, k, where, params)
         self._register_vector_type()  # the query vector travels in pgvector's binary format
-        rows = pipelined.fetch_with_settings(
+        return pipelined.fetch_with_settings(
             self.using,
-            # enable_sort = off: the planner does not cost the TOASTed 1536-d vectors, so at ~100k
-            # rows (or with stale statistics after a bulk load) it picks a scan + top-N sort over
-            # the whole collection (~300 ms) instead of the HNSW index (~2 ms); measured in
-            # bench/content_bench.py.
-            settings=[
-                ("hnsw.ef_search", str(ef_search)),
-                ("hnsw.iterative_scan", "relaxed_order" if condition is not None else "off"),
-                ("enable_sort", "off"),
-            ],
-            query=_search_sql(spec, where, vector=sql.SQL("%b")),
-            logged_query=_search_sql(spec, where, vector=sql.SQL("%s::vector")),
-            params=[vector, *params, k],
+            settings=statement.settings,
+            query=statement.query,
+            logged_query=statement.logged_query,
+            params=statement.params,
         )
-        return [_hit(key, metadata, distance, spec.metric) for key, metadata, distance in rows]
+
+    def search_statement(
+        self, spec: VectorCollection, vector: np.ndarray, k: int, where: sql.Composable | None, params: list[Any]
+    ) -> vector_query.SearchStatement:
+        return vector_query.search_statement(
+            collection_id=spec.id,
+            metric=spec.metric,
+            vector=vector,
+            k=k,
+            where=where,
+            where_params=params,
+            ef_search=int(settings.STRATA_HNSW_EF_SEARCH),
+            exact_max_rows=int(settings.STRATA_VECTOR_EXACT_MAX_ROWS),
+        )
 
     # ------------------------------------------------------------ helpers
 
@@ -359,19 +363,6 @@ def _fire_deferred_foreign_key_checks(cursor) -> None:
 
 
 # ---------------------------------------------------------------- SQL building
-
-
-def _search_sql(spec: _Collection, where: sql.Composable | None, *, vector: sql.Composable) -> str:
-    return (
-        sql.SQL(_SEARCH)
-        .format(
-            op=sql.SQL(_DISTANCE[spec.metric]),
-            vector=vector,
-            collection_id=sql.Literal(int(spec.id)),
-            filter=sql.SQL("") if where is None else sql.SQL(" AND ") + where,
-        )
-        .as_string()
-    )
 
 
 def _hit(key: str, metadata: str, distance: float, metric: str) -> VectorHit:
