@@ -100,8 +100,9 @@ def calibrate_floor(workspace: Workspace, items: list[KnownItem], seed: int) -> 
             best.append(hits[0].similarity if hits else -1.0)
         target_scores = []
         for item in items:
-            hits = selectors.search(workspace_id=workspace.pk, query=item.query, mode="semantic", limit=10,
-                                    use_cache=False)
+            hits = selectors.search(
+                workspace_id=workspace.pk, query=item.query, mode="semantic", limit=10, use_cache=False
+            )
             found = [h.similarity for h in hits if h.external_id == item.external_id]
             target_scores.append(found[0] if found else None)
     floor = (int(max(best) * 100) + 1) / 100
@@ -119,12 +120,15 @@ def relevance(args: argparse.Namespace) -> int:
     documents, items = stdlib_corpus.build(seed=args.seed)
     tune = [KnownItem(i["query"], i["external_id"]) for i in items[: args.tune]]
     test = [KnownItem(i["query"], i["external_id"]) for i in items[args.tune : args.tune + args.test]]
-    print(f"corpus: Python {sys.version.split()[0]} standard library, {len(documents)} documents; "
-          f"{len(tune)} tuning and {len(test)} held-out known items; full-text ranking {fulltext.active_ranking()}")
+    print(
+        f"corpus: Python {sys.version.split()[0]} standard library, {len(documents)} documents; "
+        f"{len(tune)} tuning and {len(test)} held-out known items; full-text ranking {fulltext.active_ranking()}"
+    )
     baseline = {}
     try:
-        baseline = stdlib_corpus.tfidf_baseline(documents, [{"query": i.query, "external_id": i.external_id}
-                                                            for i in test])
+        baseline = stdlib_corpus.tfidf_baseline(
+            documents, [{"query": i.query, "external_id": i.external_id} for i in test]
+        )
         print(f"TF-IDF baseline (unigrams+bigrams, cosine), held-out: {baseline}")
     except ImportError:
         print('TF-IDF baseline skipped: pip install -e ".[bench]"')
@@ -183,8 +187,10 @@ def latency(args: argparse.Namespace) -> int:
         rebuild_started = time.perf_counter()
         done = bm25.ensure_indexes(rebuild=True)
         print(f"  {', '.join(done) or 'nothing to rebuild'} in {time.perf_counter() - rebuild_started:.1f} s")
-    print(f"  vectors: {cached.hits} from the disk cache, {cached.misses} encoded; load CPU (this process) "
-          f"{time.process_time() - started:.0f} s")
+    print(
+        f"  vectors: {cached.hits} from the disk cache, {cached.misses} encoded; load CPU (this process) "
+        f"{time.process_time() - started:.0f} s"
+    )
     if cached.misses:
         cached.save()
     print(f"\n{args.docs} documents, {args.provider}")

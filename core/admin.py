@@ -370,4 +370,5 @@ class VectorRecordAdmin(SuperuserReadOnlyAdmin):
     def metadata_(self, obj: VectorRecord) -> str:
         return pretty_json(obj.metadata)
 
+
 from core import admin_storage  # noqa: E402,F401  (storage routes and moves)

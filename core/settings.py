@@ -281,6 +281,11 @@ STRATA_VECTOR_DIMENSIONS = 1536
 STRATA_HNSW_M = env_int("STRATA_HNSW_M", 16)
 STRATA_HNSW_EF_CONSTRUCTION = env_int("STRATA_HNSW_EF_CONSTRUCTION", 64)
 STRATA_HNSW_EF_SEARCH = env_int("STRATA_HNSW_EF_SEARCH", 200)
+# The HNSW index of new pgvector collections: "halfvec" (an expression index on
+# embedding::halfvec(1536)) or "vector" (full precision); the column stays VECTOR(1536).
+STRATA_VECTOR_INDEX = os.environ.get("STRATA_VECTOR_INDEX", "halfvec")
+# maintenance_work_mem for an HNSW (re)build (vector_reindex): the graph should fit in it.
+STRATA_HNSW_BUILD_MEMORY = os.environ.get("STRATA_HNSW_BUILD_MEMORY", "1GB")
 # A filtered vector search matching at most this many rows computes exact distances over them
 # (through the metadata GIN and the collection btree) instead of walking the HNSW graph.
 STRATA_VECTOR_EXACT_MAX_ROWS = env_int("STRATA_VECTOR_EXACT_MAX_ROWS", 1000)

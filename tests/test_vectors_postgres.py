@@ -102,17 +102,20 @@ def test_dimensions_other_than_1536_are_refused_with_a_clear_error(vectors, dime
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "metric,opclass", [("cosine", "vector_cosine_ops"), ("l2", "vector_l2_ops"), ("inner_product", "vector_ip_ops")]
-)
-def test_create_collection_builds_a_partial_hnsw_index_for_that_collection(vectors, settings, metric, opclass):
+@pytest.mark.parametrize("metric,ops", [("cosine", "cosine_ops"), ("l2", "l2_ops"), ("inner_product", "ip_ops")])
+@pytest.mark.parametrize("index_type", ["halfvec", "vector"])
+def test_create_collection_builds_a_partial_hnsw_index_for_that_collection(vectors, settings, metric, ops, index_type):
     settings.STRATA_HNSW_M = 12
     settings.STRATA_HNSW_EF_CONSTRUCTION = 48
+    settings.STRATA_VECTOR_INDEX = index_type
     vectors.create_collection("indexed", dimension=DIM, model=MODEL, metric=metric)
     collection_id = _collection_id("indexed")
-    definition = _index_definition(hnsw_index_name(collection_id))
+    definition = _index_definition(hnsw_index_name(collection_id, index_type))
     assert definition is not None
-    assert f"USING hnsw (embedding {opclass})" in definition
+    if index_type == "halfvec":  # an expression index; the column stays VECTOR(1536)
+        assert f"USING hnsw (((embedding)::halfvec(1536)) halfvec_{ops})" in definition
+    else:
+        assert f"USING hnsw (embedding vector_{ops})" in definition
     assert "m='12'" in definition and "ef_construction='48'" in definition
     assert definition.endswith(f"WHERE (collection_id = {collection_id})")
 

@@ -19,6 +19,7 @@ from django.db import connections
 
 from core.storage import namespaces, routing, storages, timings
 from core.storage.ports import StorageError, Store
+from core.storage.postgres import vector_index
 
 SEARCH_OPERATIONS = {"vectors": {"search"}, "graph": {"neighbours", "k_hop", "shortest_path", "subgraph"}}
 READ_OPERATIONS = {"documents": {"find", "get_many", "count", "scan"}, "cache": {"get", "get_many"}}
@@ -109,7 +110,7 @@ def _postgres_vectors(report: DomainReport, store: Store, collections: list[str]
     ids = [
         row[0] for row in _rows(using, "SELECT id FROM strata_vector_collection WHERE name = ANY(%s)", [collections])
     ]
-    names = [f"strata_vector_hnsw_{i}" for i in ids]
+    names = [vector_index.index_name(i, kind) for i in ids for kind in vector_index.INDEX_TYPES]
     report.index_bytes = sum(
         int(_one(using, "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0)", [name]) or 0) for name in names
     )

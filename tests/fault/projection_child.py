@@ -21,8 +21,7 @@ def main(workspace_id: int, first: int) -> None:
     n = first
     while True:
         items = [
-            services.IngestItem(f"k{n}-{j}", f"Kill {n} {j}", f"heron egret batch {n} item {j}. " * 3)
-            for j in range(4)
+            services.IngestItem(f"k{n}-{j}", f"Kill {n} {j}", f"heron egret batch {n} item {j}. " * 3) for j in range(4)
         ]
         if n > first:
             items.append(services.IngestItem(f"k{n - 1}-0", f"Kill {n - 1} 0", f"updated in batch {n}. " * 3))

@@ -49,6 +49,9 @@ class VectorCollectionRecord(models.Model):
     metric = models.CharField(max_length=20, choices=METRICS, default="cosine")
     # [[dotted metadata path, field type], ...] declared with create_collection(indexed_fields=...)
     indexed_fields = models.JSONField(default=list, blank=True)
+    # What the collection's HNSW index is built on (core.storage.postgres.vector_index):
+    # "halfvec" (embedding::halfvec(1536), new collections) or "vector" (collections from before).
+    index_type = models.CharField(max_length=20, default="halfvec")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -95,16 +95,16 @@ def search_statement(
     where_params: list[Any],
     ef_search: int,
     exact_max_rows: int,
-    indexed_expression: str = "embedding",
-    indexed_cast: str = "",
+    indexed: tuple[str, str] = ("embedding", ""),
 ) -> SearchStatement:
     """The search of ``k`` nearest rows of one collection; ``where`` is a compiled metadata filter.
 
-    ``indexed_expression``/``indexed_cast`` name what the HNSW index was built on (``embedding``
+    ``indexed`` (expression, cast) names what the HNSW index was built on (``embedding``
     itself, or an expression such as ``(embedding::halfvec(1536))`` with the query vector cast the
     same way), so the ORDER BY matches the index; distances returned are always exact.
     """
     op = DISTANCE[metric]
+    indexed_expression, indexed_cast = indexed
     settings = [
         ("plan_cache_mode", "force_custom_plan"),
         ("hnsw.ef_search", str(min(MAX_K, max(int(ef_search), k)))),

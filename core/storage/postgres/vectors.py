@@ -35,7 +35,6 @@ Every call runs on ``django.db.connections[using]``, so on ``default`` it joins 
 from __future__ import annotations
 
 import json
-import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,14 +57,13 @@ from core.storage.ports import (
     VectorStore,
 )
 from core.storage.ports.errors import StorageError
-from core.storage.postgres import pipelined, vector_query
+from core.storage.postgres import pipelined, vector_index, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
+from core.storage.postgres.vector_index import parallel_hnsw_build_is_safe  # noqa: F401 (re-exported)
 
 STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
 MAX_K = vector_query.MAX_K
-SAFE_PARALLEL_HNSW_BUILD = (0, 8, 2)  # first pgvector without CVE-2026-3172
-OPCLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "inner_product": "vector_ip_ops"}
 
 _METADATA = sql.SQL("metadata")
 
@@ -81,7 +79,7 @@ _UPSERT_FROM_STAGE = """
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
-_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields"
+_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields, index_type"
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,7 @@ class _Collection(VectorCollection):
     """A collection spec carrying its database id (handed to the hooks, never to callers)."""
 
     id: int = field(default=0, compare=False)
+    index_type: str = field(default="halfvec", compare=False)  # see vector_index
 
 
 def _collection_from_row(row: Sequence[Any]) -> _Collection:
@@ -100,19 +99,12 @@ def _collection_from_row(row: Sequence[Any]) -> _Collection:
         metric=row[4],
         indexed_fields=tuple(sorted((path, kind) for path, kind in fields)),
         id=row[0],
+        index_type=row[6],
     )
 
 
-def parallel_hnsw_build_is_safe(version: str | None) -> bool:
-    """False for pgvector versions affected by CVE-2026-3172 (and for an unknown version)."""
-    if not version:
-        return False
-    parts = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
-    return parts >= SAFE_PARALLEL_HNSW_BUILD
-
-
-def hnsw_index_name(collection_id: int) -> str:
-    return f"strata_vector_hnsw_{int(collection_id)}"
+def hnsw_index_name(collection_id: int, index_type: str = "halfvec") -> str:
+    return vector_index.index_name(collection_id, index_type)
 
 
 class PostgresVectorStore(VectorStore):
@@ -140,17 +132,19 @@ class PostgresVectorStore(VectorStore):
     # ------------------------------------------------------------ collections
 
     def _do_create_collection(self, spec: VectorCollection) -> VectorCollection:
+        index_type = vector_index.check_index_type(settings.STRATA_VECTOR_INDEX)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
-                "INSERT INTO strata_vector_collection (name, dimension, model, metric, indexed_fields, created_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
-                [spec.name, spec.dimension, spec.model, spec.metric, json.dumps(spec.indexed_fields)],
+                "INSERT INTO strata_vector_collection "
+                "(name, dimension, model, metric, indexed_fields, index_type, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
+                [spec.name, spec.dimension, spec.model, spec.metric, json.dumps(spec.indexed_fields), index_type],
             )
             row = cursor.fetchone()
             if row is None:
                 return self._collection(cursor, spec.name)
-            self._create_index(cursor, row[0], spec.metric)
-        return _Collection(**{**spec.__dict__, "id": row[0]})
+            vector_index.create(cursor, row[0], spec.metric, index_type)
+        return _Collection(**{**spec.__dict__, "id": row[0], "index_type": index_type})
 
     def _do_add_indexed_fields(self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]) -> VectorCollection:
         """Record the fields (the GIN index on ``metadata`` already serves every path)."""
@@ -180,8 +174,8 @@ class PostgresVectorStore(VectorStore):
             row = cursor.fetchone()
             if row is None:
                 return
-            index = sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(hnsw_index_name(row[0])))
-            cursor.execute(index.as_string())
+            for statement in vector_index.drop_statements(row[0]):
+                cursor.execute(statement)
             cursor.execute("DELETE FROM strata_vector WHERE collection_id = %s", [row[0]])
             cursor.execute("DELETE FROM strata_vector_collection WHERE id = %s", [row[0]])
 
@@ -291,7 +285,23 @@ class PostgresVectorStore(VectorStore):
             where_params=params,
             ef_search=int(settings.STRATA_HNSW_EF_SEARCH),
             exact_max_rows=int(settings.STRATA_VECTOR_EXACT_MAX_ROWS),
+            indexed=vector_index.indexed_expression(spec.index_type),
         )
+
+    def rebuild_index(self, collection: str, *, index_type: str | None = None) -> str:
+        """Rebuild the collection's HNSW index (as ``index_type``, default: its current type)
+        without a moment without a valid index (``vector_index.rebuild``); outside any
+        transaction. Returns the index type now in use."""
+        wrapper = connections[self.using]
+        if wrapper.in_atomic_block:
+            raise StorageError("rebuild_index builds CONCURRENTLY: call it outside transaction.atomic()")
+        with self._cursor() as cursor:
+            target = self._collection(cursor, collection)
+            new_type = vector_index.check_index_type(index_type or target.index_type)
+            vector_index.rebuild(
+                cursor, collection_id=target.id, metric=target.metric, old_type=target.index_type, new_type=new_type
+            )
+        return new_type
 
     # ------------------------------------------------------------ helpers
 
@@ -318,48 +328,9 @@ class PostgresVectorStore(VectorStore):
             raise UnknownCollection(f"vector collection {name!r} does not exist")
         return _collection_from_row(row)
 
-    @staticmethod
-    def _create_index(cursor, collection_id: int, metric: str) -> None:
-        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-        row = cursor.fetchone()
-        if not parallel_hnsw_build_is_safe(row[0] if row else None):
-            cursor.execute("SET LOCAL max_parallel_maintenance_workers = 0")  # CVE-2026-3172
-        statement = sql.SQL(
-            "CREATE INDEX {index} ON strata_vector USING hnsw (embedding {opclass}) "
-            "WITH (m = {m}, ef_construction = {ef_construction}) WHERE collection_id = {collection_id}"
-        ).format(
-            index=sql.Identifier(hnsw_index_name(collection_id)),
-            opclass=sql.SQL(OPCLASS[metric]),
-            m=sql.Literal(int(settings.STRATA_HNSW_M)),
-            ef_construction=sql.Literal(int(settings.STRATA_HNSW_EF_CONSTRUCTION)),
-            collection_id=sql.Literal(int(collection_id)),
-        )
-        _fire_deferred_foreign_key_checks(cursor)
-        cursor.execute(statement.as_string())
-
 
 #: psycopg connections that already know pgvector's types (a connection is registered once).
 _VECTOR_TYPES_REGISTERED: weakref.WeakSet = weakref.WeakSet()
-
-
-def _fire_deferred_foreign_key_checks(cursor) -> None:
-    """Run the deferred FK checks queued by earlier writes to strata_vector in this transaction.
-
-    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, and PostgreSQL refuses CREATE INDEX
-    on a table with pending trigger events ("cannot CREATE INDEX ... because it has pending
-    trigger events"), e.g. when one transaction upserts vectors and then creates a collection.
-    Switching the constraints to IMMEDIATE runs the queued checks now; they are then deferred
-    again, as Django declared them.
-    """
-    cursor.execute(
-        "SELECT conname FROM pg_constraint "
-        "WHERE conrelid = 'strata_vector'::regclass AND contype = 'f' AND condeferred ORDER BY conname"
-    )
-    constraints = [sql.Identifier(row[0]) for row in cursor.fetchall()]
-    if constraints:
-        names = sql.SQL(", ").join(constraints)
-        cursor.execute(sql.SQL("SET CONSTRAINTS {} IMMEDIATE").format(names).as_string())
-        cursor.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(names).as_string())
 
 
 # ---------------------------------------------------------------- SQL building
