@@ -134,12 +134,13 @@ def run(store, name, queries, truth, *, where=None, tag=None) -> tuple[float, fl
 
 
 def exact_truth(docs: np.ndarray, queries: np.ndarray, mask: np.ndarray | None = None) -> tuple[list[set], float]:
-    norms = np.linalg.norm(docs, axis=1)
+    """numpy's exact cosine top 10 per query (over the rows of ``mask``), and its CPU per query."""
+    ids = np.arange(len(docs)) if mask is None else np.flatnonzero(mask)
+    unit = docs[ids] / np.linalg.norm(docs[ids], axis=1, keepdims=True)  # prepared once, not timed
     started = time.process_time()
     truth = []
-    ids = np.arange(len(docs)) if mask is None else np.flatnonzero(mask)
     for query in queries:
-        scores = docs[ids] @ query / (norms[ids] * np.linalg.norm(query))
+        scores = unit @ (query / np.linalg.norm(query))
         top = ids[np.argsort(-scores, kind="stable")[:K]]
         truth.append({f"d{i}" for i in top})
     return truth, (time.process_time() - started) / len(queries)
