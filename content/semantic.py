@@ -95,9 +95,10 @@ def semantic_ranked(
             f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"
         ) from None
     floor = relevance_floor(embedder)
-    vector_filter: dict[str, Any] = {"workspace_id": workspace_id}
-    if filters:
-        vector_filter["doc"] = filters
+    # The collection holds this workspace's chunks only (stores.chunk_collection), so only a
+    # metadata filter goes to the store: a filter matching every row would cost the vector
+    # planner a capped count before each HNSW walk. Hits are still checked below.
+    vector_filter: dict[str, Any] | None = {"doc": filters} if filters else None
     try:
         hits = stores.vectors().search(
             stores.chunk_collection(workspace_id=workspace_id, model=model),
