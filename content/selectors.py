@@ -29,6 +29,15 @@ from content.documents import (
     stored_embedding_model,
     workspace_summary,
 )
+from content.knowledge_reads import (
+    DocumentSourceView,
+    document_ids_by_external_id,
+    document_labels,
+    document_sources,
+    embed_for_workspace,
+    embed_question,
+    workspace_ids_of_documents,
+)
 from content.query import SearchError, SearchModelMismatch
 from content.search import (
     MAX_LIMIT,
@@ -53,6 +62,7 @@ __all__ = [
     "TS_CONFIG",
     "ChunkView",
     "DocumentContext",
+    "DocumentSourceView",
     "DocumentStatus",
     "SearchError",
     "SearchHit",
@@ -61,7 +71,12 @@ __all__ = [
     "SearchResults",
     "SimilarDocument",
     "document_body",
+    "document_ids_by_external_id",
     "document_ids_matching_metadata",
+    "document_labels",
+    "document_sources",
+    "embed_for_workspace",
+    "embed_question",
     "document_list",
     "document_statuses",
     "document_with_context",
@@ -69,5 +84,6 @@ __all__ = [
     "search",
     "search_results",
     "stored_embedding_model",
+    "workspace_ids_of_documents",
     "workspace_summary",
 ]

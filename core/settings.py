@@ -413,3 +413,12 @@ STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS = env_int("STRATA_SENTENCE_TRANSFORME
 STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = os.environ.get("STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME", "onnx")
 # Where models derived from shipped weights (the MiniLM ONNX export) are kept.
 STRATA_MODEL_CACHE_DIR = os.environ.get("STRATA_MODEL_CACHE_DIR") or str(embedded.data_dir() / "models")
+
+# ------------------------------------------------------------------ knowledge
+# The extractors every ingested document goes through (knowledge/extraction/): a JSON list of
+# {"BACKEND": "dotted.Class", ...options}; see the README ("Knowledge: extraction").
+STRATA_KNOWLEDGE_EXTRACTORS = json.loads(
+    os.environ.get("STRATA_KNOWLEDGE_EXTRACTORS")
+    or '[{"BACKEND": "knowledge.extraction.heuristic.HeuristicExtractor"},'
+    ' {"BACKEND": "knowledge.extraction.structured.StructuredExtractor"}]'
+)

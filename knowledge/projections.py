@@ -1,0 +1,123 @@
+"""The knowledge app's projections (core/projections.py): the graph is written from the rows.
+
+``knowledge.project_graph`` (GraphStore) handles ``knowledge.graph.changed``: it writes the named
+entities' nodes (or deletes the nodes of entities that are gone or merged), the named documents'
+``DocumentRef`` nodes (deleted when no relation names the document any more) and the named edges
+as the aggregate of their relation rows (deleted when none is left). It reads the rows as they
+are now, so a late, repeated or out-of-order delivery writes the current state (idempotent).
+Every key goes through ``knowledge.stores``' workspace namespace.
+
+Fact vectors cost an embedding call, so they are not a projection run inline: the handler
+``knowledge.embed_facts`` (knowledge/handlers.py) writes them after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.models import OutboxEvent
+from core.projections import projection
+from core.storage.ports import Edge, GraphStore, Node
+from knowledge import stores
+from knowledge.models import Entity, Relation
+from knowledge.writes import EVENT_GRAPH_CHANGED, Triple, aggregate_edges
+
+BATCH = 5000
+
+
+def entity_node(entity: Entity, type_name: str) -> Node:
+    return Node(
+        stores.ENTITY_LABEL,
+        stores.node_key(entity.workspace_id, entity.key),
+        {
+            "workspace_id": entity.workspace_id,
+            "entity_id": entity.pk,
+            "name": entity.name,
+            "type": type_name,
+            "aliases": list(entity.aliases),
+        },
+    )
+
+
+def document_node(workspace_id: int, document_id: int) -> Node:
+    ref = stores.document_ref(workspace_id, document_id)
+    return Node(ref.label, ref.key, {"workspace_id": workspace_id, "document_id": int(document_id)})
+
+
+def _triples(payload: dict[str, Any]) -> list[Triple]:
+    return [(label, (sk, int(sv)), (tk, int(tv))) for label, sk, sv, tk, tv in payload.get("edges") or []]
+
+
+@projection(EVENT_GRAPH_CHANGED, name="knowledge.project_graph", app=stores.APP, kind="graph")
+def project_graph(event: OutboxEvent, store: GraphStore) -> None:
+    payload = event.payload
+    workspace_id = int(payload["workspace_id"])
+    triples = _triples(payload)
+    store.define_node_label(stores.ENTITY_LABEL)
+    store.define_node_label(stores.DOCUMENT_LABEL)
+    for label in sorted({t[0] for t in triples}):
+        store.define_edge_type(label)
+    for start in range(0, max(len(triples), 1), BATCH):
+        _project(store, workspace_id, payload if start == 0 else {}, triples[start : start + BATCH])
+
+
+def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> None:
+    named = {int(i): key for i, key in payload.get("entities") or []}
+    entity_ids = set(named) | {v for _, s, t in triples for k, v in (s, t) if k == "e"}
+    rows = {e.pk: e for e in Entity.objects.filter(pk__in=entity_ids, workspace_id=workspace_id).select_related("type")}
+    live = {pk: e for pk, e in rows.items() if e.merged_into_id is None}
+    documents = {int(d) for d in payload.get("documents") or []} | {
+        v for _, s, t in triples for k, v in (s, t) if k == "d"
+    }
+    referenced = _referenced_documents(workspace_id, documents)
+    edges = aggregate_edges(workspace_id, triples)
+    nodes = [entity_node(live[pk], live[pk].type.name) for pk in sorted(set(named) & set(live))]
+    nodes += [document_node(workspace_id, d) for d in sorted(referenced)]
+    # edges whose ends both live; the others are deleted
+    keep, drop = [], []
+    for triple in triples:
+        label, source, target = triple
+        refs = [_ref(workspace_id, end, live) for end in (source, target)]
+        if triple in edges and all(refs):
+            weight, properties, provenance = edges[triple]
+            props = {**properties, "weight": weight, "provenance": provenance[:20], "workspace_id": workspace_id}
+            keep.append((label, refs[0], refs[1], props))
+        else:
+            drop.append((label, source, target))
+    # endpoints that must exist for the kept edges
+    for _, source, target in [(t[0], t[1], t[2]) for t in triples if t in edges]:
+        for kind, value in (source, target):
+            if kind == "e" and value in live and value not in named:
+                nodes.append(entity_node(live[value], live[value].type.name))
+    store.bulk_load(nodes=nodes, edges=[Edge(label, s, t, p) for label, s, t, p in keep])
+    for label, source, target in drop:
+        refs = [_ref(workspace_id, end, rows, any_row=True) for end in (source, target)]
+        if all(refs):
+            store.delete_edge(label, refs[0], refs[1])
+    for pk, key in sorted(named.items()):
+        if pk not in live:
+            store.delete_node(stores.entity_ref(workspace_id, key))
+    for document_id in sorted(documents - referenced):
+        store.delete_node(stores.document_ref(workspace_id, document_id))
+
+
+def _ref(workspace_id: int, end: tuple[str, int], entities: dict[int, Entity], *, any_row: bool = False) -> Any:
+    kind, value = end
+    if kind == "d":
+        return stores.document_ref(workspace_id, value)
+    entity = entities.get(value)
+    return stores.entity_ref(workspace_id, entity.key) if entity is not None else None
+
+
+def _referenced_documents(workspace_id: int, document_ids: set[int]) -> set[int]:
+    """The documents some relation row has as an end (they get a node)."""
+    if not document_ids:
+        return set()
+    ids = list(document_ids)
+    sources = Relation.objects.filter(workspace_id=workspace_id, source_document_id__in=ids).values_list(
+        "source_document_id", flat=True
+    )
+    targets = Relation.objects.filter(workspace_id=workspace_id, target_document_id__in=ids).values_list(
+        "target_document_id", flat=True
+    )
+    return set(sources.distinct()) | set(targets.distinct())

@@ -1,0 +1,55 @@
+"""Writes of the knowledge app (the public facade): each writes its rows and an outbox event
+in one transaction; the graph and the fact vectors follow by projection.
+
+Each story has its module; other code imports the services from here:
+
+* ``knowledge.entities``  entity types, resolving names to entities
+* ``knowledge.writes``    relations and facts, the graph-changed events
+* ``knowledge.extract``   extraction of documents (Celery, fed by content's outbox events)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from core.services import audit_record, outbox_publish
+from knowledge.entities import EntitySpec, KnowledgeInputError, entity_type_create
+from knowledge.extract import document_forget, documents_extract, extraction_apply
+from knowledge.handlers import EVENT_EXTRACT_REQUESTED
+
+__all__ = [
+    "EVENT_EXTRACT_REQUESTED",
+    "EntitySpec",
+    "KnowledgeInputError",
+    "document_forget",
+    "documents_extract",
+    "documents_reextract",
+    "entity_type_create",
+    "extraction_apply",
+]
+
+
+def documents_reextract(*, workspace_id: int, document_ids: Sequence[int], actor: Any = None) -> int:
+    """Ask the worker to extract these documents again, even unchanged (after a change of the
+    extractors' configuration, or from the admin's action)."""
+    ids = sorted({int(i) for i in document_ids})
+    if not ids:
+        return 0
+    with transaction.atomic():
+        outbox_publish(
+            event_type=EVENT_EXTRACT_REQUESTED,
+            payload={"workspace_id": int(workspace_id), "document_ids": ids},
+            workspace_id=int(workspace_id),
+        )
+        audit_record(
+            actor=actor,
+            action="knowledge.documents.reextract",
+            object_type="content.Document",
+            object_id=f"{len(ids)} documents",
+            workspace_id=int(workspace_id),
+            changes={"document_ids": ids[:1000]},
+        )
+    return len(ids)
