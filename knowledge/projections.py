@@ -30,6 +30,7 @@ def entity_node(entity: Entity, type_name: str) -> Node:
         stores.ENTITY_LABEL,
         stores.node_key(entity.workspace_id, entity.key),
         {
+            **{k: v for k, v in (entity.properties or {}).items() if k != "key" and not k.startswith("_strata")},
             "workspace_id": entity.workspace_id,
             "entity_id": entity.pk,
             "name": entity.name,

@@ -6,6 +6,8 @@ Each story has its module; other code imports the services from here:
 * ``knowledge.entities``  entity types, resolving names to entities
 * ``knowledge.writes``    relations and facts, the graph-changed events
 * ``knowledge.extract``   extraction of documents (Celery, fed by content's outbox events)
+* ``knowledge.merge``     entity resolution: merge, undo from the audit log
+* ``knowledge.imports``   graph_import / graph_export (JSON Lines)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from core.services import audit_record, outbox_publish
 from knowledge.entities import EntitySpec, KnowledgeInputError, entity_type_create
 from knowledge.extract import document_forget, documents_extract, extraction_apply
 from knowledge.handlers import EVENT_EXTRACT_REQUESTED
+from knowledge.imports import graph_export, graph_import
+from knowledge.merge import entities_merge_into, entities_resolve, entity_merge, entity_merge_undo
 
 __all__ = [
     "EVENT_EXTRACT_REQUESTED",
@@ -27,8 +31,14 @@ __all__ = [
     "document_forget",
     "documents_extract",
     "documents_reextract",
+    "entities_merge_into",
+    "entities_resolve",
+    "entity_merge",
+    "entity_merge_undo",
     "entity_type_create",
     "extraction_apply",
+    "graph_export",
+    "graph_import",
 ]
 
 

@@ -56,8 +56,9 @@ def row_triple(row: Relation) -> Triple:
     )
 
 
-def _combine(rows: Iterable[RelationRow]) -> dict[Triple, RelationRow]:
-    """Duplicates within one write merge: weights add up, later properties win."""
+def _combine(rows: Iterable[RelationRow], *, sum_duplicates: bool = True) -> dict[Triple, RelationRow]:
+    """Duplicates within one write merge: weights add up (or the later one wins), later
+    properties win."""
     combined: dict[Triple, RelationRow] = {}
     for row in rows:
         triple = (row.label, row.source, row.target)
@@ -67,7 +68,7 @@ def _combine(rows: Iterable[RelationRow]) -> dict[Triple, RelationRow]:
                 row.label,
                 row.source,
                 row.target,
-                before.weight + row.weight,
+                before.weight + row.weight if sum_duplicates else row.weight,
                 {**before.properties, **row.properties},
             )
         combined[triple] = row
@@ -107,10 +108,12 @@ def relations_replace(
     return {t for t in before.keys() | after.keys() if before.get(t) != after.get(t)}
 
 
-def relations_add(*, workspace_id: int, provenance: str, rows: Iterable[RelationRow]) -> set[Triple]:
+def relations_add(
+    *, workspace_id: int, provenance: str, rows: Iterable[RelationRow], sum_duplicates: bool = True
+) -> set[Triple]:
     """Upsert relation rows (document-less provenance, e.g. an import): a row that exists gets
-    the new weight and its properties merged."""
-    combined = _combine(rows)
+    the new weight and properties."""
+    combined = _combine(rows, sum_duplicates=sum_duplicates)
     if not combined:
         return set()
     Relation.objects.bulk_create(
