@@ -14,4 +14,5 @@ class KnowledgeConfig(AppConfig):
             vector_prefix=stores.VECTOR_PREFIX,
             node_labels=(stores.ENTITY_LABEL, stores.DOCUMENT_LABEL),
             edge_types=stores.BUILTIN_EDGE_TYPES,
+            edge_types_from="knowledge.stores.edge_types_in_use",
         )

@@ -47,6 +47,14 @@ def fact_collection(*, workspace_id: int, model: str) -> str:
     return f"{VECTOR_PREFIX}facts.ws{int(workspace_id)}.{re.sub(r'[^A-Za-z0-9_.-]+', '-', model)}"
 
 
+def edge_types_in_use() -> list[str]:
+    """Every relation label of every workspace (what ``storage_move`` copies besides the built-in
+    types), read from the rows."""
+    from knowledge.models import Relation
+
+    return sorted(Relation.objects.values_list("label", flat=True).distinct())
+
+
 # ---------------------------------------------------------------- the key namespace
 
 

@@ -5,12 +5,16 @@ collections and labels; its ``AppConfig.ready`` declares them here), so ``storag
     namespaces.declare("content", document_collections=("content.documents",),
                        vector_prefix="content.", node_labels=("Document",))
 
-Declaring again adds to what was declared (another module may add edge types of its own).
+Declaring again adds to what was declared (another module may add edge types of its own). An
+app whose users name edge types (the knowledge app loads any label) also names a function,
+``edge_types_from="dotted.path"``, returning the types it uses now (read from its rows).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from django.utils.module_loading import import_string
 
 from core.storage.ports import DocumentStore, GraphStore, VectorStore
 
@@ -24,6 +28,14 @@ class Namespace:
     #: GraphStore node labels and edge types of the app
     node_labels: tuple[str, ...] = ()
     edge_types: tuple[str, ...] = ()
+    #: dotted path of a function returning more edge types the app uses (e.g. labels users loaded)
+    edge_types_from: str | None = None
+
+    def all_edge_types(self) -> tuple[str, ...]:
+        if not self.edge_types_from:
+            return self.edge_types
+        more = import_string(self.edge_types_from)()
+        return tuple(dict.fromkeys((*self.edge_types, *more)))
 
     def vector_collections(self, store: VectorStore) -> list[str]:
         if not self.vector_prefix:
@@ -36,7 +48,7 @@ class Namespace:
     def labels_in(self, store: GraphStore) -> tuple[list[str], list[str]]:
         """The declared node labels and edge types that exist in ``store``."""
         labels, types = set(store.node_labels()), set(store.edge_types())
-        return [label for label in self.node_labels if label in labels], [t for t in self.edge_types if t in types]
+        return [label for label in self.node_labels if label in labels], [t for t in self.all_edge_types() if t in types]
 
 
 _namespaces: dict[str, Namespace] = {}
@@ -49,6 +61,7 @@ def declare(
     vector_prefix: str | None = None,
     node_labels: tuple[str, ...] = (),
     edge_types: tuple[str, ...] = (),
+    edge_types_from: str | None = None,
 ) -> Namespace:
     current = _namespaces.get(app, Namespace())
     merged = replace(
@@ -57,6 +70,7 @@ def declare(
         vector_prefix=vector_prefix or current.vector_prefix,
         node_labels=tuple(dict.fromkeys((*current.node_labels, *node_labels))),
         edge_types=tuple(dict.fromkeys((*current.edge_types, *edge_types))),
+        edge_types_from=edge_types_from or current.edge_types_from,
     )
     _namespaces[app] = merged
     return merged
