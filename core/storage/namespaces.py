@@ -48,7 +48,8 @@ class Namespace:
     def labels_in(self, store: GraphStore) -> tuple[list[str], list[str]]:
         """The declared node labels and edge types that exist in ``store``."""
         labels, types = set(store.node_labels()), set(store.edge_types())
-        return [label for label in self.node_labels if label in labels], [t for t in self.all_edge_types() if t in types]
+        found_types = [t for t in self.all_edge_types() if t in types]
+        return [label for label in self.node_labels if label in labels], found_types
 
 
 _namespaces: dict[str, Namespace] = {}
