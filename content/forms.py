@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from content.models import Document
-from content.selectors import MAX_QUERY_CHARS, SEARCH_MODES
+from content.selectors import MAX_QUERY_CHARS, SEARCH_MODES, search_modes
 from core.storage import filters, validation
 from core.storage.ports import InvalidInput
 
@@ -165,6 +165,10 @@ class SearchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text='key=value pairs (one per line or comma-separated) or a JSON object, e.g. {"lang": "en"}.',
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mode"].choices = [(mode, mode.capitalize()) for mode in search_modes()]
 
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or "hybrid"

@@ -13,6 +13,7 @@ from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.db import connection
+from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString, mark_safe
 from psycopg import sql
 
@@ -27,6 +28,15 @@ from core.storage.ports import InvalidInput
 
 SearchMode = Literal["semantic", "fulltext", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "semantic", "fulltext")
+
+
+def search_modes() -> tuple[str, ...]:
+    """The built-in modes, then those other apps add (``STRATA_SEARCH_EXTRA_MODES``, e.g. the
+    knowledge app's graph-aware "graph" mode)."""
+    extra = tuple(m for m in getattr(settings, "STRATA_SEARCH_EXTRA_MODES", {}) if m not in SEARCH_MODES)
+    return SEARCH_MODES + extra
+
+
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
 TS_CONFIG = "english"
@@ -265,8 +275,8 @@ def search_results(
 ) -> SearchResults:
     """``search``'s hits as a sequence whose slices are read on demand (the search page shows 20
     of up to 100). Same arguments, errors and caching as ``search``."""
-    if mode not in SEARCH_MODES:
-        raise SearchError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
+    if mode not in search_modes():
+        raise SearchError(f"unknown search mode {mode!r}; expected one of {', '.join(search_modes())}")
     if not isinstance(query, str):
         raise SearchError("the query must be text")
     query = query.strip()
@@ -277,6 +287,10 @@ def search_results(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be an integer between 1 and {MAX_LIMIT}")
     clean_filters = _validate_filters(filters)
+    if mode not in SEARCH_MODES:  # another app's mode: its own selector ranks (uncached: it reads more than content)
+        extra = import_string(settings.STRATA_SEARCH_EXTRA_MODES[mode])
+        found = list(extra(workspace_id=int(workspace_id), query=query, filters=clean_filters, limit=limit))
+        return SearchResults(fetch=lambda start, stop: found[start:stop], ranked=[(h.chunk_id, h.score) for h in found])
     parsed = parse_query(query)
     if parsed.is_empty:
         return SearchResults(fetch=lambda start, stop: [], ranked=[])

@@ -50,6 +50,7 @@ from content.search import (
     highlight_html,
     search,
     search_results,
+    search_modes,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "highlight_html",
     "search",
     "search_results",
+    "search_modes",
     "stored_embedding_model",
     "workspace_ids_of_documents",
     "workspace_summary",

@@ -422,3 +422,8 @@ STRATA_KNOWLEDGE_EXTRACTORS = json.loads(
     or '[{"BACKEND": "knowledge.extraction.heuristic.HeuristicExtractor"},'
     ' {"BACKEND": "knowledge.extraction.structured.StructuredExtractor"}]'
 )
+# graph-aware retrieval: how much the graph score counts next to the text score (knowledge/retrieval.py)
+STRATA_GRAPH_SEARCH_WEIGHT = float(os.environ.get("STRATA_GRAPH_SEARCH_WEIGHT", "1.0"))
+# Search modes other apps add to the search page: mode -> "dotted.path" of
+# search_hits(*, workspace_id, query, filters, limit) -> list[content.selectors.SearchHit]
+STRATA_SEARCH_EXTRA_MODES: dict[str, str] = {"graph": "knowledge.retrieval.search_hits"}
