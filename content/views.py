@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 
 from content import caching, parsers, selectors, services
@@ -158,10 +159,20 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     workspace_id = request.workspace.id
     chunks_open = bool(request.GET.get("chunk"))
 
+    # sections other apps add after the article (STRATA_DOCUMENT_PANELS: the knowledge app's entities
+    # and relations); they read other apps' data, so they are rendered on every request, not cached
+    panel_paths = list(settings.STRATA_DOCUMENT_PANELS)
+
     def render_article() -> tuple[str, str]:
         context = selectors.document_with_context(workspace_id=workspace_id, document_id=document_id)
         html = render_to_string(
-            "content/_document_article.html", {"ctx": context, "document": context.document, "chunks_open": chunks_open}
+            "content/_document_article.html",
+            {
+                "ctx": context,
+                "document": context.document,
+                "chunks_open": chunks_open,
+                "panels_shown": bool(panel_paths),
+            },
         )
         return context.title, html
 
@@ -171,10 +182,11 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
         title, article = caching.cached(
             "document-page",
             workspace_id=workspace_id,
-            parts=(int(document_id), chunks_open, floors),
+            parts=(int(document_id), chunks_open, floors, bool(panel_paths)),
             compute=render_article,
         )
     except Document.DoesNotExist:
         raise Http404("No such document in this workspace.") from None
     article = mark_safe(article)  # noqa: S308 -- rendered (autoescaped) by _document_article.html above
-    return render(request, "content/document_detail.html", {"title": title, "article": article})
+    panels = [import_string(path)(workspace_id=workspace_id, document_id=int(document_id)) for path in panel_paths]
+    return render(request, "content/document_detail.html", {"title": title, "article": article, "panels": panels})

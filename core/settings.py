@@ -321,6 +321,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+
+def _vis_network_dir() -> str | None:
+    """The graph explorer's drawing library, vis-network, as the PyPI package ``pyvis`` ships it
+    (installed by pip with the rest; never committed here)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyvis")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = Path(list(spec.submodule_search_locations)[0]) / "lib" / "vis-9.1.2"
+    return str(found) if (found / "vis-network.min.js").is_file() else None
+
+
+STATICFILES_DIRS = [("vendor/vis-network", d) for d in [_vis_network_dir()] if d]
 # Static files (admin CSS/JS, site.css) are served by WhiteNoise under gunicorn: in production
 # from STATIC_ROOT (collectstatic, hashed names); in embedded mode straight from the apps'
 # static directories (no collectstatic needed).
@@ -424,6 +439,10 @@ STRATA_KNOWLEDGE_EXTRACTORS = json.loads(
 )
 # graph-aware retrieval: how much the graph score counts next to the text score (knowledge/retrieval.py)
 STRATA_GRAPH_SEARCH_WEIGHT = float(os.environ.get("STRATA_GRAPH_SEARCH_WEIGHT", "1.0"))
+# the staff Cypher console's statement timeout (knowledge/console.py)
+STRATA_CYPHER_TIMEOUT_MS = int(os.environ.get("STRATA_CYPHER_TIMEOUT_MS", "2000"))
+# Sections other apps add to the document page: "dotted.path" of panel(*, workspace_id, document_id) -> HTML
+STRATA_DOCUMENT_PANELS: list[str] = ["knowledge.pages.document_panel"]
 # Search modes other apps add to the search page: mode -> "dotted.path" of
 # search_hits(*, workspace_id, query, filters, limit) -> list[content.selectors.SearchHit]
 STRATA_SEARCH_EXTRA_MODES: dict[str, str] = {"graph": "knowledge.retrieval.search_hits"}
