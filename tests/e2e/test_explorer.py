@@ -1,0 +1,57 @@
+"""The graph explorer in Chromium: vis-network draws the neighbourhood, a click expands a node,
+a double click opens the entity page; another workspace's nodes never appear."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge import stores
+from tests.e2e.helpers import log_in
+from tests.knowledge.graphs import build
+
+
+@pytest.mark.django_db(transaction=True)
+def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_workspace, browser_page):
+    assert not build(workspace.id).errors
+    assert not build(other_workspace.id, edges=[("app", "evil"), ("web", "evil")]).errors
+    page = browser_page
+    try:
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/knowledge/explore/?key=app&depth=1")
+        page.wait_for_function("document.getElementById('graph').dataset.nodes === '3'", timeout=15000)
+        assert page.evaluate("typeof vis") == "object"  # the library loaded from the static files
+        ids = page.evaluate("document.getElementById('graph').network.body.data.nodes.getIds()")
+        assert sorted(ids) == ["app", "db", "web"]
+        # click "web": its neighbours join the picture
+        page.wait_for_timeout(500)
+        x, y = page.evaluate(
+            """() => { const n = document.getElementById('graph').network;
+                       const p = n.getPositions(['web']).web; const d = n.canvasToDOM(p);
+                       const r = document.getElementById('graph').getBoundingClientRect();
+                       return [r.left + d.x, r.top + d.y]; }"""
+        )
+        page.mouse.click(x, y)
+        page.wait_for_function("document.getElementById('graph').dataset.nodes === '4'", timeout=15000)
+        ids = page.evaluate("document.getElementById('graph').network.body.data.nodes.getIds()")
+        assert "http" in ids and "evil" not in ids
+        # double click "web": its entity page
+        x, y = page.evaluate(
+            """() => { const n = document.getElementById('graph').network;
+                       const p = n.getPositions(['web']).web; const d = n.canvasToDOM(p);
+                       const r = document.getElementById('graph').getBoundingClientRect();
+                       return [r.left + d.x, r.top + d.y]; }"""
+        )
+        page.mouse.dblclick(x, y)
+        page.wait_for_url("**/knowledge/entities/*/", timeout=15000)
+        assert page.locator("h1").inner_text().startswith("Web")
+        # a label filter, and a node of another workspace is "not found"
+        page.goto(f"{live_server.url}/knowledge/explore/?key=evil")
+        page.wait_for_function(
+            "document.getElementById('graph-status').textContent.includes('no such node')", timeout=15000
+        )
+    finally:
+        age = stores.graph()
+        for ws in (workspace.id, other_workspace.id):
+            age.cypher(
+                "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": ws}, columns=("n",)
+            )
