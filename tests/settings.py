@@ -26,3 +26,7 @@ if "documents" not in DATABASES:  # noqa: F405  (DATABASE_URL without STRATA_DOC
         "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), "strata_age": False},  # noqa: F405
     }
 DATABASES["documents"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# No extraction unless a test asks for it (tests/knowledge/conftest.py): the other suites count
+# outbox deliveries and queries of content alone. The default pair is tested there too.
+STRATA_KNOWLEDGE_EXTRACTORS: list = []

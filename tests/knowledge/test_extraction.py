@@ -110,3 +110,16 @@ def test_deleting_a_document_removes_its_relations_and_node(workspace, structure
     assert f"doc:{ids['a.md']}" not in graph_nodes(workspace.id, "DocumentRef")
     assert f"doc:{ids['c.md']}" in graph_nodes(workspace.id, "DocumentRef")
     assert not Relation.objects.filter(document_id=ids["a.md"]).exists()
+
+
+def test_the_default_extractors_are_heuristic_and_structured(workspace, settings):
+    from core import settings as project_settings
+    from knowledge.extraction import configured
+
+    settings.STRATA_KNOWLEDGE_EXTRACTORS = project_settings.STRATA_KNOWLEDGE_EXTRACTORS
+    assert [e.name for e in configured()] == ["heuristic", "structured"]
+    ids = ingest(workspace.id, doc("n.md", "Grace Hopper wrote COBOL compilers.", tags=["compilers"]))
+    drain()
+    edges = graph_edges(workspace.id)
+    assert ("MENTIONS", f"doc:{ids['n.md']}", "grace-hopper") in edges
+    assert ("TAGGED", f"doc:{ids['n.md']}", "compilers") in edges
