@@ -84,8 +84,9 @@ def extraction_apply(*, document: SourceDocument, extractor: Extractor, found: E
     workspace_id, source = document.workspace_id, provenance(extractor)
     with transaction.atomic():
         entity_rows.lock_workspace(workspace_id)
-        if not content.document_sources(workspace_id=workspace_id, document_ids=[document.id]):
-            return  # deleted meanwhile: its deletion cleans up
+        current = content.document_sources(workspace_id=workspace_id, document_ids=[document.id])
+        if not current or current[0].content_hash != document.content_hash:
+            return  # deleted or changed meanwhile: the deletion cleans up, the newer version's event extracts it
         specs = _entity_specs(found)
         resolved, changed = entity_rows.resolve(workspace_id, specs, origin=source)
         by_name = {}

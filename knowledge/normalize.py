@@ -7,7 +7,7 @@ import unicodedata
 
 _SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = " \t\r\n.,;:!?'\"()[]{}<>`*_~|"
-_KEY_CHARS = re.compile(r"[^0-9a-z_.+#/-]+")
+_KEY_CHARS = re.compile(r"[^\w.+#/-]+")  # letters and digits of every script stay
 MAX_NAME = 255
 MAX_KEY = 200
 
@@ -22,6 +22,6 @@ def normalize_name(name: str) -> str:
 
 def key_for(name: str) -> str:
     """The key a new entity gets from its name: its normalized form with runs of other
-    characters as ``-`` (``Ada Lovelace`` -> ``ada-lovelace``)."""
+    characters as ``-`` (``Ada Lovelace`` -> ``ada-lovelace``, ``Мария Кюри`` -> ``мария-кюри``)."""
     text = _KEY_CHARS.sub("-", normalize_name(name)).strip("-")
     return (text or "entity")[:MAX_KEY]

@@ -81,7 +81,8 @@ def entity_page(*, workspace_id: int, entity_id: int) -> EntityPage | None:
 
 
 def document_panel(*, workspace_id: int, document_id: int) -> SafeString:
-    """The document page's "Entities and relations" section (STRATA_DOCUMENT_PANELS)."""
+    """The document page's "Related in the knowledge graph" section (STRATA_DOCUMENT_PANELS): the
+    document's entities and the relations among them."""
     found = queries.document_entities(workspace_id=workspace_id, document_id=document_id)
     edges = queries.document_edges(workspace_id=workspace_id, document_id=document_id)
     names = {e.key: e.name for e in found}

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.models import OutboxEvent
 from core.projections import projection
-from core.storage.ports import Edge, GraphStore, Node
+from core.storage.ports import Edge, GraphStore, Node, NodeNotFound
 from knowledge import stores
 from knowledge.models import Entity, Relation
 from knowledge.writes import EVENT_GRAPH_CHANGED, Triple, aggregate_edges
@@ -85,12 +85,15 @@ def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], trip
             keep.append((label, refs[0], refs[1], props))
         else:
             drop.append((label, source, target))
-    # endpoints that must exist for the kept edges
-    for _, source, target in [(t[0], t[1], t[2]) for t in triples if t in edges]:
-        for kind, value in (source, target):
-            if kind == "e" and value in live and value not in named:
-                nodes.append(entity_node(live[value], live[value].type.name))
-    store.bulk_load(nodes=nodes, edges=[Edge(label, s, t, p) for label, s, t, p in keep])
+    edge_list = [Edge(label, s, t, p) for label, s, t, p in keep]
+    try:
+        store.bulk_load(nodes=nodes, edges=edge_list)
+    except NodeNotFound:
+        # an endpoint's node was never written (an event delivered out of order, a store
+        # restored from a backup): write every endpoint of the kept edges, then the edges
+        ends = {v for t in triples if t in edges for k, v in (t[1], t[2]) if k == "e" and v in live}
+        nodes += [entity_node(live[pk], live[pk].type.name) for pk in sorted(ends)]
+        store.bulk_load(nodes=nodes, edges=edge_list)
     for label, source, target in drop:
         refs = [_ref(workspace_id, end, rows, any_row=True) for end in (source, target)]
         if all(refs):

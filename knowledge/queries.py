@@ -97,24 +97,40 @@ def _edge_view(workspace_id: int, edge: Any) -> EdgeView | None:
 
 
 def _labels(labels: EdgeLabels) -> list[str] | None:
+    """The edge labels asked for (None: all); checked by the port when used."""
     if labels is None:
         return None
-    names = [str(x) for x in labels if str(x)]
-    if not names:
+    names = list(dict.fromkeys(str(x) for x in labels if str(x)))
+    return names or None
+
+
+def _existing(labels: list[str] | None) -> list[str] | None:
+    """Only the labels that exist (after the port refused an unknown one): [] when none does."""
+    if labels is None:
         return None
     existing = set(stores.graph().edge_types())
-    unknown = [n for n in names if n not in existing]
-    if len(unknown) == len(names):
-        return []  # nothing of these labels exists: an empty answer
-    return [n for n in names if n in existing]
+    return [n for n in labels if n in existing]
+
+
+class _NoSuchLabels(Exception):
+    pass
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call the port; an unknown edge label asked for is left out (none left: _NoSuchLabels),
+    a missing start node or node label is NodeMissing, bad input GraphQueryError."""
     try:
         return fn(*args, **kwargs)
     except NodeNotFound as exc:
         raise NodeMissing(str(exc)) from exc
     except UnknownLabel as exc:
+        types = kwargs.get("edge_types")
+        if types:
+            existing = _existing(types)
+            if existing != types:
+                if not existing:
+                    raise _NoSuchLabels() from exc
+                return _call(fn, *args, **{**kwargs, "edge_types": existing})
         raise NodeMissing(str(exc)) from exc
     except InvalidInput as exc:
         raise GraphQueryError(str(exc)) from exc
@@ -135,12 +151,13 @@ def neighbours(
 ) -> list[NodeView]:
     """Nodes one edge away, ordered by (label, key)."""
     types = _labels(labels)
-    if types == []:
-        return []
     limit = _bounded(limit, "limit", 1, MAX_NODES)
-    found = _call(
-        stores.graph().neighbours, ref_for(workspace_id, key), direction=direction, edge_types=types, limit=limit
-    )
+    try:
+        found = _call(
+            stores.graph().neighbours, ref_for(workspace_id, key), direction=direction, edge_types=types, limit=limit
+        )
+    except _NoSuchLabels:
+        return []
     return [v for v in (view(workspace_id, n, 1) for n in found) if v is not None]
 
 
@@ -157,11 +174,12 @@ def k_hop(
     k = _bounded(k, "depth", 1, MAX_DEPTH)
     limit = _bounded(limit, "limit", 1, MAX_NODES)
     types = _labels(labels)
-    if types == []:
+    try:
+        hops = _call(
+            stores.graph().k_hop, ref_for(workspace_id, key), k=k, direction=direction, edge_types=types, limit=limit
+        )
+    except _NoSuchLabels:
         return []
-    hops = _call(
-        stores.graph().k_hop, ref_for(workspace_id, key), k=k, direction=direction, edge_types=types, limit=limit
-    )
     return [v for v in (view(workspace_id, h.node, h.depth) for h in hops) if v is not None]
 
 
@@ -182,16 +200,17 @@ def shortest_path(
 ) -> PathView | None:
     max_depth = _bounded(max_depth, "max_depth", 1, MAX_DEPTH)
     types = _labels(labels)
-    if types == []:
+    try:
+        path = _call(
+            stores.graph().shortest_path,
+            ref_for(workspace_id, source),
+            ref_for(workspace_id, target),
+            max_depth=max_depth,
+            direction=direction,
+            edge_types=types,
+        )
+    except _NoSuchLabels:
         return None
-    path = _call(
-        stores.graph().shortest_path,
-        ref_for(workspace_id, source),
-        ref_for(workspace_id, target),
-        max_depth=max_depth,
-        direction=direction,
-        edge_types=types,
-    )
     if path is None:
         return None
     nodes = [view(workspace_id, n, i) for i, n in enumerate(path.nodes)]
@@ -210,13 +229,14 @@ def subgraph(
     limit = _bounded(limit, "limit", 1, 500)
     types = _labels(labels)
     start = ref_for(workspace_id, key)
-    if types == []:
+    try:
+        found = _call(stores.graph().subgraph, start, depth=depth, direction="both", edge_types=types, limit=limit)
+    except _NoSuchLabels:  # no edge of these labels exists: the node alone
         node = _call(stores.graph().get_node, start)
         first = view(workspace_id, node) if node else None
         if first is None:
-            raise NodeMissing(key)
+            raise NodeMissing(key) from None
         return [first], []
-    found = _call(stores.graph().subgraph, start, depth=depth, direction="both", edge_types=types, limit=limit)
     nodes = [v for v in (view(workspace_id, n) for n in found.nodes) if v is not None]
     keep = {n.key for n in nodes}
     edges = [e for e in (_edge_view(workspace_id, e) for e in found.edges) if e and {e.source, e.target} <= keep]

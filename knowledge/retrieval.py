@@ -116,10 +116,10 @@ def entities_in(*, workspace_id: int, question: str, limit: int = MAX_SEEDS) -> 
     return [SeedEntity(e.pk, e.key, e.name, e.type.name) for e in found]
 
 
-def _text_hits(workspace_id: int, question: str, pool: int) -> list[Any]:
+def _text_hits(workspace_id: int, question: str, pool: int, filters: Any) -> list[Any]:
     for mode in ("hybrid", "fulltext"):
         try:
-            return content.search(workspace_id=workspace_id, query=question, mode=mode, limit=pool)
+            return content.search(workspace_id=workspace_id, query=question, mode=mode, limit=pool, filters=filters)
         except content.SearchModelMismatch:
             continue  # this process cannot embed for the workspace: full text only
         except content.SearchError:
@@ -127,11 +127,14 @@ def _text_hits(workspace_id: int, question: str, pool: int) -> list[Any]:
     return []
 
 
-def graph_retrieve(*, workspace_id: int, question: str, limit: int = 10, depth: int = 2) -> GraphAnswer:
-    """The question's entities, and the documents and facts ranked with the graph's help."""
+def graph_retrieve(
+    *, workspace_id: int, question: str, limit: int = 10, depth: int = 2, filters: Any = None
+) -> GraphAnswer:
+    """The question's entities, and the documents and facts ranked with the graph's help
+    (``filters``: the metadata filter every document must match, as in content's search)."""
     depth = max(1, min(int(depth), 3))
     answer = GraphAnswer(entities=entities_in(workspace_id=workspace_id, question=question))
-    hits = _text_hits(workspace_id, question, TEXT_POOL)
+    hits = _text_hits(workspace_id, question, TEXT_POOL, filters)
     best = max((h.score for h in hits), default=0.0) or 1.0
     text_score: dict[int, float] = {}
     first_hit: dict[int, Any] = {}
@@ -157,6 +160,9 @@ def graph_retrieve(*, workspace_id: int, question: str, limit: int = 10, depth: 
                 near_entities.setdefault(int(node.entity_id), 0.5)
     seeds = max(len(answer.entities), 1)
     weight = float(settings.STRATA_GRAPH_SEARCH_WEIGHT)
+    if filters and graph_score:  # documents reached through the graph must match the filter too
+        matching = set(content.document_ids_matching_metadata(workspace_id=workspace_id, metadata=filters))
+        graph_score = defaultdict(float, {d: v for d, v in graph_score.items() if d in matching})
     ids = set(text_score) | set(graph_score)
     missing = [d for d in ids if d not in first_hit]
     labels = content.document_labels(workspace_id=workspace_id, document_ids=missing) if missing else {}
@@ -214,7 +220,7 @@ def _facts(workspace_id: int, question: str, near: dict[int, float], limit: int)
 def search_hits(*, workspace_id: int, query: str, filters: Any = None, limit: int = 10) -> list[Any]:
     """The search page's "graph" mode: the ranked documents as content's ``SearchHit`` (a
     document reached through the graph only shows which of the question's entities led to it)."""
-    answer = graph_retrieve(workspace_id=workspace_id, question=query, limit=limit)
+    answer = graph_retrieve(workspace_id=workspace_id, question=query, limit=limit, filters=filters)
     hits = []
     for doc in answer.documents:
         reason = f"connected to {', '.join(dict.fromkeys(doc.via))}" if doc.via else ""

@@ -253,11 +253,15 @@ def aggregate_edges(workspace_id: int, triples: list[Triple]) -> dict[Triple, tu
         "AS t(label, se, sd, te, td) ON r.label = t.label AND coalesce(r.source_entity_id, 0) = t.se "
         "AND coalesce(r.source_document_id, 0) = t.sd AND coalesce(r.target_entity_id, 0) = t.te "
         "AND coalesce(r.target_document_id, 0) = t.td "
-        "WHERE r.workspace_id = %s GROUP BY 1, 2, 3, 4, 5"
+        "WHERE r.workspace_id = %s "
+        "AND (r.source_entity_id = ANY(%s::bigint[]) OR r.source_document_id = ANY(%s::bigint[])) "
+        "GROUP BY 1, 2, 3, 4, 5"
     )
     found = {}
     with connection.cursor() as cursor:
-        cursor.execute(query, [*cols, int(workspace_id)])
+        sources_e = sorted({v for v in cols[1] if v})
+        sources_d = sorted({v for v in cols[2] if v})
+        cursor.execute(query, [*cols, int(workspace_id), sources_e, sources_d])
         for label, se, sd, te, td, weight, props, provenances in cursor.fetchall():
             merged: dict[str, Any] = {}
             if isinstance(props, str):

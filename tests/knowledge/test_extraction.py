@@ -123,3 +123,10 @@ def test_the_default_extractors_are_heuristic_and_structured(workspace, settings
     edges = graph_edges(workspace.id)
     assert ("MENTIONS", f"doc:{ids['n.md']}", "grace-hopper") in edges
     assert ("TAGGED", f"doc:{ids['n.md']}", "compilers") in edges
+
+
+def test_keys_of_names_in_any_script(workspace, heuristic_only):
+    from knowledge.normalize import key_for
+
+    assert key_for("Мария Кюри") == "мария-кюри" and key_for("Ada  Lovelace.") == "ada-lovelace"
+    assert key_for("\u200b") == "entity"

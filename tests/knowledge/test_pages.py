@@ -47,7 +47,7 @@ def test_pages_of_another_workspace_are_404(client, other_workspace, setup):
 def test_document_page_shows_entities_and_relations(client, setup):
     page = client.get(reverse("content:document-detail", args=[setup["web.md"]]))
     body = page.content.decode()
-    assert "Entities and relations" in body
+    assert "Related in the knowledge graph" in body and "<h3>Relations</h3>" in body
     assert "DEPENDS_ON" in body and "AUTHORED_BY" in body and "Ada" in body
     assert "No related nodes" not in body
 

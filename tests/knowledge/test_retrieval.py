@@ -86,3 +86,12 @@ def test_retrieval_is_workspace_scoped(workspace, other_workspace, corpus):
     drain()
     answer = graph_retrieve(workspace_id=workspace.id, question="Marie Curie")
     assert all(d.document_id in corpus.values() for d in answer.documents)
+
+
+def test_the_metadata_filter_applies_to_graph_hits(workspace, corpus):
+    answer = graph_retrieve(workspace_id=workspace.id, question="What did Marie Curie write?", filters={"lang": "fr"})
+    assert answer.documents == []  # no document has lang=fr, not even the ones reached through the graph
+    answer = graph_retrieve(
+        workspace_id=workspace.id, question="What did Marie Curie write?", filters={"authors": ["Marie Curie"]}
+    )
+    assert [d.document_id for d in answer.documents] == [corpus["radium-paper"]]
