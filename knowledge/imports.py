@@ -28,7 +28,7 @@ from django.db import transaction
 from content import selectors as content
 from core.services import audit_record
 from core.storage import write_stores
-from knowledge import stores, writes
+from knowledge import bulk, stores, writes
 from knowledge.entities import lock_workspace, types_by_name
 from knowledge.models import Entity, Relation
 from knowledge.normalize import normalize_name
@@ -241,93 +241,48 @@ def _flush(workspace_id: int, name: str, batch: list[tuple[int, NodeLine | EdgeL
     _define_labels({e.label for e in edges})
     with transaction.atomic():
         lock_workspace(workspace_id)
-        ids, changed = _upsert_entities(workspace_id, nodes, [e for e in edges])
-        rows = []
+        types = types_by_name(workspace_id, {n.type for n in nodes.values()} | {"concept"})
+        entity_rows = [
+            (
+                n.key,
+                n.name,
+                normalize_name(n.name),
+                types[n.type].pk,
+                n.aliases,
+                [normalize_name(a) for a in n.aliases],
+                n.properties,
+            )
+            for n in nodes.values()
+        ]
+        ids = bulk.upsert_entities(workspace_id, entity_rows, PROVENANCE)
+        ends = {k for e in edges for k in (e.source, e.target) if not k.startswith(stores.DOCUMENT_PREFIX)}
+        bare = [(k, normalize_name(k)) for k in sorted(ends - set(ids))]
+        found, new = bulk.ensure_entities(workspace_id, bare, types["concept"].pk, PROVENANCE)
+        ids.update(found)
+        rows: dict[writes.Triple, tuple] = {}
         for edge in edges:
-            ends = []
+            pair = []
             for key in (edge.source, edge.target):
                 if key.startswith(stores.DOCUMENT_PREFIX):
                     doc = doc_ids.get(key[len(stores.DOCUMENT_PREFIX) :])
-                    ends.append(("d", doc) if doc is not None else None)
+                    pair.append(("d", doc) if doc is not None else None)
                 else:
-                    ends.append(("e", ids[key]))
-            if None in ends:
-                missing = edge.source if ends[0] is None else edge.target
+                    pair.append(("e", ids[key]))
+            if None in pair:
+                missing = edge.source if pair[0] is None else edge.target
                 report.errors.append(
                     f"{name}:{edge.line}: no document with external id {missing[4:]!r} in this workspace"
                 )
                 continue
-            rows.append(writes.RelationRow(edge.label, ends[0], ends[1], edge.weight, edge.properties))
-        triples = writes.relations_add(
-            workspace_id=workspace_id, provenance=PROVENANCE, rows=rows, sum_duplicates=False
-        )
-        writes.publish_graph_change(workspace_id=workspace_id, triples=triples, gone_entities=(), entities=changed)
+            triple = (edge.label, pair[0], pair[1])
+            before = rows.get(triple)
+            props = {**before[4], **edge.properties} if before else edge.properties
+            rows[triple] = (edge.label, pair[0], pair[1], edge.weight, props)  # a repeat: the later one wins
+        bulk.upsert_relations(workspace_id, rows.values(), PROVENANCE)
+        changed = [(ids[k], k) for k in [*nodes, *new] if k in ids]
+        writes.publish_graph_change(workspace_id=workspace_id, triples=rows.keys(), gone_entities=changed)
     report.nodes += len(nodes)
     report.edges += len(rows)
-
-
-def _upsert_entities(
-    workspace_id: int, nodes: dict[str, NodeLine], edges: list[EdgeLine]
-) -> tuple[dict[str, int], list[Entity]]:
-    """Entity ids by key: node lines upserted (set-based), edge ends that no line names created
-    bare (or found). Returns the ids and the entities whose graph node must be (re)written."""
-    types = types_by_name(workspace_id, {n.type for n in nodes.values()} | {"concept"})
-    if nodes:
-        Entity.objects.bulk_create(
-            [
-                Entity(
-                    workspace_id=workspace_id,
-                    key=n.key,
-                    name=n.name,
-                    normalized=normalize_name(n.name),
-                    type=types[n.type],
-                    aliases=n.aliases,
-                    normalized_aliases=[normalize_name(a) for a in n.aliases],
-                    properties=n.properties,
-                    origin=PROVENANCE,
-                )
-                for n in nodes.values()
-            ],
-            update_conflicts=True,
-            unique_fields=["workspace", "key"],
-            update_fields=["name", "normalized", "type", "aliases", "normalized_aliases", "properties", "updated_at"],
-        )
-    bare = sorted(
-        {k for e in edges for k in (e.source, e.target) if not k.startswith(stores.DOCUMENT_PREFIX)} - set(nodes)
-    )
-    ids: dict[str, int] = {}
-    for start in range(0, len(bare), 5000):
-        ids.update(
-            Entity.objects.filter(workspace_id=workspace_id, key__in=bare[start : start + 5000]).values_list(
-                "key", "id"
-            )
-        )
-    new = [k for k in bare if k not in ids]
-    if new:
-        Entity.objects.bulk_create(
-            [
-                Entity(
-                    workspace_id=workspace_id,
-                    key=k,
-                    name=k,
-                    normalized=normalize_name(k),
-                    type=types["concept"],
-                    origin=PROVENANCE,
-                )
-                for k in new
-            ],
-            ignore_conflicts=True,
-        )
-    changed_keys = list(nodes) + new
-    changed: list[Entity] = []
-    for start in range(0, len(changed_keys), 5000):
-        changed += list(
-            Entity.objects.filter(workspace_id=workspace_id, key__in=changed_keys[start : start + 5000]).only(
-                "id", "key"
-            )
-        )
-    ids.update((e.key, e.pk) for e in changed)
-    return ids, changed
 
 
 # ---------------------------------------------------------------- export

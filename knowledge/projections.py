@@ -25,19 +25,36 @@ from knowledge.writes import EVENT_GRAPH_CHANGED, Triple, aggregate_edges
 BATCH = 5000
 
 
-def entity_node(entity: Entity, type_name: str) -> Node:
+ENTITY_FIELDS = ("id", "workspace_id", "key", "name", "type__name", "aliases", "properties")
+
+
+def entity_node(row: tuple) -> Node:
+    """The node of an entity, from its ``ENTITY_FIELDS`` values."""
+    pk, workspace_id, key, name, type_name, aliases, properties = row
     return Node(
         stores.ENTITY_LABEL,
-        stores.node_key(entity.workspace_id, entity.key),
+        stores.node_key(workspace_id, key),
         {
-            **{k: v for k, v in (entity.properties or {}).items() if k != "key" and not k.startswith("_strata")},
-            "workspace_id": entity.workspace_id,
-            "entity_id": entity.pk,
-            "name": entity.name,
+            **{k: v for k, v in (properties or {}).items() if k != "key" and not k.startswith("_strata")},
+            "workspace_id": workspace_id,
+            "entity_id": pk,
+            "name": name,
             "type": type_name,
-            "aliases": list(entity.aliases),
+            "aliases": list(aliases),
         },
     )
+
+
+def _entity_rows(workspace_id: int, ids: set[int]) -> dict[int, tuple]:
+    """``ENTITY_FIELDS`` of the live (unmerged) entities among ``ids``."""
+    found = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), BATCH):
+        rows = Entity.objects.filter(
+            pk__in=ordered[start : start + BATCH], workspace_id=workspace_id, merged_into=None
+        ).values_list(*ENTITY_FIELDS)
+        found.update((row[0], row) for row in rows)
+    return found
 
 
 def document_node(workspace_id: int, document_id: int) -> Node:
@@ -65,52 +82,57 @@ def project_graph(event: OutboxEvent, store: GraphStore) -> None:
 def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> None:
     named = {int(i): key for i, key in payload.get("entities") or []}
     entity_ids = set(named) | {v for _, s, t in triples for k, v in (s, t) if k == "e"}
-    rows = {e.pk: e for e in Entity.objects.filter(pk__in=entity_ids, workspace_id=workspace_id).select_related("type")}
-    live = {pk: e for pk, e in rows.items() if e.merged_into_id is None}
+    keys = dict(Entity.objects.filter(pk__in=list(entity_ids), workspace_id=workspace_id).values_list("id", "key"))
+    keys.update((pk, key) for pk, key in named.items() if pk not in keys)  # deleted rows: the event's key
+    live_named = _entity_rows(workspace_id, set(named))
+    live_ends = set(
+        Entity.objects.filter(
+            pk__in=list(entity_ids - set(named)), workspace_id=workspace_id, merged_into=None
+        ).values_list("id", flat=True)
+    ) | set(live_named)
     documents = {int(d) for d in payload.get("documents") or []} | {
         v for _, s, t in triples for k, v in (s, t) if k == "d"
     }
     referenced = _referenced_documents(workspace_id, documents)
     edges = aggregate_edges(workspace_id, triples)
-    nodes = [entity_node(live[pk], live[pk].type.name) for pk in sorted(set(named) & set(live))]
+    nodes = [entity_node(row) for _, row in sorted(live_named.items())]
     nodes += [document_node(workspace_id, d) for d in sorted(referenced)]
     # edges whose ends both live; the others are deleted
     keep, drop = [], []
     for triple in triples:
         label, source, target = triple
-        refs = [_ref(workspace_id, end, live) for end in (source, target)]
-        if triple in edges and all(refs):
+        alive = all(kind == "d" or value in live_ends for kind, value in (source, target))
+        if triple in edges and alive:
             weight, properties, provenance = edges[triple]
             props = {**properties, "weight": weight, "provenance": provenance[:20], "workspace_id": workspace_id}
-            keep.append((label, refs[0], refs[1], props))
+            keep.append(Edge(label, _ref(workspace_id, source, keys), _ref(workspace_id, target, keys), props))
         else:
-            drop.append((label, source, target))
-    edge_list = [Edge(label, s, t, p) for label, s, t, p in keep]
+            drop.append(triple)
     try:
-        store.bulk_load(nodes=nodes, edges=edge_list)
+        store.bulk_load(nodes=nodes, edges=keep)
     except NodeNotFound:
         # an endpoint's node was never written (an event delivered out of order, a store
         # restored from a backup): write every endpoint of the kept edges, then the edges
-        ends = {v for t in triples if t in edges for k, v in (t[1], t[2]) if k == "e" and v in live}
-        nodes += [entity_node(live[pk], live[pk].type.name) for pk in sorted(ends)]
-        store.bulk_load(nodes=nodes, edges=edge_list)
+        ends = {v for t in triples if t in edges for k, v in (t[1], t[2]) if k == "e"} - set(live_named)
+        nodes += [entity_node(row) for _, row in sorted(_entity_rows(workspace_id, ends).items())]
+        store.bulk_load(nodes=nodes, edges=keep)
     for label, source, target in drop:
-        refs = [_ref(workspace_id, end, rows, any_row=True) for end in (source, target)]
+        refs = [_ref(workspace_id, end, keys) for end in (source, target)]
         if all(refs):
             store.delete_edge(label, refs[0], refs[1])
     for pk, key in sorted(named.items()):
-        if pk not in live:
+        if pk not in live_named:
             store.delete_node(stores.entity_ref(workspace_id, key))
     for document_id in sorted(documents - referenced):
         store.delete_node(stores.document_ref(workspace_id, document_id))
 
 
-def _ref(workspace_id: int, end: tuple[str, int], entities: dict[int, Entity], *, any_row: bool = False) -> Any:
+def _ref(workspace_id: int, end: tuple[str, int], keys: dict[int, str]) -> Any:
     kind, value = end
     if kind == "d":
         return stores.document_ref(workspace_id, value)
-    entity = entities.get(value)
-    return stores.entity_ref(workspace_id, entity.key) if entity is not None else None
+    key = keys.get(value)
+    return stores.entity_ref(workspace_id, key) if key is not None else None
 
 
 def _referenced_documents(workspace_id: int, document_ids: set[int]) -> set[int]:
