@@ -305,7 +305,17 @@ def graph_export(*, workspace_id: int, out: IO[str], batch: int = 5000) -> tuple
             props["aliases"] = aliases
         out.write(json.dumps({"kind": "node", "key": key, "label": type_name, "properties": props}) + "\n")
         nodes += 1
-    doc_names: dict[int, str] = {}
+    doc_ids = set(
+        Relation.objects.filter(workspace_id=workspace_id, source_document_id__isnull=False).values_list(
+            "source_document_id", flat=True
+        )
+    ) | set(
+        Relation.objects.filter(workspace_id=workspace_id, target_document_id__isnull=False).values_list(
+            "target_document_id", flat=True
+        )
+    )
+    labels = content.document_labels(workspace_id=workspace_id, document_ids=doc_ids) if doc_ids else {}
+    doc_names = {doc_id: labels[doc_id][0] if doc_id in labels else "" for doc_id in doc_ids}
     relations = Relation.objects.filter(workspace_id=workspace_id).order_by(
         "label", "source_entity_id", "source_document_id", "target_entity_id", "target_document_id", "id"
     )
@@ -315,10 +325,8 @@ def graph_export(*, workspace_id: int, out: IO[str], batch: int = 5000) -> tuple
     def end_key(entity_id: int | None, document_id: int | None) -> str | None:
         if entity_id is not None:
             return keys.get(entity_id)
-        if document_id not in doc_names:
-            found = content.document_labels(workspace_id=workspace_id, document_ids=[document_id])
-            doc_names[document_id] = found[document_id][0] if document_id in found else ""
-        return f"{stores.DOCUMENT_PREFIX}{doc_names[document_id]}" if doc_names[document_id] else None
+        name = doc_names.get(document_id, "")
+        return f"{stores.DOCUMENT_PREFIX}{name}" if name else None
 
     def emit() -> int:
         label, se, sd, te, td = current  # type: ignore[misc]
