@@ -14,8 +14,10 @@ from django.db.models import Q
 
 from core.locks import advisory_xact_lock
 from core.services import audit_record
+from core.storage import routing
 from knowledge.models import BUILTIN_TYPES, Entity, EntityType
 from knowledge.normalize import MAX_KEY, key_for, normalize_name
+from knowledge.stores import APP
 
 DEFAULT_TYPE = "concept"
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
@@ -37,7 +39,11 @@ class EntitySpec:
 
 
 def lock_workspace(workspace_id: int) -> None:
-    """Writers of one workspace's knowledge take turns (entity resolution reads then creates)."""
+    """Writers of one workspace's knowledge take turns (entity resolution reads then creates).
+    The graph route is read under its shared lock first, before any row lock, as content's
+    services do: a writer that took it later, after locking rows, could deadlock with
+    ``storage_move`` changing the route."""
+    routing.write_route(APP, "graph")
     advisory_xact_lock(f"knowledge.workspace:{int(workspace_id)}")
 
 
