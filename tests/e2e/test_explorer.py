@@ -55,3 +55,31 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
             age.cypher(
                 "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": ws}, columns=("n",)
             )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_knowledge_pages_fit_a_phone(live_server, user, workspace, browser):
+    from knowledge.models import Entity
+    from tests.e2e.helpers import horizontal_overflow
+
+    long = "averyveryverylongpackagename" * 6
+    assert not build(workspace.id, edges=[("app", long), (long, "db")]).errors
+    entity = Entity.objects.get(workspace=workspace, key=long)
+    user.is_staff = True
+    user.save()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        log_in(page, live_server.url)
+        for path in (
+            "/knowledge/",
+            f"/knowledge/entities/{entity.pk}/",
+            "/knowledge/explore/?key=app",
+            "/knowledge/cypher/",
+            "/content/search/?q=app&mode=graph",
+        ):
+            page.goto(f"{live_server.url}{path}")
+            assert horizontal_overflow(page) == 0, f"{path} scrolls sideways at 390 px"
+    finally:
+        stores.graph().cypher(
+            "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": workspace.id}, columns=("n",)
+        )
