@@ -22,7 +22,7 @@ def entity_list(*, workspace_id: int, q: str = "", type_name: str = "", page: An
     entities = Entity.objects.filter(workspace_id=workspace_id, merged_into=None).select_related("type")
     q = (q or "").strip()[:200]
     if q:
-        entities = entities.filter(Q(name__icontains=q) | Q(key__icontains=q) | Q(aliases__icontains=[q]))
+        entities = entities.filter(Q(name__icontains=q) | Q(key__icontains=q) | Q(aliases__icontains=q))
     if type_name:
         entities = entities.filter(type__name=type_name[:50])
     return Paginator(entities.order_by("name", "id"), ENTITIES_PER_PAGE).get_page(page)

@@ -77,3 +77,30 @@ def test_explorer_json_labels_filter(client, setup):
 def test_pages_need_login(client):
     for name in ("knowledge:entity-list", "knowledge:explore", "knowledge:graph-json", "knowledge:console"):
         assert client.get(reverse(name)).status_code == 302
+
+
+def test_entity_list_filters(client, workspace, setup):
+    page = client.get(reverse("knowledge:entity-list"), {"q": "we", "type": "package"})
+    body = page.content.decode()
+    assert page.status_code == 200 and ">web</a>" in body and ">http</a>" not in body
+    page = client.get(reverse("knowledge:entity-list"), {"q": "nothing-like-this", "type": "x" * 80, "page": "zz"})
+    assert page.status_code == 200 and "No entities match" in page.content.decode()
+
+
+def test_entity_list_finds_aliases(client, workspace, setup):
+    import io
+    import json
+
+    from knowledge.services import graph_import
+
+    line = {
+        "kind": "node",
+        "key": "pg",
+        "label": "Product",
+        "properties": {"name": "PostgreSQL", "aliases": ["Postgres"]},
+    }
+    assert not graph_import(stream=io.BytesIO(json.dumps(line).encode()), name="a", workspace_id=workspace.id).errors
+    body = client.get(reverse("knowledge:entity-list"), {"q": "postgres"}).content.decode()
+    assert ">PostgreSQL</a>" in body
+    body = client.get(reverse("knowledge:entity-list"), {"q": "big elephant"}).content.decode()
+    assert ">PostgreSQL</a>" in body  # only an alias holds these words
