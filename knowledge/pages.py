@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q
+from django.db.models import F, Func, Q, TextField, Value
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
@@ -22,7 +22,10 @@ def entity_list(*, workspace_id: int, q: str = "", type_name: str = "", page: An
     entities = Entity.objects.filter(workspace_id=workspace_id, merged_into=None).select_related("type")
     q = (q or "").strip()[:200]
     if q:
-        entities = entities.filter(Q(name__icontains=q) | Q(key__icontains=q) | Q(aliases__icontains=q))
+        aliases = Func(F("aliases"), Value(" | "), function="array_to_string", output_field=TextField())
+        entities = entities.annotate(alias_text=aliases).filter(
+            Q(name__icontains=q) | Q(key__icontains=q) | Q(alias_text__icontains=q)
+        )
     if type_name:
         entities = entities.filter(type__name=type_name[:50])
     return Paginator(entities.order_by("name", "id"), ENTITIES_PER_PAGE).get_page(page)

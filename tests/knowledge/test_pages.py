@@ -97,7 +97,7 @@ def test_entity_list_finds_aliases(client, workspace, setup):
         "kind": "node",
         "key": "pg",
         "label": "Product",
-        "properties": {"name": "PostgreSQL", "aliases": ["Postgres"]},
+        "properties": {"name": "PostgreSQL", "aliases": ["Postgres", "Big Elephant"]},
     }
     assert not graph_import(stream=io.BytesIO(json.dumps(line).encode()), name="a", workspace_id=workspace.id).errors
     body = client.get(reverse("knowledge:entity-list"), {"q": "postgres"}).content.decode()
