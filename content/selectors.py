@@ -49,8 +49,8 @@ from content.search import (
     SearchResults,
     highlight_html,
     search,
-    search_results,
     search_modes,
+    search_results,
 )
 
 __all__ = [
