@@ -26,6 +26,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
         page.wait_for_timeout(500)
         x, y = page.evaluate(
             """() => { const n = document.getElementById('graph').network;
+                       n.stopSimulation(); n.setOptions({physics: false});  // nodes stay where clicked
                        const p = n.getPositions(['web']).web; const d = n.canvasToDOM(p);
                        const r = document.getElementById('graph').getBoundingClientRect();
                        return [r.left + d.x, r.top + d.y]; }"""
@@ -37,6 +38,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
         # double click "web": its entity page
         x, y = page.evaluate(
             """() => { const n = document.getElementById('graph').network;
+                       n.stopSimulation(); n.setOptions({physics: false});  // nodes stay where clicked
                        const p = n.getPositions(['web']).web; const d = n.canvasToDOM(p);
                        const r = document.getElementById('graph').getBoundingClientRect();
                        return [r.left + d.x, r.top + d.y]; }"""
