@@ -19,6 +19,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """No autovacuum on the BM25-indexed tables of the test database. pg_textsearch 1.0.0 can
+    deadlock an autovacuum of such a table (waiting, uninterruptibly, on the extension's own lock)
+    against a test transaction that wrote to its index and then asks for a table lock (REINDEX,
+    or LOCK TABLE in ``bm25_workspaces.ensure``): neither can be cancelled and the run hangs
+    (seen at LWLock "extension"; upstream pg_textsearch #370, fixed in 1.1 with a rebuild). Tests
+    flush their rows anyway; the development database keeps autovacuum (see README)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        for table in ("content_chunk", "content_document"):
+            cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")  # noqa: S608 (fixed names)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty (test-only) Redis database."""

@@ -129,3 +129,16 @@ def test_the_embedded_server_preloads_pg_textsearch():
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('shared_preload_libraries')")
         assert "pg_textsearch" in cursor.fetchone()[0]
+
+
+def test_the_test_database_runs_no_autovacuum_on_bm25_indexed_tables():
+    """tests/conftest.py: pg_textsearch 1.0.0 can deadlock such an autovacuum against a test
+    transaction (the suite then hangs); this pins that the guard is in place."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname IN ('content_chunk', 'content_document') "
+            "AND 'autovacuum_enabled=false' = ANY(reloptions) ORDER BY relname"
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["content_chunk", "content_document"]
