@@ -220,17 +220,22 @@ def _redis_client(path: Path, timeout: float = 1.0):
     return redis.Redis(unix_socket_path=str(path), socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def redis_running() -> bool:
-    """True when this data dir's embedded Redis answers on its socket."""
+def _answers(path: Path) -> bool:
+    """True when a Redis-protocol server (Redis, FalkorDB) answers PING on the socket ``path``."""
     import redis
 
-    client = _redis_client(redis_socket_path())
+    client = _redis_client(path)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
     finally:
         client.close()
+
+
+def redis_running() -> bool:
+    """True when this data dir's embedded Redis answers on its socket."""
+    return _answers(redis_socket_path())
 
 
 def _redis_owner(path: Path) -> str | None:
@@ -388,15 +393,7 @@ def _falkordb_pid_file() -> Path:
 
 def falkordb_running() -> bool:
     """True when this data dir's embedded FalkorDB answers on its socket."""
-    import redis
-
-    client = _redis_client(falkordb_socket_path())
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
+    return _answers(falkordb_socket_path())
 
 
 def ensure_falkordb(timeout: float = 20.0) -> str:
