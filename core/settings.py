@@ -179,7 +179,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.outbox_relay",
         "schedule": float(os.environ.get("STRATA_OUTBOX_RELAY_INTERVAL", "5")),
     },
+    # the agents' usage-analytics flywheel (README "Interaction events", "Daily metrics")
+    "agents-event-partitions": {
+        "task": "agents.flywheel.maintain_event_partitions",
+        "schedule": float(os.environ.get("STRATA_AGENTS_EVENT_PARTITIONS_INTERVAL", "3600")),
+    },
+    "agents-daily-metrics": {
+        "task": "agents.flywheel.aggregate_daily_metrics",
+        "schedule": float(os.environ.get("STRATA_AGENTS_METRICS_INTERVAL", "900")),
+    },
 }
+# Task modules outside an app's tasks.py (the flywheel's live in agents/flywheel/tasks.py).
+CELERY_IMPORTS = ["agents.flywheel.tasks"]
 
 # ------------------------------------------------------------------ Strata
 # Storage ports: one adapter per (app, kind), chosen here the way Wagtail chooses search
@@ -297,6 +308,10 @@ STRATA_OUTBOX_MAX_ATTEMPTS = env_int("STRATA_OUTBOX_MAX_ATTEMPTS", 8)
 STRATA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("STRATA_OUTBOX_BACKOFF_SECONDS", "2"))
 STRATA_OUTBOX_BATCH_SIZE = env_int("STRATA_OUTBOX_BATCH_SIZE", 100)
 # Extra modules whose import registers outbox handlers (each app's handlers.py is found by itself).
+# Interaction events (agents/flywheel): one partition per UTC day, created this many days ahead
+# by beat (and on demand), dropped once older than the retention period.
+STRATA_AGENTS_EVENT_RETENTION_DAYS = env_int("STRATA_AGENTS_EVENT_RETENTION_DAYS", 90)
+STRATA_AGENTS_EVENT_PARTITIONS_AHEAD = env_int("STRATA_AGENTS_EVENT_PARTITIONS_AHEAD", 7)
 STRATA_OUTBOX_HANDLER_MODULES = env_list("STRATA_OUTBOX_HANDLER_MODULES", [])
 # Selectors that describe a workspace on the home page: "dotted.path" -> callable(workspace_id) -> dict
 STRATA_WORKSPACE_SUMMARIES: list[str] = [
