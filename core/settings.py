@@ -350,7 +350,22 @@ def _vis_network_dir() -> str | None:
     return str(found) if (found / "vis-network.min.js").is_file() else None
 
 
-STATICFILES_DIRS = [("vendor/vis-network", d) for d in [_vis_network_dir()] if d]
+def _plotly_dir() -> str | None:
+    """The agents analytics page's charting library, plotly.js, as the PyPI package ``plotly``
+    ships it (``plotly/package_data/plotly.min.js``; installed by pip, never committed here)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = Path(list(spec.submodule_search_locations)[0]) / "package_data"
+    return str(found) if (found / "plotly.min.js").is_file() else None
+
+
+STATICFILES_DIRS = [
+    *[("vendor/vis-network", d) for d in [_vis_network_dir()] if d],
+    *[("vendor/plotly", d) for d in [_plotly_dir()] if d],
+]
 # Static files (admin CSS/JS, site.css) are served by WhiteNoise under gunicorn: in production
 # from STATIC_ROOT (collectstatic, hashed names); in embedded mode straight from the apps'
 # static directories (no collectstatic needed).

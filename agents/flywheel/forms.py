@@ -21,3 +21,10 @@ class FeedbackForm(forms.Form):
         if not self.errors and not any(data.get(f) not in (None, "") for f in self.fields):
             raise forms.ValidationError("Give at least one of thumbs, rating, correction or outcome.")
         return data
+
+
+class AnalyticsForm(forms.Form):
+    """``?days=30&agent=3``: the period (ending today, UTC) and optionally one agent."""
+
+    days = forms.IntegerField(min_value=1, max_value=366, required=False)
+    agent = forms.IntegerField(min_value=1, max_value=2**63 - 1, required=False)

@@ -6,4 +6,5 @@ from agents.flywheel import views
 
 urlpatterns = [
     path("events/<int:event_id>/feedback/", views.event_feedback, name="event-feedback"),
+    path("analytics/", views.analytics, name="analytics"),
 ]

@@ -4,12 +4,19 @@ Django's CSRF token with its fetch)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from agents.flywheel import feedback as service
-from agents.flywheel.forms import FeedbackForm
+from agents.flywheel import partitions, selectors
+from agents.flywheel.charts import chart_series
+from agents.flywheel.forms import AnalyticsForm, FeedbackForm
 from core.permissions import WRITE_ROLES, has_role, workspace_required
+
+DEFAULT_DAYS = 30
 
 agents_page = workspace_required(
     section="Agents", explanation="Agents live in a workspace, and you are not a member of any."
@@ -46,3 +53,21 @@ def event_feedback(request: HttpRequest, event_id: int) -> HttpResponse:
             "outcome": fb.outcome,
         }
     )
+
+
+@agents_page
+def analytics(request: HttpRequest) -> HttpResponse:
+    """Per-agent charts of the daily metrics (any member of the workspace may read them)."""
+    form = AnalyticsForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "charts": {}, "days": DEFAULT_DAYS, "since": None, "until": None}
+        return render(request, "agents/analytics.html", context, status=400)
+    days = form.cleaned_data["days"] or DEFAULT_DAYS
+    until = partitions.today()
+    since = until - dt.timedelta(days=days - 1)
+    series = selectors.daily_metrics(
+        workspace_id=request.workspace.id, since=since, until=until, agent_id=form.cleaned_data["agent"]
+    )
+    charts = {str(agent): chart_series(rows) for agent, rows in series.items()}
+    context = {"form": form, "charts": charts, "days": days, "since": since, "until": until}
+    return render(request, "agents/analytics.html", context)
