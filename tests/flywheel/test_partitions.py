@@ -76,3 +76,29 @@ def test_beat_runs_the_flywheel_jobs(settings):
     app.loader.import_default_modules()
     for entry in ("agents-event-partitions", "agents-daily-metrics"):
         assert settings.CELERY_BEAT_SCHEDULE[entry]["task"] in app.tasks
+
+
+def test_the_table_is_range_partitioned_with_the_partition_key_in_its_primary_key():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.partstrat, a.attname FROM pg_partitioned_table p "
+            "JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = ANY(p.partattrs::int2[]) "
+            "WHERE p.partrelid = %s::regclass",
+            [partitions.PARENT],
+        )
+        assert cursor.fetchall() == [("r", "occurred_at")]
+        cursor.execute(
+            "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[]) "
+            "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+            [partitions.PARENT],
+        )
+        assert cursor.fetchone()[0] == ["id", "occurred_at"]
+        cursor.execute(
+            "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.relname = %s",
+            [partitions.partition_name(partitions.today())],
+        )
+        bound = cursor.fetchone()[0]
+    assert bound.startswith("FOR VALUES FROM ('") and "00:00:00+00" in bound

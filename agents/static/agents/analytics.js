@@ -5,14 +5,20 @@
   function line(x, y, name, extra) {
     return Object.assign({ x: x, y: y, name: name, type: "scatter", mode: "lines+markers", connectgaps: false }, extra || {});
   }
-  function layout(title, yTitle, range) {
+  var DAY_MS = 86400000;
+  function layout(title, yTitle, range, days) {
+    // whole days on the x axis: at most ~10 ticks, never a tick inside a day
+    var step = Math.max(1, Math.ceil(days / 10)) * DAY_MS;
     return {
       title: { text: title, font: { size: 14 } },
       margin: { l: 50, r: 10, t: 40, b: 40 },
-      xaxis: { type: "date" },
+      xaxis: { type: "date", tickformat: "%b %-d", dtick: step, hoverformat: "%Y-%m-%d" },
       yaxis: Object.assign({ title: { text: yTitle }, rangemode: "tozero" }, range ? { range: range } : {}),
       legend: { orientation: "h", y: -0.2 },
     };
+  }
+  function span(days) {
+    return days.length ? (Date.parse(days[days.length - 1]) - Date.parse(days[0])) / DAY_MS + 1 : 1;
   }
   function traces(kind, s) {
     if (kind === "rates") {
@@ -37,7 +43,7 @@
       if (!s) return;
       var t = titles[el.dataset.kind];
       var plotted = traces(el.dataset.kind, s);
-      Plotly.newPlot(el, plotted, layout(t[0], t[1], t[2]), { responsive: true, displaylogo: false }).then(function () {
+      Plotly.newPlot(el, plotted, layout(t[0], t[1], t[2], span(s.day)), { responsive: true, displaylogo: false }).then(function () {
         el.dataset.rendered = String(plotted.length);
       });
     });
