@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from agents.flywheel.models import Feedback, InteractionEvent
 
@@ -65,11 +65,8 @@ def feedback_give(
     }
     if rating is not None:
         given["rating"] = rating
-    feedback = (
-        Feedback.objects.select_for_update().filter(event_id=event_id, user_id=user_id).first()
-        if user_id is not None
-        else None
-    )
+    mine = Feedback.objects.select_for_update().filter(event_id=event_id, user_id=user_id)
+    feedback = mine.first() if user_id is not None else None
     if feedback is None:
         feedback = Feedback(
             workspace_id=workspace_id,
@@ -77,7 +74,16 @@ def feedback_give(
             event_occurred_at=event["occurred_at"],
             agent_id=event["agent_id"],
             user_id=user_id,
+            **given,
         )
+        try:
+            with transaction.atomic():
+                feedback.save()
+            return feedback
+        except IntegrityError:  # the same user's first feedback arrived twice at once (a double click)
+            if user_id is None:
+                raise
+            feedback = mine.get()
     for name, value in given.items():
         setattr(feedback, name, value)
     feedback.save()

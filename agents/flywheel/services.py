@@ -3,7 +3,8 @@
 
 Every event is checked before anything is written (a bad item refuses the whole batch with a
 ``ValueError`` naming it: never a half-written batch). Events older than the retention period are
-refused (their partition would be dropped); a day without a partition gets one on demand."""
+refused (their partition would be dropped), and so are events more than an hour in the future;
+a day without a partition gets one on demand."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from agents.flywheel import partitions
 
 MAX_TEXT = 1_000_000  # characters of query or answer
 MAX_MODEL = 200
+#: how far ahead of this process's clock an event may be (another host's clock); later is refused,
+#: so a wrong clock cannot create partitions for years to come
+MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 COLUMNS = (
     "occurred_at",
     "workspace_id",
@@ -86,6 +90,8 @@ def _row(item: Interaction, *, now: dt.datetime, oldest: dt.date) -> tuple:
     occurred = occurred.astimezone(dt.UTC)
     if occurred.date() < oldest:
         raise ValueError(f"occurred_at {occurred:%Y-%m-%d} is older than the retention period (from {oldest})")
+    if occurred > now + MAX_CLOCK_SKEW:
+        raise ValueError(f"occurred_at {occurred.isoformat()} is in the future")
     if not isinstance(item.retrieved_ids, list | tuple) or not all(isinstance(r, str) for r in item.retrieved_ids):
         raise ValueError("retrieved_ids must be a list of strings")
     if not isinstance(item.citations, list | tuple) or not all(isinstance(c, dict) for c in item.citations):

@@ -30,8 +30,10 @@ def interaction(workspace_id: int, agent_id: int = 1, **overrides: Any) -> Inter
 
 
 def days_ago(n: int, hour: int = 12) -> dt.datetime:
-    today = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=n)
-    return dt.datetime.combine(today, dt.time(hour), tzinfo=dt.UTC)
+    """``hour`` o'clock (UTC) ``n`` days ago; today, no later than now (the future is refused)."""
+    now = dt.datetime.now(dt.UTC)
+    moment = dt.datetime.combine(now.date() - dt.timedelta(days=n), dt.time(hour), tzinfo=dt.UTC)
+    return min(moment, now)
 
 
 def partition_of(event_id: int) -> str:

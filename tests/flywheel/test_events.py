@@ -51,6 +51,14 @@ def test_a_day_without_a_partition_gets_one_and_ids_stay_unique(workspace):
     assert InteractionEvent.objects.filter(id__in=[first, second]).count() == 2
 
 
+def test_the_future_is_refused(workspace):
+    with pytest.raises(ValueError, match="in the future"):
+        record_interaction(interaction(workspace.id, occurred_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)))
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)  # another host's clock, a little ahead
+    assert InteractionEvent.objects.get(id=record_interaction(interaction(workspace.id, occurred_at=soon))).occurred_at
+    assert InteractionEvent.objects.count() == 1
+
+
 def test_older_than_retention_is_refused(workspace, settings):
     settings.STRATA_AGENTS_EVENT_RETENTION_DAYS = 10
     with pytest.raises(ValueError, match="older than the retention period"):
