@@ -103,3 +103,50 @@ def test_service_refuses_what_the_form_would(workspace, user, event_id):
     with pytest.raises(feedback.EventMissing):
         feedback.feedback_give(workspace_id=workspace.id + 1, event_id=event_id, user_id=user.pk, thumbs="up")
     assert not Feedback.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_first_feedback_twice_at_once_is_one_row(workspace, user):
+    """A double click: two first feedbacks of one user race to insert; the second waits on the
+    unique index, then updates the row the first one wrote."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    event_id = record_interaction(interaction(workspace.id, user_id=user.pk))
+    second_started, errors = threading.Event(), []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                feedback.feedback_give(workspace_id=workspace.id, event_id=event_id, user_id=user.pk, thumbs="up")
+                second_started.wait(10)
+                time.sleep(0.5)  # the second is now waiting on the unique index
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            second_started.set()
+            feedback.feedback_give(workspace_id=workspace.id, event_id=event_id, user_id=user.pk, rating=2)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        one = threading.Thread(target=first)
+        one.start()
+        time.sleep(0.3)  # the first has inserted, not committed
+        two = threading.Thread(target=second)
+        two.start()
+        one.join(20)
+        two.join(20)
+        assert errors == []
+        (row,) = Feedback.objects.filter(event_id=event_id)
+        assert (row.thumbs, row.rating) == ("up", 2)
+    finally:
+        InteractionEvent.objects.filter(workspace_id=workspace.id).delete()
