@@ -471,6 +471,9 @@ STRATA_KNOWLEDGE_EXTRACTORS = json.loads(
 STRATA_GRAPH_SEARCH_WEIGHT = float(os.environ.get("STRATA_GRAPH_SEARCH_WEIGHT", "1.0"))
 # the staff Cypher console's statement timeout (knowledge/console.py)
 STRATA_CYPHER_TIMEOUT_MS = int(os.environ.get("STRATA_CYPHER_TIMEOUT_MS", "2000"))
+# allow the console where the graph store cannot isolate workspaces row by row (FalkorDB): results
+# are then only graph elements of the workspace, but a WHERE clause can read other workspaces
+STRATA_CYPHER_CONSOLE_UNISOLATED = env_bool("STRATA_CYPHER_CONSOLE_UNISOLATED", False)
 # Sections other apps add to the document page: "dotted.path" of panel(*, workspace_id, document_id) -> HTML
 STRATA_DOCUMENT_PANELS: list[str] = ["knowledge.pages.document_panel"]
 # Search modes other apps add to the search page: mode -> "dotted.path" of

@@ -1,16 +1,21 @@
-"""The staff Cypher console: parameters bound, read-only, a statement timeout, workspace-scoped.
+"""The staff Cypher console: parameters bound, read-only, a statement timeout, workspace-isolated.
 
 * **Parameters** travel as one bound JSON value (the GraphStore port's ``cypher``); the console
   adds ``$workspace`` (the current workspace's id) and never formats anything into the text.
 * **Read-only**: a query whose clauses write (CREATE, MERGE, SET, DELETE, REMOVE, DROP, CALL,
   LOAD CSV, FOREACH; found by a linear-time scan that skips strings and comments) is refused before
-  it runs; on a graph store that shares the database transaction (AGE) the query also runs in a
-  READ ONLY transaction (or, nested in one, a savepoint) that is always rolled back.
+  it runs; the engine refuses one the scan missed: on AGE the query runs in a READ ONLY
+  transaction (or, nested in one, a savepoint) that is always rolled back, as a role that may
+  only SELECT; on FalkorDB through ``GRAPH.RO_QUERY``.
 * **Timeout**: ``SET LOCAL statement_timeout`` (``STRATA_CYPHER_TIMEOUT_MS``, AGE); a dedicated
   store uses its adapter's own timeout.
-* **Workspace-scoped results**: a query must return nodes, edges or paths (or lists of them);
-  rows holding one of another workspace are dropped (and counted), and scalar values are
-  refused, since they could be computed over other workspaces' nodes.
+* **Workspace isolation** (AGE): the query runs under row security that shows only this
+  workspace's vertices and edges (``knowledge/console_rls.py``), so no clause can read another
+  workspace, and scalar results (counts, properties) are allowed. Rows holding a graph element of
+  another workspace are still dropped (and counted) as a second guard; there should be none.
+* **On a store without row security** (FalkorDB) the console is refused unless
+  ``STRATA_CYPHER_CONSOLE_UNISOLATED`` is on; then results must be graph elements of this
+  workspace (scalars are refused) and a WHERE clause can still read other workspaces' properties.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from core.storage.ports import Edge, InvalidInput, Node, NotSupported, Path, StoreUnavailable
-from knowledge import stores
+from knowledge import console_rls, stores
 
 MAX_QUERY_CHARS = 4000
 MAX_PARAMS_CHARS = 16_000
 MAX_ROWS = 200
 WRITE_WORDS = frozenset({"CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "CALL", "LOAD", "FOREACH"})
+_AROUND_ROW_SECURITY = frozenset({"VERTEX_STATS"})
 _END_OF_RETURN = frozenset({"ORDER", "SKIP", "LIMIT", "UNION"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _TOKEN = re.compile(
@@ -122,7 +128,29 @@ def check_query(query: str) -> list[str]:
     writes = sorted({t for t in tokens if t in WRITE_WORDS})
     if writes:
         raise ConsoleError(f"the console is read-only: {', '.join(writes)} is not allowed")
+    check_reads(tokens)
     return return_columns(tokens)
+
+
+def check_reads(tokens: list[str]) -> None:
+    """Refuse what reads the graph around row security (``knowledge/console_rls.py``): a
+    variable-length relationship ``-[*1..3]->`` (AGE walks an in-memory copy of every edge), a
+    function outside Cypher's own (``schema.function(...)``) and ``vertex_stats``. Linear time."""
+    depth = 0  # inside a relationship pattern's brackets: its nesting depth
+    for i, token in enumerate(tokens):
+        if depth:
+            depth += {"[": 1, "]": -1}.get(token, 0)
+            if depth == 1 and token == "*":
+                raise ConsoleError(
+                    "variable-length relationships (-[*..]->) are not allowed in the console: AGE "
+                    "reads them around row security; chain fixed hops or use the entity page"
+                )
+        elif token == "[" and i and tokens[i - 1] == "-":
+            depth = 1
+        if token == "(" and i >= 2 and tokens[i - 2] == ".":
+            raise ConsoleError("qualified function calls (schema.function()) are not allowed in the console")
+        if token in _AROUND_ROW_SECURITY and i + 1 < len(tokens) and tokens[i + 1] == "(":
+            raise ConsoleError(f"{token.lower()}() is not allowed in the console")
 
 
 def _scoped(workspace_id: int, value: Any) -> bool | None:
@@ -162,31 +190,43 @@ def run(*, workspace_id: int, query: str, params: dict[str, Any]) -> ConsoleResu
     store = stores.graph()
     arguments = {**params, "workspace": int(workspace_id)}
     timeout = int(settings.STRATA_CYPHER_TIMEOUT_MS)
+    isolated = store.features.joins_db_transaction
+    if not isolated and not settings.STRATA_CYPHER_CONSOLE_UNISOLATED:
+        raise ConsoleError(
+            f"the knowledge graph is on {store.features.vendor}, which cannot isolate workspaces "
+            "row by row: the console is off (set STRATA_CYPHER_CONSOLE_UNISOLATED to allow it there)"
+        )
     try:
-        if store.features.joins_db_transaction:
-            rows = _run_read_only(store, query, arguments, columns, timeout)
+        if isolated:
+            console_rls.ensure(store.graph)
+            rows = _run_read_only(store, query, arguments, columns, timeout, workspace_id=workspace_id)
         else:
-            rows = store.cypher(query, arguments, columns=columns)
+            rows = store.cypher(query, arguments, columns=columns, read_only=True)
     except NotSupported as exc:
         raise ConsoleError(str(exc)) from None
     except InvalidInput as exc:
         raise ConsoleError(str(exc)[:500]) from None
     except (DatabaseError, StoreUnavailable) as exc:
-        if "statement timeout" in str(exc) or "canceling statement" in str(exc):
+        message = str(exc)
+        if "statement timeout" in message or "canceling statement" in message:
             raise ConsoleError(f"the query ran longer than {timeout} ms and was stopped") from None
-        if "read-only" in str(exc):
+        if "read-only" in message or "permission denied" in message:
             raise ConsoleError("the console is read-only") from None
-        raise ConsoleError(f"the graph store refused the query: {str(exc)[:300]}") from None
+        raise ConsoleError(f"the graph store refused the query: {message[:300]}") from None
+    return _result(workspace_id, columns, rows, scalars=isolated)
+
+
+def _result(workspace_id: int, columns: list[str], rows: list[dict[str, Any]], *, scalars: bool) -> ConsoleResult:
     result = ConsoleResult(columns=columns)
     for row in rows:
         values = [row[c] for c in columns]
         scoped = [_scoped(workspace_id, v) for v in values]
-        if any(s is None for s in scoped):
+        if not scalars and any(s is None for s in scoped):
             raise ConsoleError(
-                "return nodes, edges or paths (the console shows only this workspace's); "
-                "scalar values such as counts or properties could include other workspaces"
+                "return nodes, edges or paths (the console shows only this workspace's); on this "
+                "graph store scalar values such as counts or properties could include other workspaces"
             )
-        if not all(scoped):
+        if any(s is False for s in scoped):
             result.dropped += 1
             continue
         if len(result.rows) >= MAX_ROWS:
@@ -201,8 +241,11 @@ class _Rollback(Exception):
         self.rows = rows
 
 
-def _run_read_only(store: Any, query: str, arguments: dict[str, Any], columns: list[str], timeout: int) -> Any:
-    """In a READ ONLY transaction (or a savepoint, when one is open), always rolled back."""
+def _run_read_only(
+    store: Any, query: str, arguments: dict[str, Any], columns: list[str], timeout: int, *, workspace_id: int
+) -> Any:
+    """In a READ ONLY transaction (or a savepoint, when one is open), as the console role seeing
+    only ``workspace_id``'s rows; always rolled back."""
     outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
@@ -210,6 +253,7 @@ def _run_read_only(store: Any, query: str, arguments: dict[str, Any], columns: l
                 if outermost:
                     cursor.execute("SET TRANSACTION READ ONLY")
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{timeout}ms"])
-            raise _Rollback(store.cypher(query, arguments, columns=columns))
+            console_rls.enter(workspace_id)
+            raise _Rollback(store.cypher(query, arguments, columns=columns, read_only=True))
     except _Rollback as done:
         return done.rows

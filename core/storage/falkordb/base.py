@@ -83,13 +83,15 @@ class FalkorBase(GraphStore):
     def _redis(self) -> redis.Redis:
         return self._client().connection
 
-    def _query(self, query: str, params: dict[str, Any] | None = None) -> Any:
-        """Run a query (retried once when the client's view of the schema is stale)."""
+    def _query(self, query: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> Any:
+        """Run a query (retried once when the client's view of the schema is stale);
+        ``read_only``: ``GRAPH.RO_QUERY``, which refuses any write."""
         self._client()
+        run = self._graph.ro_query if read_only else self._graph.query
         try:
-            return self._graph.query(query, params)
+            return run(query, params)
         except SchemaVersionMismatchException:
-            return self._graph.query(query, params)
+            return run(query, params)
 
     def _rows(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self._query(query, params).result_set

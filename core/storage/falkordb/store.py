@@ -157,12 +157,15 @@ class FalkorGraphStore(TraversalMixin, FalkorBase):
 
     # ------------------------------------------------------------ cypher
 
-    def _do_cypher(self, query: str, params: str, columns: list[str]) -> list[dict[str, Any]]:
-        """Run Cypher with the parameters in FalkorDB's parameter header; values come back as
-        the port's Node/Edge/Path (edge endpoints resolved to (label, key)) and JSON values."""
+    def _do_cypher(
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run Cypher with the parameters in FalkorDB's parameter header (``read_only``: through
+        ``GRAPH.RO_QUERY``, so the engine refuses a write); values come back as the port's
+        Node/Edge/Path (edge endpoints resolved to (label, key)) and JSON values."""
         arguments = json.loads(params)
         try:
-            result = self._query(query, arguments or None)
+            result = self._query(query, arguments or None, read_only=read_only)
         except (redis.ResponseError, ValueError) as error:
             raise InvalidInput(f"cypher query refused: {error}") from error
         rows = result.result_set

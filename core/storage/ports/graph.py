@@ -238,17 +238,25 @@ class GraphStore(Store):
     # ------------------------------------------------------------ cypher (optional)
 
     def cypher(
-        self, query: str, params: Mapping[str, Any] | None = None, *, columns: Sequence[str] = ("result",)
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] = ("result",),
+        read_only: bool = False,
     ) -> list[dict[str, Any]]:
         """Run a Cypher query with ``$name`` parameters (never format values into the text); one
         dict per row keyed by ``columns``. Values come back neutral: ``Node``, ``Edge``, ``Path``
-        (nodes and edges), lists, dicts and JSON scalars. Only where ``features.supports_cypher``."""
+        (nodes and edges), lists, dicts and JSON scalars. Only where ``features.supports_cypher``.
+        ``read_only``: the engine refuses a write (FalkorDB: ``GRAPH.RO_QUERY``; AGE: the query
+        runs in a READ ONLY transaction, or, nested in a read-write one, is refused by the
+        caller, see ``knowledge/console.py``)."""
         if not self.features.supports_cypher:
             raise NotSupported(f"{type(self).__name__} does not run Cypher")
         names = graph_input.check_columns(columns)
         query = graph_input.check_cypher(query)
         arguments = graph_input.properties_json(params, what="cypher params")
-        return self._run(self._do_cypher, query, arguments, names)
+        return self._run(self._do_cypher, query, arguments, names, read_only=bool(read_only))
 
     # ------------------------------------------------------------ helpers
 
@@ -354,5 +362,7 @@ class GraphStore(Store):
     @abstractmethod
     def _do_count_edges(self, edge_type: str | None) -> int: ...
 
-    def _do_cypher(self, query: str, params: str, columns: list[str]) -> list[dict[str, Any]]:
+    def _do_cypher(
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+    ) -> list[dict[str, Any]]:
         raise NotSupported(f"{type(self).__name__} does not run Cypher")

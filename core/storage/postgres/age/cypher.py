@@ -21,7 +21,9 @@ _MAY_CREATE_LABELS = re.compile(r"\b(?:CREATE|MERGE)\b", re.IGNORECASE)
 class CypherMixin(AgeBase):
     """``cypher()``: ad hoc Cypher through AGE, with server-side bound parameters."""
 
-    def _do_cypher(self, query: str, params: str, columns: list[str]) -> list[dict[str, Any]]:
+    def _do_cypher(
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+    ) -> list[dict[str, Any]]:
         """Run Cypher through AGE's ``cypher()`` function; one dict per row keyed by ``columns``.
 
         AGE only accepts the query text as a dollar-quoted literal, so it is embedded between
