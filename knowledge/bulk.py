@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection
 
 _RELATION_COLUMNS = (
@@ -104,7 +105,7 @@ def upsert_relations(
                         tv if tk == "e" else None,
                         tv if tk == "d" else None,
                         weight,
-                        json.dumps(props),
+                        orjson.dumps(props).decode() if props else "{}",
                     )
                 )
                 count += 1
