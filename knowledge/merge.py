@@ -123,11 +123,7 @@ def entity_merge(*, workspace_id: int, keep_id: int, merge_id: int, actor: Any =
             if normalize_name(name) not in known:
                 known.add(normalize_name(name))
                 keep.aliases.append(name)
-        keep.normalized_aliases = [normalize_name(a) for a in keep.aliases]
-        keep.save(update_fields=["aliases", "normalized_aliases", "updated_at"])
-        gone.merged_into = keep
-        gone.save(update_fields=["merged_into", "updated_at"])
-        writes.publish_graph_change(workspace_id=workspace_id, triples=triples, entities=[keep, gone])
+        _settle(workspace_id, keep, gone, keep.aliases, merged_into=keep, triples=triples)
         return audit_record(
             actor=actor,
             action=ACTION_MERGE,
@@ -146,6 +142,19 @@ def entity_merge(*, workspace_id: int, keep_id: int, merge_id: int, actor: Any =
                 "facts_added": added_facts,
             },
         )
+
+
+def _settle(
+    workspace_id: int, keep: Entity, gone: Entity, aliases: list[str], *, merged_into: Entity | None, triples: Any
+) -> None:
+    """The last step of a merge and of its undo: the kept entity's aliases, the other's
+    ``merged_into``, and the graph-changed event for both and the touched edges."""
+    keep.aliases = list(aliases)
+    keep.normalized_aliases = [normalize_name(a) for a in keep.aliases]
+    keep.save(update_fields=["aliases", "normalized_aliases", "updated_at"])
+    gone.merged_into = merged_into
+    gone.save(update_fields=["merged_into", "updated_at"])
+    writes.publish_graph_change(workspace_id=workspace_id, triples=triples, entities=[keep, gone])
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -194,12 +203,7 @@ def entity_merge_undo(*, workspace_id: int, audit_entry_id: int, actor: Any = No
             restored = Relation.objects.create(id=row["id"], workspace_id=workspace_id, **_plain(row))
             triples.add(writes.row_triple(restored))
         Fact.entities.through.objects.filter(entity_id=keep.pk, fact_id__in=data["facts_added"]).delete()
-        keep.aliases = list(data["kept_aliases_before"])
-        keep.normalized_aliases = [normalize_name(a) for a in keep.aliases]
-        keep.save(update_fields=["aliases", "normalized_aliases", "updated_at"])
-        gone.merged_into = None
-        gone.save(update_fields=["merged_into", "updated_at"])
-        writes.publish_graph_change(workspace_id=workspace_id, triples=triples, entities=[keep, gone])
+        _settle(workspace_id, keep, gone, data["kept_aliases_before"], merged_into=None, triples=triples)
         return audit_record(
             actor=actor,
             action=ACTION_UNDO,
