@@ -14,6 +14,19 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def time_calls(call: Callable[[Any], Any], inputs: Sequence[Any], warm: int = 3) -> tuple[list[float], list[Any]]:
+    """(seconds of each call, its result) of ``call(x)`` for each input, after ``warm`` untimed
+    calls on the first inputs (compose and prepare the statements, fill the caches)."""
+    for item in inputs[:warm]:
+        call(item)
+    times, answers = [], []
+    for item in inputs:
+        seconds, answer = timed(lambda item=item: call(item))
+        times.append(seconds)
+        answers.append(answer)
+    return times, answers
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

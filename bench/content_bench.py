@@ -38,7 +38,7 @@ os.environ.setdefault("STRATA_EMBEDDING_PROVIDER", "hashing")
 
 import django  # noqa: E402
 
-from bench.common import ms, percentile, timed, verdict  # noqa: E402
+from bench.common import ms, percentile, time_calls, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -284,13 +284,9 @@ def _hnsw_run(
 ) -> tuple[float, float, float, float, float]:
     """(recall, recall of the held-out half, recall of the perturbed half, p50 s, p95 s) of VectorStore.search."""
     vectors, model = stores.vectors(), get_embedder().model
-    for query in queries[:10]:  # warm up the index pages and the connection
-        vectors.search(collection, query, model=model, k=K)
-    times, recalls = [], []
-    for query, expected in zip(queries, truth, strict=True):
-        seconds, hits = timed(lambda q=query: vectors.search(collection, q, model=model, k=K))
-        times.append(seconds)
-        recalls.append(len(expected & {hit.key for hit in hits}) / K)
+    # warm up the index pages and the connection
+    times, found = time_calls(lambda q: vectors.search(collection, q, model=model, k=K), queries, warm=10)
+    recalls = [len(expected & {hit.key for hit in hits}) / K for expected, hits in zip(truth, found, strict=True)]
     return (
         float(np.mean(recalls)),
         float(np.mean(recalls[:half])),

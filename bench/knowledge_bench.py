@@ -40,7 +40,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 import django  # noqa: E402
 
-from bench.common import ms, percentile, verdict  # noqa: E402
+from bench.common import ms, percentile, time_calls, verdict  # noqa: E402
 
 django.setup()
 
@@ -169,17 +169,6 @@ def questions(ws: int) -> dict:
     }
 
 
-def time_calls(call, keys: list) -> tuple[list[float], list]:
-    for key in keys[:3]:
-        call(key)  # warm up
-    times, answers = [], []
-    for key in keys:
-        started = time.perf_counter()
-        answers.append(call(key))
-        times.append(time.perf_counter() - started)
-    return times, answers
-
-
 def bench_traversals(workspace: Workspace, n_nodes: int, samples: int, seed: int, results: list) -> None:
     rng = random.Random(seed + 1)
     # sources uniform; "reverse" starts among the popular targets (they have dependents)
@@ -274,16 +263,10 @@ def bench_retrieval(workspace: Workspace, n_nodes: int, n_docs: int, seed: int, 
     questions = [
         f"Which notes mention package {rng.randrange(200)} and package {rng.randrange(n_nodes)}?" for _ in range(100)
     ]
-    for q in questions[:3]:
-        graph_retrieve(workspace_id=workspace.pk, question=q)
-    times, reached = [], 0
     py = cpu()
-    for q in questions:
-        started = time.perf_counter()
-        answer = graph_retrieve(workspace_id=workspace.pk, question=q)
-        times.append(time.perf_counter() - started)
-        reached += any(d.graph_score > 0 for d in answer.documents)
-    py = (cpu() - py) / len(questions)
+    times, answers = time_calls(lambda q: graph_retrieve(workspace_id=workspace.pk, question=q), questions)
+    py = (cpu() - py) / (len(questions) + 3)
+    reached = sum(any(d.graph_score > 0 for d in answer.documents) for answer in answers)
     p50 = statistics.median(times)
     print(
         f"graph_retrieve at {n_docs:,} documents: p50 {ms(p50)}  p95 {ms(percentile(times, 0.95))}  "
