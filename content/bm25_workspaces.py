@@ -132,6 +132,30 @@ def ensure(workspace_id: int, *, rebuild: bool = False) -> list[str]:
     return done
 
 
+def refresh_statistics(workspace_id: int) -> list[str]:
+    """ANALYZE the workspace's own tables whose row count moved well away from the planner's
+    estimate (grown by more than a fifth plus 100 rows, or shrunk by half); what was analyzed.
+
+    The triggers grow the tables on every ingest, and autovacuum analyzes them only a while
+    later: until then a query planned for the first batch's 500 rows reads a workspace of 10,000
+    (measured: 98 ms per knowledge retrieval instead of 20 ms right after a bulk ingest). Called by
+    the ingest event's handler, outside the relay's transaction; a count of two small tables."""
+    own = names(workspace_id)
+    analyzed = []
+    with connection.cursor() as cursor:
+        for table in (own.chunk_table, own.title_table):
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            found = cursor.fetchone()
+            if found is None:
+                continue
+            cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+            rows, estimate = cursor.fetchone()[0], max(float(found[0]), 0.0)
+            if rows > estimate * 1.2 + 100 or rows < estimate / 2:
+                cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+                analyzed.append(table)
+    return analyzed
+
+
 def drop(workspace_id: int) -> None:
     """Drop the workspace's tables (the workspace is gone, or to fall back to the shared indexes)."""
     own = names(workspace_id)

@@ -35,9 +35,14 @@ def embed_ingested_documents(event: OutboxEvent) -> None:
 
 @outbox.register(services.EVENT_INGESTED, name="content.index_ingested_workspace", transactional=False)
 def index_ingested_workspace(event: OutboxEvent) -> None:
-    """After a workspace's ingest, give it its own BM25 indexes if it has none yet (idempotent).
+    """After a workspace's ingest, give it its own BM25 indexes if it has none yet (idempotent),
+    or refresh their planner statistics when the ingest grew them well past the estimate.
     Outside the relay's transaction: the index DDL and its table lock run in a short transaction of
     their own (``content.bm25_workspaces.ensure``)."""
     workspace_id = event.payload.get("workspace_id")
-    if workspace_id is not None and bm25_workspaces.indexes_for(int(workspace_id)) is None:
+    if workspace_id is None:
+        return
+    if bm25_workspaces.indexes_for(int(workspace_id)) is None:
         bm25_workspaces.ensure(int(workspace_id))
+    else:
+        bm25_workspaces.refresh_statistics(int(workspace_id))

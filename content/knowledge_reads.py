@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from content.embeddings import embed_query
 from content.models import Document, DocumentSource
+from content.query import parse_query
+from content.semantic import query_vector
 from content.workspace_model import query_embedder, workspace_embedder
 
 
@@ -78,9 +79,11 @@ def embed_for_workspace(*, workspace_id: int, texts: Sequence[str]) -> tuple[str
 
 
 def embed_question(*, workspace_id: int, text: str) -> tuple[str, np.ndarray] | None:
-    """The workspace's model and the query vector of ``text``; None before its first ingest."""
+    """The workspace's model and the query vector of ``text``; None before its first ingest.
+    The text is embedded as a search embeds it (its positive words) and through the same cache,
+    so a question just searched in hybrid mode is not encoded a second time."""
     found = query_embedder(int(workspace_id))
     if found is None:
         return None
     embedder, model = found
-    return model, embed_query(embedder, text)
+    return model, query_vector(embedder, model, parse_query(text).text or text)

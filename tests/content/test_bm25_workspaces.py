@@ -161,6 +161,26 @@ def test_the_ingest_handler_creates_the_index_once(workspace):
     assert not any("CREATE" in q["sql"] for q in ctx.captured_queries)
 
 
+def test_the_ingest_handler_refreshes_statistics_after_a_big_ingest(workspace):
+    ingest(workspace.pk, *ALICE)
+    event = OutboxEvent(event_type=services.EVENT_INGESTED, payload={"workspace_id": workspace.pk})
+    index_ingested_workspace(event)  # creates the tables (analyzed at 4 rows)
+    own = bm25_workspaces.names(workspace.pk)
+
+    def estimate() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [own.chunk_table])
+            return cursor.fetchone()[0]
+
+    assert estimate() == 4
+    assert bm25_workspaces.refresh_statistics(workspace.pk) == []  # nothing moved
+    _bob_floods(workspace.pk)  # 150 more documents through the triggers
+    assert estimate() == 4
+    index_ingested_workspace(event)
+    assert estimate() == 154
+    assert bm25_workspaces.refresh_statistics(workspace.pk) == []
+
+
 def test_fulltext_index_gives_every_workspace_its_own(workspace, other_workspace, capsys):
     alice = ingest(workspace.pk, *ALICE)
     _bob_floods(other_workspace.pk)
