@@ -178,9 +178,18 @@ def test_variable_length_patterns_are_refused_because_age_reads_them_around_row_
         workspace_id=ws,
     )
     assert [row["c"].key for row in rows] == [f"w{ws}:tools"]
-    for query in ("MATCH (n) RETURN vertex_stats('strata', n)", "MATCH (n) RETURN ag_catalog.age_id(n)"):
+    for query in (
+        "MATCH (n) RETURN vertex_stats('strata', n)",
+        "MATCH (n) RETURN ag_catalog.age_id(n)",
+        # the workspace setting cannot be switched from inside the query
+        "RETURN pg_catalog . /* */ set_config('strata.console_workspace', $other, true)",
+        "RETURN `pg_catalog`.`set_config`('strata.console_workspace', $other, true)",
+    ):
         with pytest.raises(console.ConsoleError, match="not allowed"):
-            console.run(workspace_id=ws, query=query, params={})
+            console.run(workspace_id=ws, query=query, params={"other": str(other)})
+    # AGE resolves an unqualified name among its own functions only
+    with pytest.raises(console.ConsoleError, match="set_config does not exist"):
+        console.run(workspace_id=ws, query="RETURN set_config('strata.console_workspace', '1', true)", params={})
     # a list comprehension's * is arithmetic, not a pattern
     doubled = console.run(workspace_id=ws, query="MATCH (n {name: 'App'}) RETURN [x IN [1, 2] | x * 2]", params={})
     assert doubled.rows == [["[2, 4]"]]
