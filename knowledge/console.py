@@ -196,9 +196,16 @@ def run(*, workspace_id: int, query: str, params: dict[str, Any]) -> ConsoleResu
             f"the knowledge graph is on {store.features.vendor}, which cannot isolate workspaces "
             "row by row: the console is off (set STRATA_CYPHER_CONSOLE_UNISOLATED to allow it there)"
         )
+    if isolated:
+        try:
+            console_rls.ensure(store.graph)
+        except DatabaseError as exc:
+            raise ConsoleError(
+                f"the console's row security could not be set up ({str(exc).strip()[:200]}): its role "
+                f"{console_rls.ROLE!r} needs a database user with CREATEROLE once (see the README)"
+            ) from None
     try:
         if isolated:
-            console_rls.ensure(store.graph)
             rows = _run_read_only(store, query, arguments, columns, timeout, workspace_id=workspace_id)
         else:
             rows = store.cypher(query, arguments, columns=columns, read_only=True)
@@ -210,7 +217,7 @@ def run(*, workspace_id: int, query: str, params: dict[str, Any]) -> ConsoleResu
         message = str(exc)
         if "statement timeout" in message or "canceling statement" in message:
             raise ConsoleError(f"the query ran longer than {timeout} ms and was stopped") from None
-        if "read-only" in message or "permission denied" in message:
+        if "read-only" in message:
             raise ConsoleError("the console is read-only") from None
         raise ConsoleError(f"the graph store refused the query: {message[:300]}") from None
     return _result(workspace_id, columns, rows, scalars=isolated)

@@ -6,9 +6,14 @@ from django.db import migrations
 
 
 def secure(apps, schema_editor):
+    from django.db import DatabaseError
+
     from knowledge import console_rls
 
-    console_rls.ensure(settings.STRATA_GRAPH_NAME)
+    try:
+        console_rls.ensure(settings.STRATA_GRAPH_NAME)
+    except DatabaseError as exc:  # e.g. a database user without CREATEROLE: the console says so when used
+        print(f"\n  the Cypher console's role was not created ({str(exc).strip()[:200]}); see the README")
 
 
 class Migration(migrations.Migration):
