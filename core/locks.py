@@ -36,6 +36,13 @@ def try_advisory_session_lock(name: str, *, using: str = "default") -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def advisory_session_lock(name: str, *, using: str = "default") -> None:
+    """Wait for the session-level advisory lock ``name`` (exclusive); released like
+    ``try_advisory_session_lock``'s."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [name])
+
+
 def advisory_session_unlock(name: str, *, using: str = "default") -> None:
     """Release a lock taken by ``try_advisory_session_lock`` (a no-op if the connection is gone)."""
     connection = connections[using]

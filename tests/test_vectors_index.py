@@ -52,7 +52,8 @@ def _plan(store: PostgresVectorStore, name: str, query: np.ndarray) -> str:
             cursor.execute("SELECT set_config(%s, %s, true)", [setting, value])
         cursor.execute("SET LOCAL enable_seqscan = off")
         literal = "[" + ",".join(map(repr, query.tolist())) + "]"
-        cursor.execute("EXPLAIN (COSTS OFF) " + statement.logged_query, [literal, literal, 10])
+        params = [literal if isinstance(p, np.ndarray) else p for p in statement.params]
+        cursor.execute("EXPLAIN (COSTS OFF) " + statement.logged_query, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 

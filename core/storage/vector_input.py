@@ -19,6 +19,8 @@ from core.storage.ports.types import VectorCollection, VectorItem
 
 MAX_MODEL_LENGTH = 200
 METRICS = ("cosine", "l2", "inner_product")
+#: the index kinds ``create_collection(index=...)`` may ask for (see VectorStore.create_collection)
+INDEX_KINDS = ("halfvec", "vector", "binary")
 FIELD_TYPES = ("keyword", "integer", "float", "bool")
 
 
@@ -54,6 +56,12 @@ def collection_spec(
     return VectorCollection(
         name=name, dimension=dimension, model=model, metric=metric, indexed_fields=indexed_fields(fields)
     )
+
+
+def index_kind(value: Any) -> str | None:
+    if value is None or value in INDEX_KINDS:
+        return value
+    raise InvalidInput(f"unknown vector index {value!r}; expected one of {', '.join(INDEX_KINDS)} (or None)")
 
 
 def as_vector(value: Any, spec: VectorCollection, *, what: str) -> np.ndarray:

@@ -29,7 +29,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT name, index_type FROM strata_vector_collection ORDER BY name")
+            cursor.execute(  # not the hidden collections of a staged load (vector_load)
+                "SELECT name, index_type FROM strata_vector_collection WHERE name NOT LIKE '#%%' ORDER BY name"
+            )
             current = dict(cursor.fetchall())
         if options["list"]:
             for name, index_type in current.items():

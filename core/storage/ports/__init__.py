@@ -56,6 +56,7 @@ from core.storage.ports.types import (
     VectorItem,
 )
 
+from core.storage.ports.vector_load import VectorLoad  # isort: skip
 from core.storage.ports.base import Store  # isort: skip
 from core.storage.ports.cache import Cache  # isort: skip
 from core.storage.ports.documents import DocumentStore  # isort: skip
@@ -103,5 +104,6 @@ __all__ = [
     "VectorFeatures",
     "VectorHit",
     "VectorItem",
+    "VectorLoad",
     "VectorStore",
 ]

@@ -43,6 +43,10 @@ class VectorFeatures(StoreFeatures):
     exact_vector_round_trip: bool = False
     #: ``indexed_fields`` build real payload indexes (else they are recorded only)
     builds_payload_indexes: bool = False
+    #: the ``create_collection(index=...)`` kinds the store builds (others get its own index)
+    index_kinds: frozenset[str] = frozenset()
+    #: ``bulk_load`` can stage a large load: one index build, readers see all of it or none
+    stages_bulk_loads: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from core.storage.ports.documents import MAX_SCAN_PAGE, check_cursor
 from core.storage.ports.errors import CollectionConflict, InvalidInput, ModelMismatch, UnknownCollection
 from core.storage.ports.features import VectorFeatures
 from core.storage.ports.types import FieldType, Metric, Page, VectorCollection, VectorHit, VectorItem
+from core.storage.ports.vector_load import VectorLoad
 
 
 def plain(spec: VectorCollection) -> VectorCollection:
@@ -48,14 +49,22 @@ class VectorStore(Store):
         model: str,
         metric: Metric = "cosine",
         indexed_fields: Mapping[str, FieldType] | None = None,
+        index: str | None = None,
     ) -> VectorCollection:
         """Create (or return the identical existing) collection; another dimension, model or
         metric raises CollectionConflict. ``indexed_fields`` (metadata path -> "keyword",
-        "integer", "float" or "bool") are added to the collection's indexed fields."""
+        "integer", "float" or "bool") are added to the collection's indexed fields.
+
+        ``index`` (one of ``vector_input.INDEX_KINDS``; None: the store's default) asks for an
+        index kind: "halfvec" (half precision), "vector" (full precision) or "binary" (bit
+        quantized, candidates re-ranked by the exact distance: smaller and faster to build).
+        Stores honour the kinds in ``features.index_kinds`` and build their own index for the
+        others; an existing collection keeps its index."""
         spec = vector_input.collection_spec(
             name, dimension=dimension, model=model, metric=metric, fields=indexed_fields, features=self.features
         )
-        stored = self._run(self._do_create_collection, spec)
+        index = vector_input.index_kind(index)
+        stored = self._run(self._do_create_collection, spec, index if index in self.features.index_kinds else None)
         if not _same_shape(stored, spec):
             raise CollectionConflict(f"vector collection {spec.name!r} exists as {plain(stored)}, not {spec}")
         missing = tuple(pair for pair in spec.indexed_fields if pair not in stored.indexed_fields)
@@ -85,6 +94,14 @@ class VectorStore(Store):
             return 0
         self._run(self._do_upsert, spec, keys, matrix, metadata)
         return len(keys)
+
+    def bulk_load(self, collection: str, *, model: str, rows: int) -> VectorLoad:
+        """Open a load of about ``rows`` vectors (see ``vector_load``): staged when the store can
+        and the load is large against the collection, else live batches. ``model`` must be the
+        collection's model; each ``add`` validates its items like ``upsert``."""
+        spec = self._checked(collection, model)
+        rows = validation.bounded_int(rows, what="rows", low=0, high=10**12)
+        return self._run(self._do_bulk_load, spec, rows)
 
     def delete(self, collection: str, keys: Iterable[str]) -> int:
         collection = validation.collection_name(collection)
@@ -177,8 +194,13 @@ class VectorStore(Store):
     # ------------------------------------------------------------ hooks
 
     @abstractmethod
-    def _do_create_collection(self, spec: VectorCollection) -> VectorCollection:
-        """Create the collection unless one of that name exists; return the stored one."""
+    def _do_create_collection(self, spec: VectorCollection, index: str | None = None) -> VectorCollection:
+        """Create the collection unless one of that name exists (with the ``index`` kind, one of
+        ``features.index_kinds``, or the store's default for None); return the stored one."""
+
+    def _do_bulk_load(self, spec: VectorCollection, rows: int) -> VectorLoad:
+        """The live load (stores that can stage large loads override this)."""
+        return VectorLoad(self, spec.name, spec.model)
 
     @abstractmethod
     def _do_add_indexed_fields(

@@ -35,7 +35,11 @@ from typing import Any
 
 from psycopg import sql
 
+from core.storage.postgres.vector_index import Indexed
+
 MAX_K = 1000  # pgvector's upper bound for hnsw.ef_search
+
+FULL_PRECISION = Indexed("embedding")
 
 DISTANCE = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 
@@ -45,7 +49,7 @@ _INDEX_ONLY = """
         WHERE collection_id = {collection_id}
         ORDER BY {indexed} LIMIT %s
     ) AS nearest
-    ORDER BY distance, key
+    ORDER BY distance, key LIMIT %s
 """
 
 _PLANNED = """
@@ -70,7 +74,7 @@ _PLANNED = """
             ORDER BY {indexed} LIMIT %s
         ) AS nearest
         WHERE (SELECT n FROM matching) > {cap}
-        ORDER BY distance, key
+        ORDER BY distance, key LIMIT %s
     )
 """
 
@@ -95,19 +99,21 @@ def search_statement(
     where_params: list[Any],
     ef_search: int,
     exact_max_rows: int,
-    indexed: tuple[str, str] = ("embedding", ""),
+    indexed: Indexed = FULL_PRECISION,
+    candidates: int = 0,
 ) -> SearchStatement:
     """The search of ``k`` nearest rows of one collection; ``where`` is a compiled metadata filter.
 
-    ``indexed`` (expression, cast) names what the HNSW index was built on (``embedding``
-    itself, or an expression such as ``(embedding::halfvec(1536))`` with the query vector cast the
-    same way), so the ORDER BY matches the index; distances returned are always exact.
+    ``indexed`` names what the HNSW index was built on (``embedding`` itself, or an expression
+    such as ``(embedding::halfvec(1536))`` with the query vector cast the same way), so the ORDER
+    BY matches the index; distances returned are always exact. An index that ``rerank``s (the
+    binary one) is walked for ``max(k, candidates)`` rows, of which the exact distance keeps k.
     """
     op = DISTANCE[metric]
-    indexed_expression, indexed_cast = indexed
+    walked = min(MAX_K, max(k, int(candidates))) if indexed.rerank else k
     settings = [
         ("plan_cache_mode", "force_custom_plan"),
-        ("hnsw.ef_search", str(min(MAX_K, max(int(ef_search), k)))),
+        ("hnsw.ef_search", str(min(MAX_K, max(int(ef_search), walked)))),
         ("hnsw.iterative_scan", "off" if where is None else "relaxed_order"),
         # The planner does not cost the TOASTed 1536-d vectors, so at ~100k rows (or with stale
         # statistics after a bulk load) it picks a scan + top-N sort over the whole collection
@@ -120,21 +126,22 @@ def search_statement(
         parts = {
             "collection_id": sql.Literal(int(collection_id)),
             "exact": sql.SQL("embedding {} {}").format(sql.SQL(op), param),
-            "indexed": sql.SQL("{} {} {}{}").format(
-                sql.SQL(indexed_expression), sql.SQL(op), param, sql.SQL(indexed_cast)
+            "indexed": sql.SQL("{} {} {}").format(
+                sql.SQL(indexed.expression), sql.SQL(indexed.operator or op), sql.SQL(indexed.query).format(param)
             ),
         }
         if where is None:
             text = sql.SQL(_INDEX_ONLY).format(**parts).as_string()
-            return text, [vector, vector, k]  # exact distance; ORDER BY; LIMIT
+            return text, [vector, vector, walked, k]  # exact distance; ORDER BY; walked; LIMIT
         cap = max(0, int(exact_max_rows))  # 0: always the HNSW index
         text = (
             sql.SQL(_PLANNED)
             .format(**parts, filter=where, cap=sql.Literal(cap), probe=sql.Literal(cap + 1))
             .as_string()
         )
-        # probe filter; exact: distance vector, filter, k; hnsw: distance vector, filter, ORDER BY vector, k
-        return text, [*where_params, vector, *where_params, k, vector, *where_params, vector, k]
+        # probe filter; exact: distance vector, filter, k; hnsw: distance vector, filter, ORDER BY
+        # vector, walked, k
+        return text, [*where_params, vector, *where_params, k, vector, *where_params, vector, walked, k]
 
     query, params = render("%b")
     logged_query, _ = render("%s::vector")

@@ -30,6 +30,9 @@ Every call runs on ``django.db.connections[using]``, so on ``default`` it joins 
   the ``jsonb_path_ops`` GIN index on ``metadata``, which covers every path, so
   ``indexed_fields`` are recorded but need no index of their own).
 - ``scan`` pages by key (keyset; the cursor is the last key).
+- ``create_collection(index=...)``: "halfvec" (default, ``STRATA_VECTOR_INDEX``), "vector" or
+  "binary" (``vector_index``). ``bulk_load``: live batches, or a staged load (COPY into a
+  hidden unindexed copy, one index build, one swap) when large (``vector_load``).
 """
 
 from __future__ import annotations
@@ -54,10 +57,11 @@ from core.storage.ports import (
     VectorFeatures,
     VectorHit,
     VectorItem,
+    VectorLoad,
     VectorStore,
 )
 from core.storage.ports.errors import StorageError
-from core.storage.postgres import pipelined, vector_index, vector_query
+from core.storage.postgres import pipelined, vector_index, vector_load, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
 from core.storage.postgres.vector_index import parallel_hnsw_build_is_safe  # noqa: F401 (re-exported)
@@ -121,6 +125,8 @@ class PostgresVectorStore(VectorStore):
             orders_ties_by_key=True,
             exact_vector_round_trip=True,
             builds_payload_indexes=False,
+            index_kinds=frozenset(vector_index.INDEX_TYPES),
+            stages_bulk_loads=True,
         )
 
     def __repr__(self) -> str:
@@ -131,8 +137,8 @@ class PostgresVectorStore(VectorStore):
 
     # ------------------------------------------------------------ collections
 
-    def _do_create_collection(self, spec: VectorCollection) -> VectorCollection:
-        index_type = vector_index.check_index_type(settings.STRATA_VECTOR_INDEX)
+    def _do_create_collection(self, spec: VectorCollection, index: str | None = None) -> VectorCollection:
+        index_type = vector_index.check_index_type(index or settings.STRATA_VECTOR_INDEX)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
                 "INSERT INTO strata_vector_collection "
@@ -165,7 +171,10 @@ class PostgresVectorStore(VectorStore):
 
     def _do_list_collections(self) -> list[VectorCollection]:
         with self._cursor() as cursor:
-            cursor.execute(f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection ORDER BY name")  # noqa: S608
+            cursor.execute(
+                f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection "  # noqa: S608
+                "WHERE name NOT LIKE '#%%' ORDER BY name"  # not the hidden ones of a staged load
+            )
             return [_collection_from_row(row) for row in cursor.fetchall()]
 
     def _do_drop_collection(self, name: str) -> None:
@@ -174,6 +183,7 @@ class PostgresVectorStore(VectorStore):
             row = cursor.fetchone()
             if row is None:
                 return
+            vector_load.lock_for_writing(row[0], using=self.using)
             for statement in vector_index.drop_statements(row[0]):
                 cursor.execute(statement)
             cursor.execute("DELETE FROM strata_vector WHERE collection_id = %s", [row[0]])
@@ -188,6 +198,7 @@ class PostgresVectorStore(VectorStore):
         # Everything is validated, so no savepoint (it costs a round trip per call): a database
         # error here is unexpected and marks the caller's transaction for rollback.
         with transaction.atomic(using=self.using, savepoint=False), self._cursor() as cursor:
+            vector_load.lock_for_writing(spec.id, using=self.using)
             cursor.execute(_STAGE_DDL)
             # the raw psycopg COPY: its errors raised as Django's, like the cursor's own
             with cursor.db.wrap_database_errors, cursor.cursor.copy(_STAGE_COPY) as copy:
@@ -196,9 +207,13 @@ class PostgresVectorStore(VectorStore):
                     copy.write_row(row)
             cursor.execute(_UPSERT_FROM_STAGE, [spec.id])
 
+    def _do_bulk_load(self, spec: VectorCollection, rows: int) -> VectorLoad:
+        return vector_load.open_load(self, spec, rows)  # type: ignore[arg-type]
+
     def _do_delete(self, collection: str, keys: list[str]) -> int:
-        with self._cursor() as cursor:
+        with transaction.atomic(using=self.using), self._cursor() as cursor:
             target = self._collection(cursor, collection)
+            vector_load.lock_for_writing(target.id, using=self.using)
             cursor.execute(
                 "DELETE FROM strata_vector WHERE collection_id = %s AND key = ANY(%s::text[])", [target.id, keys]
             )
@@ -207,8 +222,9 @@ class PostgresVectorStore(VectorStore):
     def _do_delete_where(self, collection: str, condition: filters.Filter) -> int:
         where, params = compile_filter(condition, _METADATA)
         query = sql.SQL("DELETE FROM strata_vector WHERE collection_id = %s AND {}").format(where)
-        with self._cursor() as cursor:
+        with transaction.atomic(using=self.using), self._cursor() as cursor:
             target = self._collection(cursor, collection)
+            vector_load.lock_for_writing(target.id, using=self.using)
             cursor.execute(query.as_string(), [target.id, *params])
             return cursor.rowcount
 
@@ -286,6 +302,7 @@ class PostgresVectorStore(VectorStore):
             ef_search=int(settings.STRATA_HNSW_EF_SEARCH),
             exact_max_rows=int(settings.STRATA_VECTOR_EXACT_MAX_ROWS),
             indexed=vector_index.indexed_expression(spec.index_type),
+            candidates=int(settings.STRATA_VECTOR_BINARY_CANDIDATES),
         )
 
     def rebuild_index(self, collection: str, *, index_type: str | None = None) -> str:
@@ -304,6 +321,11 @@ class PostgresVectorStore(VectorStore):
         return new_type
 
     # ------------------------------------------------------------ helpers
+
+    def get_spec(self, name: str) -> _Collection:
+        """The collection with its id and index type (UnknownCollection)."""
+        with self._cursor() as cursor:
+            return self._collection(cursor, name)
 
     def _register_vector_type(self) -> None:
         """Teach the psycopg connection pgvector's types (one catalog lookup per connection;

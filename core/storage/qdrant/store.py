@@ -14,6 +14,8 @@
   vector's ``norm`` in cosine collections: Qdrant normalises cosine vectors when it stores them,
   and ``get``/``scan`` multiply the norm back (float32 precision, not bit for bit:
   ``features.exact_vector_round_trip`` is False).
+* ``create_collection(index=...)`` is accepted and ignored (``features.index_kinds`` is empty):
+  Qdrant builds its own HNSW index; ``bulk_load`` is the port's live load (batched upserts).
 * ``indexed_fields`` become payload indexes (``metadata.<path>``) on a server; local mode has
   none (``features.builds_payload_indexes``). Filters compile to Qdrant's models
   (``core.storage.qdrant.filters``).
@@ -192,7 +194,7 @@ class QdrantVectorStore(VectorStore):
 
     # ------------------------------------------------------------ collections
 
-    def _do_create_collection(self, spec: VectorCollection) -> VectorCollection:
+    def _do_create_collection(self, spec: VectorCollection, index: str | None = None) -> VectorCollection:
         def create(client: QdrantClient) -> VectorCollection:
             qdrant_name = self._name(spec.name)
             existing = self._spec(client, qdrant_name)
