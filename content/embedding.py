@@ -17,7 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from content import caching, stores, vector_slices
+from content import caching, stores, vector_bulk, vector_slices
 from content.embeddings import DIMENSION, Embedder, EmbeddingError
 from content.models import Chunk, Document, DocumentSource
 from content.workspace_model import current_embedding, workspace_embedder
@@ -81,11 +81,18 @@ def document_rows(document_ids: Iterable[int]) -> tuple[dict[int, str], dict[int
 
 
 def embed_rows(
-    *, workspace_id: int, rows: Sequence[tuple[int, int, str]], embedder: Embedder, collection: str, mark: bool = True
+    *,
+    workspace_id: int,
+    rows: Sequence[tuple[int, int, str]],
+    embedder: Embedder,
+    collection: str,
+    mark: bool = True,
+    load: vector_bulk.EmbeddingLoad | None = None,
 ) -> int:
     """Embed ``(chunk_id, document_id, text)`` rows (outside any transaction) and write them in
     committed slices into ``collection`` of every vector backend; ``mark``: record them
-    embedded. Returns the chunks written."""
+    embedded. With a bulk ``load`` the slices go to it instead (its ``finish`` writes and marks
+    them). Returns the chunks written (or handed to the load)."""
     written = 0
     for part in batches(list(rows), vector_slices.slice_size()):
         titles, metadata, hashes = document_rows({doc_id for _, doc_id, _ in part})
@@ -100,7 +107,7 @@ def embed_rows(
             metadata=metadata,
             hashes=hashes,
         )
-        written += vector_slices.write_slice(piece, mark=mark)
+        written += load.add(piece) if load is not None else vector_slices.write_slice(piece, mark=mark)
     return written
 
 
@@ -113,13 +120,23 @@ def embed_documents(workspace_id: int, document_ids: Sequence[int], *, again: bo
     chunks = Chunk.objects.filter(workspace_id=workspace_id, document_id__in=list(document_ids))
     if not again:
         chunks = chunks.exclude(embedding_model=model)
+    load = vector_bulk.open_load(workspace_id=workspace_id, collection=collection, model=model, rows=chunks.count())
     embedded, last_id = 0, 0
-    while True:  # by id, so a chunk that cannot be marked (gone meanwhile) is not read again
-        rows = list(chunks.filter(id__gt=last_id).order_by("id").values_list("id", "document_id", "text")[:1000])
-        if not rows:
-            break
-        embedded += embed_rows(workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection)
-        last_id = rows[-1][0]
+    try:
+        while True:  # by id, so a chunk that cannot be marked (gone meanwhile) is not read again
+            rows = list(chunks.filter(id__gt=last_id).order_by("id").values_list("id", "document_id", "text")[:1000])
+            if not rows:
+                break
+            embedded += embed_rows(
+                workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection, load=load
+            )
+            last_id = rows[-1][0]
+    except BaseException:
+        if load is not None:
+            load.abort()
+        raise
+    if load is not None:  # the bulk path: one index build, then the chunks are marked
+        embedded = load.finish()
     with transaction.atomic():  # documents without chunks, or whose chunks were all embedded before
         stores.lock_workspace(workspace_id)
         locked = list(

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
-from content import bm25, caching, embedding, stores, vector_slices
+from content import bm25, caching, embedding, stores, vector_bulk, vector_slices
 from content.chunking import ChunkSpan, chunk_text
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
 from content.models import Chunk, Document, DocumentSource
@@ -58,7 +58,12 @@ _UPDATED_FIELDS = [
 
 
 def document_ingest(
-    *, workspace_id: int, items: Iterable[IngestItem], actor: Any = None, embed: bool = False
+    *,
+    workspace_id: int,
+    items: Iterable[IngestItem],
+    actor: Any = None,
+    embed: bool = False,
+    bulk: vector_bulk.EmbeddingLoad | None = None,
 ) -> IngestReport:
     """Ingest one batch of documents in ONE transaction; idempotent by (workspace, external_id).
 
@@ -69,6 +74,11 @@ def document_ingest(
     ``content.documents.ingested`` outbox event has them embedded by the worker. With stores
     that share the transaction, a failure of any write raises and leaves nothing of the batch
     in any store; dedicated stores receive the batch from the outbox once it committed.
+
+    A batch with many chunks to embed (or one given a ``bulk`` load, e.g. by ``manage.py ingest
+    --embed`` for a whole file) writes its vectors through the bulk path after the commit
+    (content/vector_bulk.py): searches see them all once the index is built, then the documents
+    are marked ready.
     """
     workspace_id = int(workspace_id)
     results, valid = _validate(items)
@@ -77,16 +87,21 @@ def document_ingest(
     if not Workspace.objects.filter(pk=workspace_id).exists():
         raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
     prepared = _prepare(workspace_id, valid, embed=embed)
+    load = vector_bulk.load_for_batch(bulk, workspace_id, prepared.collection, prepared.model, prepared.vectors)
     deferred: list[vector_slices.Slice] = []
-    with transaction.atomic():
-        if not Workspace.objects.filter(pk=workspace_id).exists():
-            raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
-        if valid:
-            stores.lock_workspace(workspace_id)
-            with stores.routes_locked():
-                deferred = _write_batch(workspace_id, valid, prepared, actor=actor)
-    for piece in deferred:  # vectors for a store outside the transaction: after the commit
-        vector_slices.write_slice_safely(piece)
+    try:
+        with transaction.atomic():
+            if not Workspace.objects.filter(pk=workspace_id).exists():
+                raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
+            if valid:
+                stores.lock_workspace(workspace_id)
+                with stores.routes_locked():
+                    deferred = _write_batch(workspace_id, valid, prepared, actor=actor, staged=load is not None)
+    except BaseException:
+        if load is not None and load is not bulk:
+            load.abort()
+        raise
+    vector_bulk.write_after_commit(deferred, load, own=load is not bulk)
     report = IngestReport(results)
     logger.info("content ingest into workspace %s (embed=%s): %s", workspace_id, embed, report.counts)
     return report
@@ -197,9 +212,15 @@ def _prepare(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *,
 
 
 def _write_batch(
-    workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], prepared: _Prepared, *, actor: Any
+    workspace_id: int,
+    valid: list[tuple[PreparedItem, ItemResult]],
+    prepared: _Prepared,
+    *,
+    actor: Any,
+    staged: bool = False,
 ) -> list[vector_slices.Slice]:
-    """Write the batch's rows and event; returns the vector slices to write after the commit."""
+    """Write the batch's rows and event; returns the vector slices to write after the commit
+    (all of them when ``staged``: they go to a bulk load)."""
     existing = _lock_existing(workspace_id, [p.external_id for p, _ in valid])
     # The workspace's embedding model is fixed by its first ingest (this process's provider), so
     # a worker started with other settings still embeds with it.
@@ -212,7 +233,7 @@ def _write_batch(
         route = routing.write_route(stores.APP, "vectors")
         targets = stores.vector_targets(route)
         same_model = recorded_model == prepared.model
-        inline = same_model and all(store.features.joins_db_transaction for _, store in targets)
+        inline = same_model and not staged and all(store.features.joins_db_transaction for _, store in targets)
         embed = same_model
     now = timezone.now()
     plan = _plan(workspace_id, valid, existing, prepared, ready=inline, now=now)

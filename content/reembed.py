@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from content import caching, embedding, stores
+from content import caching, embedding, stores, vector_bulk
 from content.embeddings import get_embedder
 from content.models import Chunk, Document, WorkspaceEmbedding
 from core.models import Workspace
@@ -52,8 +52,15 @@ def workspace_reembed(
     total = Chunk.objects.filter(workspace_id=workspace_id).count()
     done: set[int] = set()
 
+    # a large re-embed stages its vectors (one index build; content/vector_bulk.py) until step 2
+    load = vector_bulk.open_load(
+        workspace_id=workspace_id, collection=collection, model=new_model, rows=total, mark=False
+    )
+
     def embed_batch(rows: list[tuple[int, int, str]]) -> None:
-        embedding.embed_rows(workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection, mark=False)
+        embedding.embed_rows(
+            workspace_id=workspace_id, rows=rows, embedder=embedder, collection=collection, mark=False, load=load
+        )
         done.update(chunk_id for chunk_id, _, _ in rows)
         if progress is not None:
             progress(len(done), max(total, len(done)))
@@ -71,8 +78,16 @@ def workspace_reembed(
         )
         if not rows:
             break
-        embed_batch(rows)
+        try:
+            embed_batch(rows)
+        except BaseException:
+            if load is not None:
+                load.abort()
+            raise
         last_id = rows[-1][0]
+    if load is not None:
+        load.finish()
+        load = None
 
     # 2. the chunks added meanwhile, still outside the lock
     for _ in range(SWITCH_ROUNDS):

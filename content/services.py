@@ -16,6 +16,7 @@ Each story has its module; other code imports the services from here:
 * ``content.ingest``     ``document_ingest``: the batch write across the four stores
 * ``content.embedding``  the workspace's model and collections; ``document_embed`` and friends
 * ``content.reembed``    ``workspace_reembed``: switching a workspace to another model
+* ``content.vector_bulk`` ``embedding_bulk_load``: a large load of vectors, one index build
 * ``content.deletion``   ``document_delete``
 """
 
@@ -32,6 +33,7 @@ from content.embedding import (
 from content.ingest import EVENT_INGESTED, document_ingest
 from content.items import OUTCOMES, IngestItem, IngestReport, ItemResult, Outcome
 from content.reembed import workspace_reembed
+from content.vector_bulk import EmbeddingLoad, embedding_bulk_load
 
 __all__ = [
     "EVENT_DELETED",
@@ -42,7 +44,9 @@ __all__ = [
     "ItemResult",
     "Outcome",
     "document_delete",
+    "EmbeddingLoad",
     "document_embed",
+    "embedding_bulk_load",
     "document_embedding_failed",
     "document_ingest",
     "documents_reembed",

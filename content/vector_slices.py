@@ -192,6 +192,27 @@ def write_slice(piece: Slice, *, mark: bool = True) -> int:
     return len(live)
 
 
+def mark_slice(piece: Slice, written: Sequence[Store], *, mark: bool = True) -> int:
+    """After a bulk load made the slice's vectors visible (content/vector_bulk.py): mark its
+    chunks embedded as ``write_slice`` does (``mark``), and delete from ``written`` the vectors
+    of chunks that vanished meanwhile. Returns the chunks kept."""
+    with transaction.atomic():
+        stores.lock_workspace(piece.workspace_id)
+        live = _live_chunks(piece)
+        if mark:
+            mark_embedded(
+                piece.workspace_id,
+                sorted(live),
+                sorted({doc_id for chunk_id, doc_id, _ in piece.rows if chunk_id in live}),
+                piece.model,
+            )
+    gone = [str(chunk_id) for chunk_id, _, _ in piece.rows if chunk_id not in live]
+    if gone:
+        for store in written:
+            store.delete(piece.collection, gone)  # type: ignore[attr-defined]
+    return len(live)
+
+
 def ensure_collection(store: VectorStore, name: str, model: str) -> None:
     """The collection in one backend, created if missing (in a transaction, or a savepoint, of
     its own for a store that shares the database transaction: call it outside long ones);

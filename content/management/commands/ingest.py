@@ -55,7 +55,10 @@ class Command(BaseCommand):
             "--embed",
             action="store_true",
             default=False,
-            help="embed in the same transaction (bulk load); default: the worker embeds via the outbox",
+            help=(
+                "embed while ingesting (a large file's vectors through the bulk path: one index build at "
+                "the end); default: the worker embeds via the outbox"
+            ),
         )
         parser.add_argument("--no-embed", dest="embed", action="store_false", help="leave embedding to the worker")
 
@@ -73,8 +76,10 @@ class Command(BaseCommand):
         embed: bool = options["embed"]
         counts = dict.fromkeys(services.OUTCOMES, 0)
         quiet = options["verbosity"] == 0
-        # The total (a cheap pass over the files) gives the bar a percentage and an ETA.
-        total = None if quiet else parsers.count_items(options["paths"])
+        # The total (a cheap pass over the files) gives the bar a percentage and an ETA, and
+        # decides whether the vectors go through the bulk path (one index build for the file).
+        total = None if quiet and not embed else parsers.count_items(options["paths"])
+        load = services.embedding_bulk_load(workspace_id=workspace.pk, rows=total or 0) if embed else None
         progress = tqdm(total=total, desc="ingest", unit="doc", file=sys.stderr, disable=quiet)
 
         def summary() -> str:
@@ -96,7 +101,7 @@ class Command(BaseCommand):
         def flush(batch: list[services.IngestItem]) -> None:
             try:
                 try:
-                    result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed)
+                    result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed, bulk=load)
                 except StoreUnavailable as exc:  # a Postgres adapter's view of the same lost connection
                     if isinstance(exc.__cause__, OperationalError | InterfaceError):
                         raise exc.__cause__ from None
@@ -137,11 +142,17 @@ class Command(BaseCommand):
                         flush(batch)
                 if batch:
                     flush(batch)
+                if load is not None:  # the vectors become searchable at once, then documents ready
+                    progress.set_description("ingest (building the vector index)")
+                    load.finish()
+                    load = None
                 if progress.total != progress.n:  # the count was off (e.g. a binary .jsonl): end at 100 %
                     progress.total = progress.n
                     progress.refresh()
             finally:
                 progress.close()
+                if load is not None:  # interrupted: nothing staged shows; the worker embeds the rows
+                    load.abort()
 
         self.stdout.write(summary())
         if counts["failed"]:

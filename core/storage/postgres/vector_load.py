@@ -34,6 +34,8 @@ The collection's id changes with a staged load (ids are internal: callers name c
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -47,6 +49,8 @@ from core.storage.postgres import vector_index
 
 if TYPE_CHECKING:
     from core.storage.postgres.vectors import PostgresVectorStore, _Collection
+
+logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIX = "#"  # collection names never start with it (validation.collection_name)
 
@@ -145,6 +149,7 @@ class StagedLoad(VectorLoad):
         return len(keys)
 
     def _finish(self) -> None:
+        started = time.perf_counter()
         try:
             with self._cursor() as cursor:
                 vector_index.build_concurrently(
@@ -168,6 +173,13 @@ class StagedLoad(VectorLoad):
             self._abort()
             raise
         self._unlock()
+        logger.info(
+            "vector collection %s: staged load of %d rows swapped in, %s index built in %.1f s",
+            self.live.name,
+            self.rows,
+            self.shadow.index_type,
+            time.perf_counter() - started,
+        )
         self._drop(self.live.id)
 
     def _abort(self) -> None:

@@ -1,0 +1,173 @@
+"""Large embedding loads through the vector stores' bulk path (``VectorStore.bulk_load``).
+
+Writing slice by slice (content/vector_slices.py) inserts every vector into the live HNSW
+index: 3.5-4.7 ms of CPU per row. A load of many vectors instead opens one ``bulk_load`` per
+vector backend of the content route: pgvector stages it when it is large against the
+collection (COPY into a hidden unindexed copy, one index build, one swap: searches see the old
+vectors until the new index is valid, then all of them), other stores take live batches.
+
+``EmbeddingLoad`` is that load for content: ``add(slice)`` sends a slice's vectors to every
+backend's load (nothing is marked embedded yet), ``finish()`` makes the load visible and then
+marks the chunks embedded slice by slice, exactly as ``write_slice`` does (the documents'
+content hashes re-checked under their row locks; vectors of chunks that vanished meanwhile
+deleted again). A load that fails or is aborted marks nothing: the documents' outbox events have
+the worker embed those chunks (the vectors already staged are dropped with the hidden copy).
+
+Used, when the load is large (``STRATA_VECTOR_BULK_MIN_ROWS`` vectors or more; the store then
+applies its switch point ``STRATA_VECTOR_BULK_FRACTION``), by ``manage.py ingest --embed`` (one
+load for the whole file), ``document_ingest(embed=True)`` with many chunks in one batch,
+``document_embed`` / ``documents_reembed`` and ``workspace_reembed`` (``manage.py reembed``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from content import stores, vector_slices
+from core.storage import routing
+from core.storage.ports import StorageError, VectorLoad, VectorStore
+
+logger = logging.getLogger(__name__)
+
+
+def large(rows: int) -> bool:
+    """Worth a bulk load (the store still decides by the collection's size)?"""
+    return rows >= int(settings.STRATA_VECTOR_BULK_MIN_ROWS) and not connection.in_atomic_block
+
+
+class EmbeddingLoad:
+    """One load of chunk vectors into a workspace's collection (see the module doc)."""
+
+    def __init__(self, *, workspace_id: int, collection: str, model: str, rows: int, mark: bool = True) -> None:
+        self.workspace_id = int(workspace_id)
+        self.collection = collection
+        self.model = model
+        self.mark = mark
+        self.pending: list[vector_slices.Slice] = []  # the slices to mark (without their vectors)
+        self.loads: list[VectorLoad] = []
+        try:
+            with transaction.atomic():  # the route as it is now (a storage_move may change it later)
+                targets = stores.vector_targets(routing.write_route(stores.APP, "vectors"))
+            for _, store in targets:
+                vectors: VectorStore = store  # type: ignore[assignment]
+                vector_slices.ensure_collection(vectors, collection, model)
+                self.loads.append(vectors.bulk_load(collection, model=model, rows=rows))
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def staged(self) -> bool:
+        """Does any backend stage the load (else writing slice by slice is as good)?"""
+        return any(load.staged for load in self.loads)
+
+    def add(self, piece: vector_slices.Slice) -> int:
+        items = piece.items()
+        for load in self.loads:
+            load.add(items)
+        self.pending.append(
+            vector_slices.Slice(
+                workspace_id=piece.workspace_id,
+                model=piece.model,
+                collection=piece.collection,
+                rows=piece.rows,
+                vectors=piece.vectors[:0],
+                hashes=piece.hashes,
+            )
+        )
+        return len(items)
+
+    def finish(self) -> int:
+        """Make the load visible in every backend, then mark its chunks; returns those marked
+        (those written, with ``mark=False``)."""
+        try:
+            for load in self.loads:
+                load.finish()
+        except BaseException:
+            self.abort()
+            raise
+        marked = 0
+        for piece in self.pending:
+            marked += vector_slices.mark_slice(piece, self.loads_stores(), mark=self.mark)
+        self.pending = []
+        return marked
+
+    def abort(self) -> None:
+        for load in self.loads:
+            try:
+                load.abort()
+            except Exception as error:  # noqa: BLE001 (the first error is the one raised)
+                logger.warning("content: could not abort a vector load of %s: %s", self.collection, error)
+        self.pending = []
+
+    def loads_stores(self) -> list[Any]:
+        return [load.store for load in self.loads]
+
+    def __enter__(self) -> EmbeddingLoad:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def open_load(*, workspace_id: int, collection: str, model: str, rows: int, mark: bool = True) -> EmbeddingLoad | None:
+    """An ``EmbeddingLoad`` when ``rows`` is large and a backend stages it, else None (write
+    slice by slice)."""
+    if not large(rows):
+        return None
+    load = EmbeddingLoad(workspace_id=workspace_id, collection=collection, model=model, rows=rows, mark=mark)
+    if load.staged:
+        return load
+    load.abort()
+    return None
+
+
+def embedding_bulk_load(*, workspace_id: int, rows: int) -> EmbeddingLoad | None:
+    """A bulk load of about ``rows`` chunk vectors into the workspace's collection of its
+    (current or, before its first ingest, configured) model, or None when small."""
+    from content import embedding  # embedding imports this module
+
+    _, model = embedding.workspace_embedder(workspace_id, create=False)
+    collection = embedding.ensure_collections(workspace_id, model)
+    return open_load(workspace_id=workspace_id, collection=collection, model=model, rows=rows)
+
+
+def load_for_batch(
+    bulk: EmbeddingLoad | None, workspace_id: int, collection: str, model: str, vectors: dict[str, Any]
+) -> EmbeddingLoad | None:
+    """The load an ingest batch's vectors go to: the caller's ``bulk`` load when it is for the
+    batch's collection, else one of the batch's own when the batch has many vectors, else None
+    (they are written in the batch's transaction, or slice by slice)."""
+    if not model or not vectors:
+        return None
+    if bulk is not None:
+        return bulk if (bulk.collection, bulk.model) == (collection, model) else None
+    rows = sum(len(matrix) for matrix in vectors.values())
+    return open_load(workspace_id=workspace_id, collection=collection, model=model, rows=rows)
+
+
+def write_after_commit(slices: list[vector_slices.Slice], load: EmbeddingLoad | None, *, own: bool) -> None:
+    """After an ingest batch committed: its slices into the bulk ``load`` (finished here when it
+    is the batch's ``own``), or each written on its own (a failing store leaves them to the worker)."""
+    if load is None:
+        for piece in slices:
+            vector_slices.write_slice_safely(piece)
+        return
+    if not own:
+        for piece in slices:
+            load.add(piece)
+        return
+    try:
+        for piece in slices:
+            load.add(piece)
+        load.finish()
+    except StorageError as error:  # the rows are committed: the outbox event has the worker embed them
+        load.abort()
+        logger.warning("content: bulk load of %s failed (%s); the worker will embed it", load.collection, error)
