@@ -41,13 +41,13 @@ def hidden_collections() -> list[str]:
 
 
 def answers(workspace_id: int, query: np.ndarray) -> list[tuple[float, str]]:
-    """(distance, external id) of the 10 nearest chunks (by distance, then id: chunk ids differ
-    between workspaces, so ties are put in one order)."""
+    """(distance, external id) of every chunk by HNSW search (sorted: chunk ids differ between
+    workspaces, so equally distant hits are put in one order)."""
     hits = stores.vectors().search(
         collection_of(workspace_id),
         query,
         model=services.workspace_embedding_model(workspace_id=workspace_id),
-        k=10,
+        k=Chunk.objects.filter(workspace_id=workspace_id).count(),
     )
     by_id = dict(Chunk.objects.filter(id__in=[int(h.key) for h in hits]).values_list("id", "document__external_id"))
     return sorted((round(h.distance, 5), by_id[int(h.key)]) for h in hits)

@@ -1,0 +1,208 @@
+"""pgvector at scale on synthetic low-intrinsic-dimension vectors, the bulk path and its switch
+point (issue 9).
+
+    ./strata bench vector_scale [--rows 100000] [--index halfvec binary] [--switch] [--worst 20000]
+
+Vectors: ``bench/synthetic_vectors.LowRank`` (clustered points on a random 24-dimensional
+subspace of 1536, noise, normalised: the realistic stand-in) and, labelled as the worst case
+only, ``hashing_like`` (sparse random +/-1, what feature hashing gives). Queries: held-out points.
+Truth: numpy's exact cosine top 10 over the same vectors, whose CPU per query is the baseline.
+
+1. per index type: a staged ``bulk_load`` (COPY into the hidden copy in 10,000-row commits, one
+   serial build on pgvector < 0.8.2, the swap): rows/s and vectors per backend CPU-second;
+   then recall@10, p50 and CPU per query (this process + the PostgreSQL backend) per ef_search
+   beside numpy's exact scan; then filtered searches at 50/10/1/0.1% selectivity;
+2. ``--switch``: the switch point. A live load of ``--switch-rows`` rows into a collection of
+   ``--switch-base`` indexed rows (CPU per row) against a staged load of the same rows (copy,
+   COPY, one build of the whole collection): staging wins once the load is more than
+   (staged CPU per collection row) / (live CPU per row) of the collection afterwards; that
+   fraction is ``STRATA_VECTOR_BULK_FRACTION``;
+3. ``--worst N``: N hashing-like vectors (labelled worst case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from bench.synthetic_vectors import LowRank, hashing_like  # noqa: E402
+from bench.vector_bench import MODEL, SELECTIVITY, K, backend_cpu, exact_truth, run  # noqa: E402 (sets Django up)
+from core.storage.ports import VectorItem  # noqa: E402
+from core.storage.postgres import vector_index  # noqa: E402
+from core.storage.postgres.vectors import PostgresVectorStore  # noqa: E402
+
+CHUNK = 10_000
+
+
+def cpu_now() -> float:
+    return backend_cpu() + time.process_time()
+
+
+def items(start: int, matrix: np.ndarray) -> list[VectorItem]:
+    rows = range(start, start + len(matrix))
+    tags = [[tag for tag, every in SELECTIVITY.items() if i % every == 0] for i in rows]
+    return [VectorItem(f"d{i}", matrix[i - start], {"sel": tags[i - start]}) for i in rows]
+
+
+def staged_load(store: PostgresVectorStore, name: str, index: str, chunks) -> tuple[int, float, float, float]:
+    """(rows, wall s, CPU s of the COPY part, backend CPU s of the build + swap)."""
+    store.drop_collection(name)
+    store.create_collection(name, dimension=1536, model=MODEL, index=index)
+    load = store.bulk_load(name, model=MODEL, rows=10**9)
+    assert load.staged
+    started, cpu0, rows = time.monotonic(), cpu_now(), 0
+    for matrix in chunks:
+        load.add(items(rows, matrix))
+        rows += len(matrix)
+    copy_cpu = cpu_now() - cpu0
+    build0 = backend_cpu()
+    load.finish()
+    return rows, time.monotonic() - started, copy_cpu, backend_cpu() - build0
+
+
+def index_size(store: PostgresVectorStore, name: str) -> float:
+    spec = store.get_spec(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size(%s::regclass)", [vector_index.index_name(spec.id, spec.index_type)])
+        return cursor.fetchone()[0] / 2**20
+
+
+def bench_index(store, index: str, space: LowRank, rows: int, queries: np.ndarray, truth, exact_cpu, args) -> None:
+    name = f"bench-scale-{index}"
+    n, wall, copy_cpu, build_cpu = staged_load(store, name, index, space.chunks(rows, CHUNK))
+    print(
+        f"\n{index}: staged load of {n:,} rows in {wall:.0f} s wall = {n / wall:,.0f} rows/s end to end; "
+        f"COPY {copy_cpu / n * 1000:.3f} ms CPU/row; build {n / max(build_cpu, 1e-9):,.0f} vectors per backend "
+        f"CPU-second ({build_cpu:.0f} s, serial on pgvector < 0.8.2); index {index_size(store, name):,.1f} MiB"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE strata_vector")
+    configured = settings.STRATA_HNSW_EF_SEARCH
+    for ef in args.ef:
+        settings.STRATA_HNSW_EF_SEARCH = ef
+        run(store, name, queries[:10], truth[:10])  # warm the index pages
+        recall, p50, cpu, _ = run(store, name, queries, truth)
+        mark = "  <- default" if ef == configured else ""
+        print(
+            f"  ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query  "
+            f"numpy exact {exact_cpu * 1000:6.2f} ms/query = {exact_cpu / cpu:5.1f}x{mark}"
+        )
+    settings.STRATA_HNSW_EF_SEARCH = configured
+    if args.filters:
+        every_docs = np.arange(rows)
+        for tag, every in SELECTIVITY.items():
+            mask = every_docs % every == 0
+            subset_truth, _ = exact_truth(args.matrix, queries, mask)
+            recall, p50, cpu, paths = run(store, name, queries, subset_truth, tag=tag)
+            print(
+                f"  filter {100 / every:5.1f}% ({mask.sum():,} rows, path {'/'.join(sorted(paths))}) "
+                f"recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query"
+            )
+    store.drop_collection(name)
+
+
+def bench_switch(store: PostgresVectorStore, space: LowRank, base: int, extra: int) -> None:
+    """Live CPU per row against staged CPU per collection row (see the module doc)."""
+    name = "bench-switch"
+    staged_load(store, name, "halfvec", space.chunks(base, CHUNK))
+    new = space.chunk(10**6, extra)
+    live = store.bulk_load(name, model=MODEL, rows=1)  # small: live batches
+    assert not live.staged
+    cpu0, wall0 = cpu_now(), time.monotonic()
+    live.add([VectorItem(f"live{i}", new[i], {}) for i in range(extra)])
+    live.finish()
+    live_cpu, live_wall = cpu_now() - cpu0, time.monotonic() - wall0
+    staged = store.bulk_load(name, model=MODEL, rows=10**9)
+    cpu0, wall0 = cpu_now(), time.monotonic()
+    staged.add([VectorItem(f"staged{i}", new[i], {}) for i in range(extra)])
+    staged.finish()
+    staged_cpu, staged_wall = cpu_now() - cpu0, time.monotonic() - wall0
+    total = base + 2 * extra
+    per_live, per_staged = live_cpu / extra, staged_cpu / total
+    print(
+        f"\nswitch point (halfvec, {base:,} indexed rows): live load of {extra:,} rows "
+        f"{per_live * 1000:.2f} ms CPU/row ({extra / live_wall:,.0f} rows/s, {settings.STRATA_VECTOR_LIVE_BATCH} "
+        f"per commit); staged load {per_staged * 1000:.2f} ms CPU per collection row (copy + COPY + build of "
+        f"{total:,} rows, {staged_wall:.0f} s)"
+    )
+    print(
+        f"  staging wins when the load is more than {per_staged / per_live:.2f} of the collection after it "
+        f"(STRATA_VECTOR_BULK_FRACTION is {settings.STRATA_VECTOR_BULK_FRACTION})"
+    )
+    store.drop_collection(name)
+
+
+def bench_worst(store: PostgresVectorStore, rows: int, queries_n: int, efs: list[int]) -> None:
+    matrix = hashing_like(rows + queries_n)
+    docs, queries = matrix[:rows], matrix[rows:]
+    name = "bench-worst"
+    n, wall, _, build_cpu = staged_load(store, name, "halfvec", [docs[i : i + CHUNK] for i in range(0, rows, CHUNK)])
+    truth, exact_cpu = exact_truth(docs, queries)
+    print(
+        f"\nWORST CASE (hashing-like sparse +/-1 vectors, not realistic): {n:,} rows, build "
+        f"{n / max(build_cpu, 1e-9):,.0f} vectors per backend CPU-second"
+    )
+    configured = settings.STRATA_HNSW_EF_SEARCH
+    for ef in efs:
+        settings.STRATA_HNSW_EF_SEARCH = ef
+        recall, p50, cpu, _ = run(store, name, queries, truth)
+        print(
+            f"  ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query "
+            f"(numpy exact {exact_cpu * 1000:.2f} ms)"
+        )
+    settings.STRATA_HNSW_EF_SEARCH = configured
+    store.drop_collection(name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--index", nargs="*", default=["halfvec", "binary"])
+    parser.add_argument("--ef", type=int, nargs="*", default=[40, 60, 100])
+    parser.add_argument("--no-filters", dest="filters", action="store_false")
+    parser.add_argument("--switch", action="store_true", help="measure the switch point")
+    parser.add_argument("--switch-base", type=int, default=20_000)
+    parser.add_argument("--switch-rows", type=int, default=2_000)
+    parser.add_argument("--worst", type=int, default=0, help="also N hashing-like vectors (worst case)")
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    store = PostgresVectorStore()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        version = cursor.fetchone()[0]
+    print(
+        f"pgvector {version}; maintenance_work_mem for builds {settings.STRATA_HNSW_BUILD_MEMORY}; "
+        f"m={settings.STRATA_HNSW_M} ef_construction={settings.STRATA_HNSW_EF_CONSTRUCTION}"
+    )
+    space = LowRank()
+    if args.rows:
+        queries = space.queries(args.queries)
+        args.matrix = np.vstack(list(space.chunks(args.rows, CHUNK)))
+        truth, exact_cpu = exact_truth(args.matrix, queries)
+        print(
+            f"{args.rows:,} low-rank synthetic vectors (24 intrinsic dimensions in 1536), "
+            f"{len(queries)} held-out queries"
+        )
+        for index in args.index:
+            bench_index(store, index, space, args.rows, queries, truth, exact_cpu, args)
+        del args.matrix
+    if args.switch:
+        bench_switch(store, space, args.switch_base, args.switch_rows)
+    if args.worst:
+        bench_worst(store, args.worst, args.queries, [60, 200, 400])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
