@@ -27,6 +27,15 @@ def advisory_xact_lock(name: str, *, shared: bool = False, using: str = "default
         cursor.execute(_STATEMENTS[bool(shared)], [name])
 
 
+def try_advisory_xact_lock(name: str, *, shared: bool = False, using: str = "default") -> bool:
+    """Take the advisory lock ``name`` until the end of the current transaction if nobody holds
+    it in a conflicting mode (never waits); False otherwise."""
+    function = "pg_try_advisory_xact_lock_shared" if shared else "pg_try_advisory_xact_lock"
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtext(%s))", [name])
+        return bool(cursor.fetchone()[0])
+
+
 def try_advisory_session_lock(name: str, *, using: str = "default") -> bool:
     """Take the session-level advisory lock ``name`` if nobody holds it (never waits). It is
     held until ``advisory_session_unlock`` or until the connection ends (a killed process's

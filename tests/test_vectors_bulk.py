@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.db import connection, connections
 
-from core.storage.ports import VectorItem
+from core.storage.ports import StoreUnavailable, VectorItem
 from core.storage.postgres import vector_index, vector_load
 from core.storage.postgres.vectors import PostgresVectorStore, hnsw_index_name
 
@@ -201,3 +201,42 @@ def test_inside_a_transaction_a_load_is_live(store, settings):
     assert load.finish() == 30 and store.count("tx") == 30
     with pytest.raises(RuntimeError, match="finished"):
         load.add(_items("z", _matrix(1, 12)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_writers_are_told_to_retry_while_a_staged_load_runs_and_its_own_reach_both(store, settings):
+    settings.STRATA_VECTOR_BULK_MIN_ROWS = 10
+    store.create_collection("busy", dimension=DIM, model=MODEL)
+    store.create_collection("other", dimension=DIM, model=MODEL)
+    store.upsert("busy", _items("a", _matrix(20, 13)), model=MODEL)
+    outcome: dict[str, object] = {}
+
+    def write(name: str) -> None:
+        writer = PostgresVectorStore()
+        try:
+            writer.upsert(name, _items("w", _matrix(2, 14)), model=MODEL)
+            outcome[name] = "written"
+        except StoreUnavailable as error:
+            outcome[name] = error
+        finally:
+            connections.close_all()
+
+    with store.bulk_load("busy", model=MODEL, rows=100) as load:
+        load.add(_items("b", _matrix(40, 15)))
+        for name in ("busy", "other"):
+            thread = threading.Thread(target=write, args=(name,))
+            thread.start()
+            thread.join(30)
+        assert isinstance(outcome["busy"], StoreUnavailable) and "bulk loaded" in str(outcome["busy"])
+        assert outcome["other"] == "written"  # other collections are not held
+        # the load's own session writes to both (an ingest's deletes of replaced chunks): readers
+        # see them now, and the swap keeps them
+        store.upsert("busy", _items("s", _matrix(1, 16)), model=MODEL)
+        assert store.delete("busy", ["a0000", "a0001"]) == 2
+        assert store.count("busy") == 19
+        with pytest.raises(StoreUnavailable):
+            store.drop_collection("busy")
+    assert store.count("busy") == 59  # 20 - 2 + 1 + 40
+    assert store.count("busy", filter={"part": "s"}) == 1 and store.get("busy", "a0000") is None
+    write("busy")
+    assert outcome["busy"] == "written"

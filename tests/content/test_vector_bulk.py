@@ -126,3 +126,25 @@ def test_a_small_batch_into_a_large_collection_stays_on_the_live_path(workspace,
         assert cursor.fetchone()[0] == first_id  # no swap
     assert len(staged_loads(caplog)) == 1  # the first batch only
     assert stores.vectors().count(collection_of(workspace.pk)) == 36
+
+
+def test_a_bulk_reingest_of_changed_documents_leaves_no_vector_of_their_old_chunks(workspace, settings, tmp_path):
+    settings.STRATA_VECTOR_BULK_MIN_ROWS = 10**9
+    services.document_ingest(workspace_id=workspace.pk, items=items(30), embed=True)
+    old_chunks = {str(i) for i in Chunk.objects.filter(workspace=workspace).values_list("id", flat=True)}
+    settings.STRATA_VECTOR_BULK_MIN_ROWS = 20
+    settings.STRATA_VECTOR_BULK_FRACTION = 0.4
+    path = tmp_path / "changed.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"external_id": i.external_id, "title": i.title, "text": i.text}) + "\n"
+            for i in items(30, version="v2")
+        )
+    )
+    call_command("ingest", str(path), "--workspace", str(workspace.pk), "--batch-size", "10", "--embed", verbosity=0)
+    collection = collection_of(workspace.pk)
+    chunks = {str(i) for i in Chunk.objects.filter(workspace=workspace).values_list("id", flat=True)}
+    assert not chunks & old_chunks  # every document changed: new chunks
+    stored = {item.key for item in stores.vectors().scan(collection, limit=1000, with_vectors=False).items}
+    assert stored == chunks  # the replaced chunks' vectors were deleted from the staged copy too
+    assert hidden_collections() == []

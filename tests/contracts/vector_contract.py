@@ -238,6 +238,22 @@ class VectorStoreContract(VectorQueryCases, FeatureGate):
         assert store.upsert(collection, items, model=MODEL) == 20
         assert store.count(collection) == 20
 
+    def test_bulk_load_writes_every_item_and_refuses_another_model(self, store, collection, settings):
+        settings.STRATA_VECTOR_LIVE_BATCH = 7  # several batches
+        with pytest.raises(ModelMismatch):
+            store.bulk_load(collection, model="model-other", rows=20)
+        with store.bulk_load(collection, model=MODEL, rows=20) as load:
+            assert load.add(self.item(f"k{i:02d}", 1.0, float(i), n=i) for i in range(20)) == 20
+        assert store.count(collection) == 20
+        assert store.get(collection, "k05").metadata == {"n": 5}
+        assert store.search(collection, self.basis(1.0, 5.0), model=MODEL, k=1)[0].key == "k05"
+
+    def test_an_index_kind_is_accepted_or_refused_by_the_port(self, store, make_collection):
+        name = make_collection("contract.binary", index="binary")
+        assert store.get_collection(name) == VectorCollection(name, self.dimension, MODEL, "cosine")
+        with pytest.raises(InvalidInput, match="unknown vector index"):
+            store.create_collection("contract.bad", dimension=self.dimension, model=MODEL, index="flat")
+
     def test_upsert_of_nothing_writes_nothing(self, store, collection):
         assert store.upsert(collection, [], model=MODEL) == 0
         assert store.count(collection) == 0

@@ -1,19 +1,22 @@
 """The bulk vector path of the pgvector store: staged loads, one index build, one swap.
 
 Inserting into a live HNSW index costs 3.5-4.7 ms of CPU per row on this machine; building
-the index once costs about a quarter of that per row, and an unindexed COPY 0.06 ms (issue 9's
-study). So ``bulk_load`` (the port's ``VectorStore.bulk_load``) picks, per load:
+the index once costs about a quarter of that per row, and an unindexed COPY about 0.1 ms
+(issue 9's study; ``./strata bench vector_scale``). So ``bulk_load`` (the port's ``VectorStore.bulk_load``) picks, per load:
 
 - **live** when the load is small against the collection: fewer than
   ``STRATA_VECTOR_BULK_MIN_ROWS`` rows, or less than ``STRATA_VECTOR_BULK_FRACTION`` of the
-  collection it will make (the measured switch point: ``./strata bench vector --switch``).
+  collection it will make (the measured switch point: ``./strata bench vector_scale --switch``).
   ``add`` upserts ``STRATA_VECTOR_LIVE_BATCH`` rows per commit (COPY into a temporary table, one
   ``INSERT ... ON CONFLICT``), so readers see each batch as it commits.
 - **staged** otherwise (outside any transaction only):
 
-  1. the load takes the collection's session advisory lock ``strata.vectors:<id>``; writers of
-     that collection (``upsert``, ``delete``, ``delete_where``, ``drop_collection``) take it shared,
-     so they wait while a staged load runs (searches never wait);
+  1. the load takes the collection's session advisory lock ``strata.vectors:<id>`` (waiting for
+     the writes in flight); writers of that collection (``upsert``, ``delete``, ``delete_where``,
+     ``drop_collection``) try it shared and get ``StoreUnavailable`` (the retryable error) while a
+     staged load runs: a writer waiting inside its transaction would deadlock with the load's
+     CONCURRENTLY build, which waits for every older transaction (searches never wait). The
+     load's own process writes to both the collection and the copy (``lock_for_writing``);
   2. a hidden collection ``#load:<id>`` (a name no caller can use) gets a copy of the
      collection's rows, without an HNSW index, in one statement;
   3. each ``add`` COPYs its rows into it, ``STRATA_VECTOR_LIVE_BATCH`` rows per commit (an
@@ -44,7 +47,7 @@ from psycopg import sql
 
 from core import locks
 from core.storage import vector_input
-from core.storage.ports import VectorItem, VectorLoad
+from core.storage.ports import StoreUnavailable, VectorItem, VectorLoad
 from core.storage.postgres import vector_index
 
 if TYPE_CHECKING:
@@ -54,14 +57,32 @@ logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIX = "#"  # collection names never start with it (validation.collection_name)
 
+#: (database alias, collection id) -> the hidden copy, of the staged loads this process runs
+_LOADING: dict[tuple[str, int], _Collection] = {}
+
 
 def lock_name(collection_id: int) -> str:
     return f"strata.vectors:{int(collection_id)}"
 
 
-def lock_for_writing(collection_id: int, *, using: str) -> None:
-    """A writer's shared hold on the collection until its transaction ends (waits for a staged load)."""
-    locks.advisory_xact_lock(lock_name(collection_id), shared=True, using=using)
+def lock_for_writing(collection_id: int, *, using: str) -> _Collection | None:
+    """A writer's shared hold on the collection until its transaction ends; ``StoreUnavailable``
+    (the retryable error) while another session's staged load of it runs. Never waiting matters:
+    the load's CONCURRENTLY build waits for every older transaction, so a writer waiting for the
+    load inside its transaction would deadlock with it.
+
+    Returns the hidden copy of a staged load that this process runs on the collection: its own
+    session passes the lock, and its writes must reach the copy too (an ingest's deletes of
+    replaced chunks), else the swap would undo them."""
+    shadow = _LOADING.get((using, int(collection_id)))
+    if shadow is not None:
+        return shadow
+    if not locks.try_advisory_xact_lock(lock_name(collection_id), shared=True, using=using):
+        raise StoreUnavailable(
+            "this vector collection is being bulk loaded (a staged load holds it until its index is built "
+            "and swapped in); retry when it has finished"
+        )
+    return None
 
 
 def staged_wanted(rows: int, existing: int) -> bool:
@@ -116,6 +137,7 @@ class StagedLoad(VectorLoad):
             self.live = current
             self._drop_leftovers()
             self.shadow = self._create_shadow()
+            _LOADING[(self.using, current.id)] = self.shadow
         except BaseException:
             self._unlock()
             raise
@@ -214,6 +236,7 @@ class StagedLoad(VectorLoad):
                 cursor.execute("DELETE FROM strata_vector_collection WHERE id = %s", [collection_id])
 
     def _unlock(self) -> None:
+        _LOADING.pop((self.using, self.live.id), None)
         if self.locked:
             self.locked = False
             locks.advisory_session_unlock(lock_name(self.live.id), using=self.using)

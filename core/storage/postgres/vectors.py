@@ -60,7 +60,7 @@ from core.storage.ports import (
     VectorLoad,
     VectorStore,
 )
-from core.storage.ports.errors import StorageError
+from core.storage.ports.errors import StorageError, StoreUnavailable
 from core.storage.postgres import pipelined, vector_index, vector_load, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
@@ -183,7 +183,8 @@ class PostgresVectorStore(VectorStore):
             row = cursor.fetchone()
             if row is None:
                 return
-            vector_load.lock_for_writing(row[0], using=self.using)
+            if vector_load.lock_for_writing(row[0], using=self.using) is not None:
+                raise StoreUnavailable(f"vector collection {name!r} is being bulk loaded by this process")
             for statement in vector_index.drop_statements(row[0]):
                 cursor.execute(statement)
             cursor.execute("DELETE FROM strata_vector WHERE collection_id = %s", [row[0]])
@@ -198,7 +199,7 @@ class PostgresVectorStore(VectorStore):
         # Everything is validated, so no savepoint (it costs a round trip per call): a database
         # error here is unexpected and marks the caller's transaction for rollback.
         with transaction.atomic(using=self.using, savepoint=False), self._cursor() as cursor:
-            vector_load.lock_for_writing(spec.id, using=self.using)
+            shadow = vector_load.lock_for_writing(spec.id, using=self.using)
             cursor.execute(_STAGE_DDL)
             # the raw psycopg COPY: its errors raised as Django's, like the cursor's own
             with cursor.db.wrap_database_errors, cursor.cursor.copy(_STAGE_COPY) as copy:
@@ -206,6 +207,8 @@ class PostgresVectorStore(VectorStore):
                 for row in zip(keys, matrix, metadata, strict=True):
                     copy.write_row(row)
             cursor.execute(_UPSERT_FROM_STAGE, [spec.id])
+            if shadow is not None:  # this process's staged load of the collection gets it too
+                cursor.execute(_UPSERT_FROM_STAGE, [shadow.id])
 
     def _do_bulk_load(self, spec: VectorCollection, rows: int) -> VectorLoad:
         return vector_load.open_load(self, spec, rows)  # type: ignore[arg-type]
@@ -213,10 +216,11 @@ class PostgresVectorStore(VectorStore):
     def _do_delete(self, collection: str, keys: list[str]) -> int:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             target = self._collection(cursor, collection)
-            vector_load.lock_for_writing(target.id, using=self.using)
-            cursor.execute(
-                "DELETE FROM strata_vector WHERE collection_id = %s AND key = ANY(%s::text[])", [target.id, keys]
-            )
+            shadow = vector_load.lock_for_writing(target.id, using=self.using)
+            statement = "DELETE FROM strata_vector WHERE collection_id = %s AND key = ANY(%s::text[])"
+            if shadow is not None:  # this process's staged load of the collection loses them too
+                cursor.execute(statement, [shadow.id, keys])
+            cursor.execute(statement, [target.id, keys])
             return cursor.rowcount
 
     def _do_delete_where(self, collection: str, condition: filters.Filter) -> int:
@@ -224,7 +228,9 @@ class PostgresVectorStore(VectorStore):
         query = sql.SQL("DELETE FROM strata_vector WHERE collection_id = %s AND {}").format(where)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             target = self._collection(cursor, collection)
-            vector_load.lock_for_writing(target.id, using=self.using)
+            shadow = vector_load.lock_for_writing(target.id, using=self.using)
+            if shadow is not None:  # this process's staged load of the collection loses them too
+                cursor.execute(query.as_string(), [shadow.id, *params])
             cursor.execute(query.as_string(), [target.id, *params])
             return cursor.rowcount
 
