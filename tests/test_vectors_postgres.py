@@ -309,6 +309,7 @@ def test_search_settings_are_what_the_query_runs_with(vectors, settings):
         "hnsw.ef_search": "77",
         "hnsw.iterative_scan": "off",
         "enable_sort": "off",
+        "random_page_cost": "1.1",
     }
     where = psycopg.sql.SQL("TRUE")
     assert (

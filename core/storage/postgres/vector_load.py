@@ -2,7 +2,8 @@
 
 Inserting into a live HNSW index costs 3.5-4.7 ms of CPU per row on this machine; building
 the index once costs about a quarter of that per row, and an unindexed COPY about 0.1 ms
-(issue 9's study; ``./strata bench vector_scale``). So ``bulk_load`` (the port's ``VectorStore.bulk_load``) picks, per load:
+(issue 9's study; ``./strata bench vector_scale``). So ``bulk_load`` (the port's
+``VectorStore.bulk_load``) picks, per load:
 
 - **live** when the load is small against the collection: fewer than
   ``STRATA_VECTOR_BULK_MIN_ROWS`` rows, or less than ``STRATA_VECTOR_BULK_FRACTION`` of the
@@ -57,8 +58,9 @@ logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIX = "#"  # collection names never start with it (validation.collection_name)
 
-#: (database alias, collection id) -> the hidden copy, of the staged loads this process runs
-_LOADING: dict[tuple[str, int], _Collection] = {}
+#: (database alias, collection id) -> (the loading session's connection, the hidden copy) of
+#: the staged loads this process runs
+_LOADING: dict[tuple[str, int], tuple[object, _Collection]] = {}
 
 
 def lock_name(collection_id: int) -> str:
@@ -71,12 +73,12 @@ def lock_for_writing(collection_id: int, *, using: str) -> _Collection | None:
     the load's CONCURRENTLY build waits for every older transaction, so a writer waiting for the
     load inside its transaction would deadlock with it.
 
-    Returns the hidden copy of a staged load that this process runs on the collection: its own
+    Returns the hidden copy of a staged load that this session runs on the collection: its own
     session passes the lock, and its writes must reach the copy too (an ingest's deletes of
     replaced chunks), else the swap would undo them."""
-    shadow = _LOADING.get((using, int(collection_id)))
-    if shadow is not None:
-        return shadow
+    loading = _LOADING.get((using, int(collection_id)))
+    if loading is not None and loading[0] is connections[using].connection:
+        return loading[1]
     if not locks.try_advisory_xact_lock(lock_name(collection_id), shared=True, using=using):
         raise StoreUnavailable(
             "this vector collection is being bulk loaded (a staged load holds it until its index is built "
@@ -137,7 +139,7 @@ class StagedLoad(VectorLoad):
             self.live = current
             self._drop_leftovers()
             self.shadow = self._create_shadow()
-            _LOADING[(self.using, current.id)] = self.shadow
+            _LOADING[(self.using, current.id)] = (connections[self.using].connection, self.shadow)
         except BaseException:
             self._unlock()
             raise
