@@ -112,7 +112,7 @@ def count_items(paths: Iterable[str | os.PathLike[str]]) -> int:
                 value = json.loads(entry[0].read_bytes().decode("utf-8-sig"))
                 total += len(value) if isinstance(value, list) else 1
                 continue
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # iter_items reports the file's error
             pass
         total += 1
     return total

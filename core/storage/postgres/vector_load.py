@@ -31,7 +31,8 @@ the index once costs about a quarter of that per row, and an unindexed COPY abou
      index or the new ones, never part of the load;
   6. the old collection's index and rows are dropped afterwards (a search that read the old
      id just before the swap still finds its rows: the index goes first, CONCURRENTLY, which
-     waits for the searches using it).
+     waits for the searches using it), and ``strata_vector`` is analyzed (its old rows stay dead
+     until autovacuum reclaims them).
 
 The collection's id changes with a staged load (ids are internal: callers name collections).
 """
@@ -197,6 +198,9 @@ class StagedLoad(VectorLoad):
             self._abort()
             raise
         self._unlock()
+        self._drop(self.live.id)
+        with self._cursor() as cursor:  # the planner learns the new rows (autovacuum reclaims the old ones)
+            cursor.execute("ANALYZE strata_vector")
         logger.info(
             "vector collection %s: staged load of %d rows swapped in, %s index built in %.1f s",
             self.live.name,
@@ -204,7 +208,6 @@ class StagedLoad(VectorLoad):
             self.shadow.index_type,
             time.perf_counter() - started,
         )
-        self._drop(self.live.id)
 
     def _abort(self) -> None:
         try:
