@@ -312,7 +312,7 @@ STRATA_HNSW_BUILD_WORKERS = env_int("STRATA_HNSW_BUILD_WORKERS", 1)
 # STRATA_VECTOR_BULK_MIN_ROWS vectors that will be at least STRATA_VECTOR_BULK_FRACTION of the
 # collection afterwards is staged (COPY into an unindexed copy, one index build, one swap);
 # smaller loads insert live, STRATA_VECTOR_LIVE_BATCH rows per commit. The fraction is the
-# measured switch point (bench/vector_bench.py --switch-point).
+# measured switch point (./strata bench vector_scale --switch: 0.21-0.23).
 STRATA_VECTOR_BULK_MIN_ROWS = env_int("STRATA_VECTOR_BULK_MIN_ROWS", 2000)
 STRATA_VECTOR_BULK_FRACTION = float(os.environ.get("STRATA_VECTOR_BULK_FRACTION", "0.25"))
 STRATA_VECTOR_LIVE_BATCH = env_int("STRATA_VECTOR_LIVE_BATCH", 1000)
