@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from content import bm25_workspaces, projections, services  # noqa: F401  (importing projections registers them)
+from content import (  # noqa: F401  (importing projections registers them)
+    bm25_workspaces,
+    projections,
+    services,
+    workspace_cleanup,
+)
 from content.embeddings import EmbeddingError
 from core import outbox
 

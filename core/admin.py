@@ -8,9 +8,11 @@ read-only. Writes to workspaces and memberships go through ``core.services``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, IntegerField, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
@@ -129,6 +131,30 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+    # -- delete: through the service, so every store's projections go with the rows
+    def delete_model(self, request: HttpRequest, obj: Workspace) -> None:
+        services.workspace_delete(workspace=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
+        for workspace in queryset:
+            if not self._manages(request, workspace):
+                raise PermissionDenied(f"Only the owners of {workspace} can delete it.")
+        for workspace in queryset:
+            services.workspace_delete(workspace=workspace, actor=request.user)
+
+    def get_deleted_objects(
+        self, objs: Iterable[Workspace], request: HttpRequest
+    ) -> tuple[list, dict, set, list]:
+        # The service deletes the rows (their foreign keys cascade) and every store's projections;
+        # Django's collector would walk every row and need delete permission on read-only admins.
+        objs = list(objs)
+        described = [
+            f"{obj}: its memberships, documents, chunks, vectors, graph nodes, knowledge and agents data"
+            for obj in objs
+        ]
+        refused = {f"{obj} (only its owners can delete it)" for obj in objs if not self._manages(request, obj)}
+        return described, {Workspace._meta.verbose_name_plural: len(objs)}, refused, []
 
     def save_model(self, request: HttpRequest, obj: Workspace, form: ModelForm, change: bool) -> None:
         if change:

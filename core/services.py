@@ -22,8 +22,14 @@ __all__ = [
     "membership_remove",
     "outbox_publish",
     "workspace_create",
+    "workspace_delete",
     "workspace_rename",
 ]
+
+#: published by ``workspace_delete`` in the deleting transaction; each app's handlers remove the
+#: workspace's projections (bodies, vectors, graph nodes, full-text tables) from every store.
+#: Payload: ``{"workspace_id", "name", "slug"}``; handlers must not need the (deleted) rows.
+EVENT_WORKSPACE_DELETED = "core.workspace.deleted"
 
 
 def _unique_slug(name: str) -> str:
@@ -104,3 +110,28 @@ def membership_remove(*, workspace: Workspace, user: Any, actor: Any = None) -> 
             changes={"user": user.get_username()},
         )
     return bool(deleted)
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace, actor: Any = None) -> None:
+    """Delete the workspace and every row it owns (the foreign keys cascade), with an audit entry
+    and the ``EVENT_WORKSPACE_DELETED`` event, all in one transaction. The apps' projections of
+    the event then clear the stores: inline (in this transaction) for a store on the database,
+    from the outbox after the commit for a dedicated one. The audit log keeps its entries."""
+    row = Workspace.objects.select_for_update().filter(pk=workspace.pk).values("name", "slug").first()
+    if row is None:
+        return  # already gone (a second request, or a double-submitted admin form)
+    audit_record(
+        actor=actor,
+        action="workspace.delete",
+        object_type="core.Workspace",
+        object_id=workspace.pk,
+        workspace_id=workspace.pk,
+        changes=row,
+    )
+    outbox_publish(
+        event_type=EVENT_WORKSPACE_DELETED,
+        payload={"workspace_id": workspace.pk, **row},
+        workspace_id=workspace.pk,
+    )
+    Workspace.objects.filter(pk=workspace.pk).delete()

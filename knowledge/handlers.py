@@ -11,7 +11,7 @@ from content import services as content_services
 from core import outbox
 from core.models import OutboxEvent
 from core.storage.ports import UnknownCollection, VectorItem, VectorStore
-from knowledge import projections, stores  # noqa: F401  (importing projections registers them)
+from knowledge import projections, stores, workspace_cleanup  # noqa: F401  (importing them registers them)
 from knowledge.extract import document_forget, documents_extract
 from knowledge.models import Fact
 from knowledge.writes import EVENT_FACTS_CHANGED
@@ -67,6 +67,8 @@ def _write(store: VectorStore, name: str, model: str, items: list[VectorItem], g
         try:
             store.get_collection(name)
         except UnknownCollection:
+            if not items:
+                return  # nothing to write or delete (e.g. the workspace was deleted meanwhile)
             store.create_collection(name, dimension=1536, model=model)
         if items:
             store.upsert(name, items, model=model)

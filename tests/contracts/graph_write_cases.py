@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from core.storage.filters import Eq
 from core.storage.ports import (
     BulkLoadResult,
     Edge,
@@ -24,6 +25,8 @@ from tests.contracts.graph_data import (
     BAD_KEYS,
     BAD_LABELS,
     BOB,
+    CAROL,
+    DAVE,
     ERIN,
     NOT_JSON,
     ODD_KEYS,
@@ -166,6 +169,26 @@ class GraphWriteCases(GraphFixtures):
         assert refs(social.neighbours(PARIS, direction="in")) == [("Person", "alice")]
         social.upsert_node("Person", "bob")  # a new bob has no edges left over
         assert social.neighbours(NodeRef("Person", "bob"), direction="both") == []
+
+    def test_delete_nodes_deletes_the_matching_nodes_and_their_edges(self, social):
+        social.upsert_node("Person", "alice", {"name": "Alice", "team": 1})
+        social.upsert_node("Person", "bob", {"name": "Bob", "team": 1})
+        social.upsert_node("City", "rome", {"name": "Rome", "team": 1})  # another label: kept
+        assert social.delete_nodes("Person", where=Eq("team", 1)) == 2
+        assert social.get_node(ALICE) is None and social.get_node(BOB) is None
+        assert social.get_node(NodeRef("City", "rome")) is not None
+        assert social.neighbours(PARIS, direction="in") == []  # alice's and bob's LIVES_IN went
+        assert refs(social.neighbours(CAROL)) == [("Person", "dave")]
+        assert refs(social.neighbours(DAVE, direction="both")) == [("Person", "carol"), ("Person", "erin")]
+        assert social.count_edges() == 2  # carol -> dave -> erin
+        assert social.delete_nodes("Person", where=Eq("team", 1)) == 0  # idempotent
+
+    def test_delete_nodes_needs_a_filter_and_a_known_label(self, social):
+        with pytest.raises(InvalidInput):
+            social.delete_nodes("Person", where=None)
+        with pytest.raises(UnknownLabel):
+            social.delete_nodes("Robot", where=Eq("team", 1))
+        assert social.count_nodes("Person") == 5
 
     # ------------------------------------------------------------ edges
 

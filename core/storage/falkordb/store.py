@@ -34,6 +34,7 @@ from core.storage.graph_input import Batch
 from core.storage.ports import Edge, InvalidInput, Node, NodeNotFound, NodeRef, Page
 
 BATCH = 2000  # rows per UNWIND query
+DELETE_PAGE = 10_000  # nodes per DETACH DELETE query of delete_nodes
 
 
 class FalkorGraphStore(TraversalMixin, FalkorBase):
@@ -107,6 +108,19 @@ class FalkorGraphStore(TraversalMixin, FalkorBase):
     def _do_delete_node(self, ref: NodeRef) -> bool:
         result = self._query(f"MATCH (n:{quoted(ref.label)} {{key: $key}}) DETACH DELETE n", {"key": ref.key})
         return result.nodes_deleted > 0
+
+    def _do_delete_nodes(self, label: str, condition: filters.Filter) -> int:
+        """In pages (FalkorDB holds its single writer for the whole query), until none match."""
+        where, params = compile_where(condition)
+        deleted = 0
+        while True:
+            result = self._query(
+                f"MATCH (n:{quoted(label)}) WHERE {where} WITH n LIMIT $page DETACH DELETE n",
+                {**params, "page": DELETE_PAGE},
+            )
+            deleted += result.nodes_deleted
+            if result.nodes_deleted < DELETE_PAGE:
+                return deleted
 
     def _do_delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
         result = self._query(

@@ -13,7 +13,7 @@ from django.conf import settings
 from core.storage import filters, graph_input, validation
 from core.storage.ports.base import Store
 from core.storage.ports.documents import MAX_SCAN_PAGE, check_cursor
-from core.storage.ports.errors import NotSupported
+from core.storage.ports.errors import InvalidInput, NotSupported
 from core.storage.ports.features import GraphFeatures
 from core.storage.ports.types import BulkLoadResult, Direction, Edge, Hop, Node, NodeRef, Page, Path, Subgraph
 
@@ -93,6 +93,16 @@ class GraphStore(Store):
         ref = graph_input.check_ref(ref)
         self._require([ref.label])
         return self._run(self._do_delete_node, ref)
+
+    def delete_nodes(self, label: str, *, where: filters.Filter) -> int:
+        """Delete the label's nodes matching ``where`` (on their properties) and every edge touching
+        them; returns how many nodes went. ``where`` is required: there is no "delete all"."""
+        graph_input.validate_label(label)
+        condition = self._node_filter(where)
+        if condition is None:
+            raise InvalidInput("delete_nodes needs a where filter")
+        self._require([label])
+        return self._run(self._do_delete_nodes, label, condition)
 
     def delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
         graph_input.validate_label(edge_type)
@@ -306,6 +316,9 @@ class GraphStore(Store):
 
     @abstractmethod
     def _do_delete_node(self, ref: NodeRef) -> bool: ...
+
+    @abstractmethod
+    def _do_delete_nodes(self, label: str, condition: filters.Filter) -> int: ...
 
     @abstractmethod
     def _do_delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool: ...

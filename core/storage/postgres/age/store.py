@@ -8,6 +8,7 @@ import json
 from django.db import transaction
 from psycopg import sql
 
+from core.storage import filters
 from core.storage.ports import InvalidInput, Node, NodeRef
 from core.storage.ports.graph import NODE
 from core.storage.postgres.age.base import AGTYPE_PARAM, EDGE, KIND_NAMES, VERTEX
@@ -17,6 +18,7 @@ from core.storage.postgres.age.paths import PathMixin
 from core.storage.postgres.age.scan import ScanMixin
 from core.storage.postgres.age.stats import StatsMixin
 from core.storage.postgres.age.values import as_node, index_name, parse_agtype
+from core.storage.postgres.filters import compile_filter
 
 
 class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin):
@@ -178,6 +180,20 @@ class AgeGraphStore(BulkLoadMixin, PathMixin, ScanMixin, StatsMixin, CypherMixin
             [json.dumps(ref.key)],
         )
         return bool(rows)
+
+    def _do_delete_nodes(self, label: str, condition: filters.Filter) -> int:
+        """One statement: the matching nodes, then their edges of any type, then the nodes."""
+        where, params = compile_filter(condition, sql.SQL("properties::text::jsonb"))
+        rows = self._execute(
+            sql.SQL(
+                "WITH v AS (SELECT id FROM {table} WHERE {where}), "
+                "gone AS (DELETE FROM {edges} e USING v WHERE e.start_id = v.id OR e.end_id = v.id), "
+                "n AS (DELETE FROM {table} n USING v WHERE n.id = v.id RETURNING 1) "
+                "SELECT count(*) FROM n"
+            ).format(table=self._table(label), where=where, edges=self._table("_ag_label_edge")),
+            params,
+        )
+        return int(rows[0][0])
 
     def _do_delete_edge(self, edge_type: str, source: NodeRef, target: NodeRef) -> bool:
         rows = self._execute(
