@@ -45,7 +45,7 @@ class Entity(models.Model):
     key = models.CharField(max_length=200)
     name = models.CharField(max_length=255)
     normalized = models.CharField(max_length=255, db_index=True)
-    type = models.ForeignKey(EntityType, on_delete=models.PROTECT, related_name="entities")
+    type = models.ForeignKey(EntityType, on_delete=models.RESTRICT, related_name="entities")
     aliases = ArrayField(models.CharField(max_length=255), default=list, blank=True)
     normalized_aliases = ArrayField(models.CharField(max_length=255), default=list, blank=True)
     properties = models.JSONField(default=dict, blank=True)

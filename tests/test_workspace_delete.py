@@ -20,7 +20,7 @@ from core.storage import routing, storages
 from core.storage.falkordb import FalkorGraphStore
 from core.storage.filters import Eq
 from knowledge import stores as knowledge_stores
-from knowledge.models import Entity
+from knowledge.models import Entity, EntityType
 from tests.knowledge.graphs import build
 from tests.knowledge.helpers import drain
 from tests.moving import AGE
@@ -35,7 +35,9 @@ def fill(workspace_id: int) -> list[int]:
     report = document_ingest(workspace_id=workspace_id, items=items, embed=True)
     assert not report.failed
     bm25_workspaces.ensure(workspace_id)
-    assert not build(workspace_id).errors
+    # a type of its own ("gadget"): entities hold it with a restricting foreign key
+    assert not build(workspace_id, extra=[{"kind": "node", "key": "g1", "label": "Gadget"}]).errors
+    assert EntityType.objects.filter(workspace_id=workspace_id, name="gadget").exists()
     facts = knowledge_stores.fact_collection(workspace_id=workspace_id, model=HASHING)
     knowledge_stores.vectors().create_collection(facts, dimension=1536, model=HASHING)
     drain()
@@ -120,7 +122,7 @@ def falkor_graph(settings):
 @pytest.mark.django_db(transaction=True)
 def test_delete_reaches_a_dedicated_graph_store_from_the_outbox(falkor_graph, user, workspace, other_workspace):
     for ws in (workspace, other_workspace):
-        assert not build(ws.pk).errors
+        assert not build(ws.pk, extra=[{"kind": "node", "key": "g1", "label": "Gadget"}]).errors
     drain()
     graph = knowledge_stores.graph()
     assert graph.features.vendor == "falkordb"
