@@ -1,0 +1,75 @@
+"""The chat page in Chromium: a message is sent with fetch, the answer streams in with its
+citations (linking to the cited documents), the conversation survives a reload, and a second
+message continues it. Through the offline responder and through a local OpenAI-compatible
+server that streams."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from agents import selectors, services
+from tests.agents.helpers import ingest_corpus
+from tests.e2e.helpers import horizontal_overflow, log_in
+from tests.knowledge.fake_chat import serve_fake_chat
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ask(page, text: str) -> None:
+    before = page.locator("li.message.assistant[data-done='1']").count()
+    page.fill("#chat-text", text)
+    page.click("#chat-form button[type=submit]")
+    page.wait_for_function(
+        "n => document.querySelectorAll(\"li.message.assistant[data-done='1']\").length > n", arg=before
+    )
+
+
+def test_chat_page_streams_the_answer_with_citations(live_server, user, workspace, browser_page):
+    docs = ingest_corpus(workspace.id)
+    agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Scout"))
+    page = browser_page
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/agents/")
+    page.click("text=Scout")
+    ask(page, "Who discovered the first pulsar?")
+    answer = page.locator("li.message.assistant").last
+    assert "Jocelyn Bell Burnell discovered the first pulsar in 1967." in answer.locator(".text").inner_text()
+    link = answer.locator(".citations a").first
+    assert link.get_attribute("href").startswith(f"/content/documents/{docs['pulsars']}/")
+    assert "?c=" in page.url  # the address names the conversation
+    ask(page, "How is a sourdough starter fed?")
+    page.reload()
+    texts = page.locator("li.message .text").all_inner_texts()
+    assert len(texts) == 4 and texts[0] == "Who discovered the first pulsar?"
+    (conversation,) = selectors.conversation_list(workspace_id=workspace.id, agent_id=agent.pk, user_id=user.pk)
+    assert conversation.messages_count == 4
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert horizontal_overflow(page) <= 0
+
+
+def test_chat_page_with_a_streaming_llm_and_its_failure(live_server, user, workspace, browser_page):
+    ingest_corpus(workspace.id)
+    with (
+        serve_fake_chat() as api,
+        override_settings(
+            STRATA_AGENTS_LLM={"BACKEND": "agents.llm.openai_chat.OpenAIChat", "BASE_URL": api.url, "MAX_RETRIES": 0}
+        ),
+    ):
+        api.reply = lambda payload: "A pulsar is a rotating neutron star [1]."
+        api.pieces = 6
+        agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Remote"))
+        page = browser_page
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/agents/{agent.pk}/chat/")
+        ask(page, "What is a pulsar?")
+        answer = page.locator("li.message.assistant").last
+        assert answer.locator(".text").inner_text() == "A pulsar is a rotating neutron star [1]."
+        assert answer.locator(".citations li").count() == 1
+        api.script = [("status", 429)]
+        ask(page, "And another?")
+        alert = page.locator("li.message.assistant").last.locator("[role=alert]")
+        assert "rate limited" in alert.inner_text()
+        page.reload()
+        assert page.locator("li.message").count() == 4  # the failed turn is kept, with its message
+        assert "rate limited" in page.locator("li.message.assistant").last.inner_text()
