@@ -2,8 +2,8 @@
 meaning to a query, weighted by recency.
 
 Bounded whatever the number of memories: one query embedding (cached by content), one vector
-search per owner (the agent's memories for the user and for everyone; k nearest, filtered on
-indexed fields), one row read of the hits. Score: ``(1 - w) x similarity + w x 0.5 ** (age in
+search (the agent's memories for the user and for everyone: k nearest, filtered on indexed
+fields), one row read of the hits. Score: ``(1 - w) x similarity + w x 0.5 ** (age in
 days / half-life)`` with ``w = STRATA_AGENTS_MEMORY_RECENCY_WEIGHT``; hits less similar than
 ``STRATA_AGENTS_MEMORY_MIN_SIMILARITY`` are dropped."""
 
@@ -15,9 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents import stores
-from agents.memory_writes import owner_filter
 from agents.models import Memory
 from content import selectors as content
+from core.storage import filters
 from core.storage.ports import StoreUnavailable, UnknownCollection
 
 POOL = 4  # vector hits fetched per memory recalled (recency may reorder them)
@@ -53,16 +53,13 @@ def memory_recall(
     model, vector = found
     collection = stores.memory_collection(workspace_id=workspace_id, model=model)
     floor = float(settings.STRATA_AGENTS_MEMORY_MIN_SIMILARITY)
-    similarity: dict[int, float] = {}
-    owners = [user_id, None] if user_id is not None else [None]
-    for owner in owners:
-        try:
-            hits = stores.vectors().search(
-                collection, vector, model=model, k=min(limit * POOL, 100), where=owner_filter(agent_id, owner)
-            )
-        except (UnknownCollection, StoreUnavailable):
-            return []
-        similarity.update((int(h.key), h.score) for h in hits if h.score >= floor)
+    owners = [int(user_id), 0] if user_id else [0]
+    where = filters.And(filters.Eq("agent_id", int(agent_id)), filters.In("user_id", owners))
+    try:
+        hits = stores.vectors().search(collection, vector, model=model, k=min(limit * POOL, 100), where=where)
+    except (UnknownCollection, StoreUnavailable):
+        return []
+    similarity = {int(h.key): h.score for h in hits if h.score >= floor}
     if not similarity:
         return []
     rows = Memory.objects.filter(pk__in=list(similarity), workspace_id=workspace_id, agent_id=agent_id).values_list(

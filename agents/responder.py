@@ -1,8 +1,11 @@
 """What one chat turn retrieves, as numbered sources: passages from content search (the agent's
 mode), documents and facts from the knowledge app's graph-aware retrieval, and recalled memories.
 
-Bounded: one content search (a fixed number of queries), one graph-aware retrieval (bounded by
-knowledge.retrieval), one memory recall (bounded by agents.recall). Each stage's time is kept
+Bounded: at most one content search (a fixed number of queries; none of its own when the agent
+uses graph-aware retrieval with the hybrid mode, whose ranking already runs that search: the
+passages are then the best passage of each document it ranks by text and graph together), one
+graph-aware retrieval (bounded by knowledge.retrieval), one memory recall (bounded by
+agents.recall). Each stage's time is kept
 (milliseconds) for the interaction event."""
 
 from __future__ import annotations
@@ -59,17 +62,21 @@ def retrieve(*, workspace_id: int, config: AgentConfig, user_id: int | None, age
     limit = int(settings.STRATA_AGENTS_PASSAGES)
     hits: list[Any] = []
     start = time.perf_counter()
-    if config.search_mode != "none":
+    if config.search_mode != "none" and not (config.use_graph and config.search_mode == "hybrid"):
         hits = _search(workspace_id, question, config.search_mode, limit)
     found.timing["retrieve"] = _ms(start)
     facts: list[Any] = []
     start = time.perf_counter()
     if config.use_graph:
+        # its ranking already includes a hybrid search: with the agent's mode hybrid, that one
+        # search serves both (one passage per document, ranked by text and graph together)
         answer = knowledge.graph_retrieve(workspace_id=workspace_id, question=question, limit=limit)
         have = {h.chunk_id for h in hits}
         for doc in answer.documents:
+            if config.search_mode == "none" and doc.graph_score == 0:
+                continue  # no content search: only what the graph connects
             if doc.hit is not None and doc.hit.chunk_id and doc.hit.chunk_id not in have:
-                hits.append(doc.hit)  # a passage the graph ranked that the agent's search did not find
+                hits.append(doc.hit)  # a passage the graph ranked (or the agent's search did not find)
                 have.add(doc.hit.chunk_id)
             elif doc.hit is None:
                 found.retrieved_ids.append(f"doc:{doc.document_id}")  # reached through the graph only

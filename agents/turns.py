@@ -31,6 +31,7 @@ from agents.conversations import (
     messages_append,
 )
 from agents.models import Conversation
+from agents.remember import statements_to_remember
 
 logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
@@ -143,7 +144,7 @@ def chat_turn(
             model=backend.name,
         )
         transaction.on_commit(lambda: record_event(event))
-        if config.use_memory:
+        if config.use_memory and statements_to_remember(question):  # (no job for a message with nothing to keep)
             transaction.on_commit(lambda: _enqueue_memory(workspace_id, conversation_id, user_seq))
     yield {
         "type": "done",
