@@ -2,8 +2,9 @@
 for word, each followed by its source number. It never writes a word of its own besides the
 quote marks and the citation markers (and one fixed sentence when nothing was found).
 
-The best passages: each source's best sentence window (up to ``MAX_QUOTE`` characters) scored by
-how many of the question's words it contains; ties keep the retrieval order."""
+The best passages: each source's best window of 1-3 consecutive sentences (up to ``MAX_QUOTE``
+characters): the most question words, then the fewest sentences; sources are ranked by that
+count, ties keeping the retrieval order."""
 
 from __future__ import annotations
 
@@ -34,19 +35,19 @@ def best_quote(text: str, question_words: set[str]) -> tuple[int, str]:
     sentences = [m.group().strip() for m in _SENTENCE.finditer(text[:20_000]) if m.group().strip()]
     if not sentences:
         return 0, ""
-    best: tuple[int, int, str] = (-1, 0, "")
+    best: tuple[int, int, int, str] = (-1, 0, 0, "")
     for i in range(len(sentences)):
-        window = sentences[i]
-        for j in range(i + 1, min(i + 3, len(sentences))):
-            longer = f"{window} {sentences[j]}"
-            if len(longer) > MAX_QUOTE:
+        window = ""
+        for j in range(i, min(i + 3, len(sentences))):  # 1-3 consecutive sentences
+            longer = f"{window} {sentences[j]}".strip()
+            if window and len(longer) > MAX_QUOTE:
                 break
-            window = longer
-        window = window[:MAX_QUOTE]
-        score = len(words(window) & question_words)
-        if score > best[0]:
-            best = (score, -i, window)
-    return best[0], best[2]
+            window = longer[:MAX_QUOTE]
+            # the most question words, then the shortest window, then the earliest
+            candidate = (len(words(window) & question_words), -(j - i), -i, window)
+            if candidate[:3] > best[:3]:
+                best = candidate
+    return best[0], best[3]
 
 
 class ExtractiveResponder(BaseLLM):
