@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -27,6 +28,22 @@ def _jsonl(name: str, rows: list[dict[str, Any]]) -> HttpResponse:
     return response
 
 
+class AgentAdminForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = ("workspace", "name", "instructions", "search_mode", "use_graph", "use_memory", "llm_backend", "tools")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        fields = ("name", "instructions", "search_mode", "use_graph", "use_memory", "llm_backend", "tools")
+        if all(name in data for name in fields):
+            try:
+                configs.check(configs.AgentConfig(**{n: data[n] for n in fields}))
+            except configs.AgentError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
+
 class AgentVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AgentVersion
     fields = ("number", "config", "created_by_id", "created_at")
@@ -41,9 +58,13 @@ class AgentAdmin(WorkspaceScopedAdmin):
     search_fields = ("name",)
     fields = ("workspace", "name", "instructions", "search_mode", "use_graph", "use_memory", "llm_backend", "tools")
     inlines = [AgentVersionInline]
+    form = AgentAdminForm
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("workspace",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its conversations' documents and memories' vectors would outlive the rows
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
         config = configs.config_of(obj)
@@ -58,9 +79,6 @@ class AgentAdmin(WorkspaceScopedAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return
         obj.pk, obj.version = saved.pk, saved.version
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass  # versions are written by the services only
 
 
 @admin.register(Conversation)

@@ -35,7 +35,8 @@ class AgentConfig:
         return {**asdict(self), "tools": list(self.tools)}
 
 
-def _checked(config: AgentConfig) -> AgentConfig:
+def check(config: AgentConfig) -> AgentConfig:
+    """The configuration, normalized; AgentError says what to fix."""
     name = " ".join(str(config.name).split())
     if not 1 <= len(name) <= 100:
         raise AgentError("an agent needs a name of 1-100 characters")
@@ -78,7 +79,7 @@ def config_of(agent: Agent) -> AgentConfig:
 
 @transaction.atomic
 def agent_create(*, workspace_id: int, config: AgentConfig, user_id: int | None = None) -> Agent:
-    config = _checked(config)
+    config = check(config)
     try:
         with transaction.atomic():
             agent = Agent.objects.create(workspace_id=workspace_id, version=1, **_fields(config))
@@ -92,7 +93,7 @@ def agent_create(*, workspace_id: int, config: AgentConfig, user_id: int | None 
 def agent_update(*, workspace_id: int, agent_id: int, config: AgentConfig, user_id: int | None = None) -> Agent:
     """Change the agent's configuration: a new version when anything changed (the same
     configuration again writes nothing)."""
-    config = _checked(config)
+    config = check(config)
     agent = Agent.objects.select_for_update().filter(pk=agent_id, workspace_id=workspace_id).first()
     if agent is None:
         raise AgentError("no such agent in this workspace")
