@@ -1,7 +1,7 @@
 """Agents benchmark: a chat turn with the offline responder at 10,000 documents, and memory
 recall at 100,000 memories.
 
-    ./strata bench agents [--docs 10000 --memories 100000 --users 100 --turns 200 --recalls 500]
+    ./strata bench agents [--docs 10000 --memories 100000 --users 1000 --turns 200 --recalls 500]
 
 In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own workspace:
 
@@ -15,6 +15,9 @@ In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own w
 3. loads ``--memories`` memories (rows, then their vectors with the HNSW index dropped and
    rebuilt once, as a backfill would) for one agent spread over ``--users`` users plus 1% for
    everyone, and times ``memory_recall`` (the user's and everyone's memories, recency-weighted).
+   The filter's size decides the vector query's plan (exact distances up to
+   ``STRATA_VECTOR_EXACT_MAX_ROWS`` matching rows, else the HNSW index with an iterative scan), so
+   the number of memories per user matters as much as the total: run with ``--users 100`` too.
 
 Prints p50/p95 wall and the Python CPU per operation, and PASS/FAIL against the issue's targets:
 chat turn p50 <= 100 ms, memory recall p50 <= 10 ms.
@@ -270,7 +273,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--memories", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--recalls", type=int, default=500)
     parser.add_argument("--seed", type=int, default=42)
