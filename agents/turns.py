@@ -8,7 +8,7 @@ event is recorded (the flywheel) and the memory job is enqueued.
     {"type": "sources", "sources": [{n, ref, title}]}
     {"type": "delta", "text"}                           a piece of the answer
     {"type": "error", "message"}                        the LLM failed: the conversation is kept
-    {"type": "done", "seq", "citations", "timing", "model", "agent_version"}
+    {"type": "done", "seq", "citations", "timing", "model", "agent_version", "error", "event_id"}
 
 An LLM failure (timeout, rate limit, connection, error answer) is saved as the assistant
 message's ``error`` and reaches the user as a clear message; nothing already saved is lost."""
@@ -41,17 +41,18 @@ class TurnError(ValueError):
     """A bad turn request (no such agent/conversation here, empty or too long message)."""
 
 
-def record_event(interaction: Any) -> None:
-    """Record the turn's interaction event (the flywheel's ``record_interaction``). A failure
-    is logged, never shown to the user: the conversation is already saved."""
+def record_event(interaction: Any) -> int | None:
+    """Record the turn's interaction event (the flywheel's ``record_interaction``) and return its
+    id. A failure is logged, never shown to the user: the conversation is already saved."""
     try:
         from agents.flywheel.services import record_interaction
     except ImportError:  # the flywheel is not installed in this checkout
-        return
+        return None
     try:
-        record_interaction(interaction)
+        return record_interaction(interaction)
     except Exception:  # noqa: BLE001
         logger.exception("agents: recording the interaction event failed")
+        return None
 
 
 def _interaction(**fields: Any) -> Any:
@@ -143,7 +144,8 @@ def chat_turn(
             latency_ms=timing,
             model=backend.name,
         )
-        transaction.on_commit(lambda: record_event(event))
+        recorded: dict[str, int | None] = {}
+        transaction.on_commit(lambda: recorded.update(event_id=record_event(event)))
         if config.use_memory and statements_to_remember(question):  # (no job for a message with nothing to keep)
             transaction.on_commit(lambda: _enqueue_memory(workspace_id, conversation_id, user_seq))
     yield {
@@ -155,4 +157,5 @@ def chat_turn(
         "model": backend.name,
         "agent_version": version,
         "error": error,
+        "event_id": recorded.get("event_id"),  # for feedback on this answer (set once the turn committed)
     }

@@ -103,4 +103,4 @@ def test_evaluate_replays_judged_interactions(workspace, agent, user, django_cap
     assert "version 3: retrieval hit rate 0.0%" in text.getvalue()
     assert "version 2: retrieval hit rate 100.0%" in text.getvalue()
     with pytest.raises(CommandError):
-        call_command("evaluate", "--workspace", workspace.slug, "--agent", str(agent.pk), "--version", "9")
+        call_command("evaluate", "--workspace", workspace.slug, "--agent", str(agent.pk), "--agent-version", "9")

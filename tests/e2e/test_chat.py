@@ -73,3 +73,21 @@ def test_chat_page_with_a_streaming_llm_and_its_failure(live_server, user, works
         page.reload()
         assert page.locator("li.message").count() == 4  # the failed turn is kept, with its message
         assert "rate limited" in page.locator("li.message.assistant").last.inner_text()
+
+
+def test_feedback_on_a_new_answer(live_server, user, workspace, browser_page):
+    pytest.importorskip("agents.flywheel.services", reason="the flywheel (agents.flywheel) is not installed")
+    from agents.flywheel.models import Feedback, InteractionEvent
+
+    ingest_corpus(workspace.id)
+    agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Judge"))
+    page = browser_page
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/agents/{agent.pk}/chat/")
+    ask(page, "Where do herons nest?")
+    answer = page.locator("li.message.assistant").last
+    answer.locator("button[data-thumbs=up]").click()
+    answer.locator("text=Thanks for the feedback.").wait_for()
+    (event,) = InteractionEvent.objects.filter(workspace_id=workspace.id, agent_id=agent.pk)
+    (feedback,) = Feedback.objects.filter(event_id=event.id)
+    assert (feedback.thumbs, feedback.user_id) == ("up", user.pk)

@@ -2,7 +2,7 @@
 previous one (or any two), and report retrieval hit rate and answer overlap.
 
 manage.py evaluate --workspace my-lab --agent 2
-manage.py evaluate --workspace 3 --agent 2 --version 5 --against 3 --since 2026-11-01 --json"""
+manage.py evaluate --workspace 3 --agent 2 --agent-version 5 --against 3 --since 2026-11-01 --json"""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--workspace", required=True, help="workspace slug or id")
         parser.add_argument("--agent", type=int, required=True, help="the agent's id")
-        parser.add_argument("--version", type=int, help="the version to evaluate (default: the current one)")
+        parser.add_argument("--agent-version", type=int, help="the version to evaluate (default: the current one)")
         parser.add_argument("--against", type=int, help="the version to compare with (default: the previous one)")
         parser.add_argument("--since", help="first day of the interactions, YYYY-MM-DD (UTC, included)")
         parser.add_argument("--until", help="last day, YYYY-MM-DD (UTC, included)")
@@ -58,7 +58,7 @@ class Command(BaseCommand):
                 workspace_id=workspace.pk,
                 agent_id=options["agent"],
                 cases=cases,
-                version=options["version"],
+                version=options["agent_version"],
                 against=options["against"],
             )
         except evaluation.EvaluationError as exc:

@@ -47,6 +47,34 @@
     item.append(ol);
   }
 
+  // Thumbs up/down on a new answer, sent to the flywheel's feedback endpoint (when installed).
+  function showFeedback(item, eventId) {
+    const url = form.dataset.feedbackUrl;
+    if (!url || !eventId) return;
+    const bar = document.createElement("div");
+    bar.className = "feedback";
+    for (const [thumbs, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "linklike";
+      button.dataset.thumbs = thumbs;
+      button.textContent = label;
+      button.addEventListener("click", async () => {
+        const body = new FormData();
+        body.append("thumbs", thumbs);
+        const response = await fetch(url.replace(/\/0\//, `/${eventId}/`), {
+          method: "POST",
+          body,
+          headers: { "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+          credentials: "same-origin",
+        });
+        bar.textContent = response.ok ? "Thanks for the feedback." : "The feedback was not saved.";
+      });
+      bar.append(button, " ");
+    }
+    item.append(bar);
+  }
+
   function showError(item, message) {
     const p = document.createElement("p");
     p.className = "error";
@@ -106,6 +134,7 @@
             showError(answer, event.message);
           } else if (event.type === "done") {
             showCitations(answer, event.citations);
+            showFeedback(answer, event.event_id);
             answer.dataset.done = "1";
           }
         }
