@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from agents import projections, stores  # noqa: F401  (importing projections registers them)
+from agents import projections, stores, workspace_cleanup  # noqa: F401  (importing them registers them)
 from agents.memory_writes import EVENT_MEMORIES_CHANGED
 from agents.models import Memory
 from content import selectors as content
