@@ -6,12 +6,16 @@ idempotent:
 * ``agents.workspace_documents`` (DocumentStore): its message and state documents;
 * ``agents.workspace_graph`` (GraphStore): its ``Memory`` and ``MemoryEntity`` nodes, with their
   ``ABOUT`` edges;
-* ``agents.workspace_vectors`` (VectorStore): its memory collections, every model's.
+* ``agents.workspace_vectors`` (VectorStore): its memory collections, every model's;
+* ``agents.workspace_events`` (after the commit): its interaction events, from every partition
+  of the flywheel's table (plain ``workspace_id`` columns, no foreign key to cascade).
 """
 
 from __future__ import annotations
 
 from agents import stores
+from agents.flywheel.services import events_delete_for_workspace
+from core import outbox
 from core.models import OutboxEvent
 from core.projections import projection
 from core.services import EVENT_WORKSPACE_DELETED
@@ -51,3 +55,8 @@ def drop_vectors(event: OutboxEvent, store: VectorStore) -> None:
     for collection in store.list_collections():
         if collection.name.startswith(prefix):
             store.drop_collection(collection.name)
+
+
+@outbox.register(EVENT_WORKSPACE_DELETED, name="agents.workspace_events")
+def drop_events(event: OutboxEvent) -> None:
+    events_delete_for_workspace(workspace_id=_workspace(event))

@@ -173,3 +173,11 @@ def record_interactions(interactions: Iterable[Interaction]) -> int:
             for row in rows:
                 writer.write_row(row)
     return len(rows)
+
+
+def events_delete_for_workspace(*, workspace_id: int) -> int:
+    """Delete the workspace's interaction events from every partition (its workspace is gone:
+    the feedback and daily metrics rows went with it by their foreign keys); returns how many."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM agents_interaction_event WHERE workspace_id = %s", [int(workspace_id)])
+        return cursor.rowcount
