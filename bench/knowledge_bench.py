@@ -1,7 +1,7 @@
 """Knowledge benchmark: graph_import of a generated dependency graph, the knowledge selectors'
 traversals beside the same queries in Cypher, and graph-aware retrieval at 10,000 documents.
 
-    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200]
+    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200] [--import-only]
 
 In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own workspace:
 
@@ -17,6 +17,8 @@ In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own w
 3. ingests ``--docs`` documents that mention packages (embedded with the hashing embedder),
    links them with MENTIONS edges (graph_import), and times ``graph_retrieve`` on questions that
    name two packages.
+
+``--import-only`` runs step 1 alone (the import figure, e.g. at a smaller ``--edges``).
 
 Prints PASS/FAIL against the issue's targets: import >= 50,000 edges/s, each traversal p50 <= 5
 ms, >= 100x faster than Cypher at depth 3, retrieval p50 <= 50 ms.
@@ -302,6 +304,9 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--import-only", action="store_true", help="time only graph_import (no traversals, no retrieval)"
+    )
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     print(f"database {connection.settings_dict['NAME']!r}, graph {stores.graph()!r}")
@@ -317,8 +322,9 @@ def main() -> int:
             write_graph(path, args.nodes, args.edges, args.seed)
             print(f"generated {args.nodes:,} nodes and {args.edges:,} edges ({path.stat().st_size / 1e6:.0f} MB)")
             bench_import(workspace, path, args.edges, results)
-            bench_traversals(workspace, args.nodes, args.samples, args.seed, results)
-            bench_retrieval(workspace, args.nodes, args.docs, args.seed, results)
+            if not args.import_only:
+                bench_traversals(workspace, args.nodes, args.samples, args.seed, results)
+                bench_retrieval(workspace, args.nodes, args.docs, args.seed, results)
     finally:
         print()
         cleanup(workspace)
