@@ -19,44 +19,26 @@ from core import outbox
 from core.models import OutboxEvent
 from core.projections import projection
 from core.services import EVENT_WORKSPACE_DELETED
-from core.storage.filters import Eq
-from core.storage.ports import DocumentStore, GraphStore, UnknownCollection, UnknownLabel, VectorStore
-
-PAGE = 1000
-
-
-def _workspace(event: OutboxEvent) -> int:
-    return int(event.payload["workspace_id"])
+from core.storage import workspace_purge
+from core.storage.ports import DocumentStore, GraphStore, VectorStore
+from core.storage.workspace_purge import workspace_of
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="agents.workspace_documents", app=stores.APP, kind="documents")
 def drop_documents(event: OutboxEvent, store: DocumentStore) -> None:
-    where = Eq("workspace_id", _workspace(event))
-    for collection in (stores.MESSAGES, stores.STATE):
-        try:
-            while ids := store.find_ids(collection, where=where, limit=PAGE):
-                store.delete_many(collection, ids)
-        except UnknownCollection:
-            continue  # the store never held one
+    workspace_purge.delete_documents(store, [stores.MESSAGES, stores.STATE], workspace_of(event))
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="agents.workspace_graph", app=stores.APP, kind="graph")
 def drop_graph(event: OutboxEvent, store: GraphStore) -> None:
-    for label in (stores.MEMORY_LABEL, stores.ENTITY_LABEL):
-        try:
-            store.delete_nodes(label, where=Eq("workspace_id", _workspace(event)))
-        except UnknownLabel:
-            continue  # the store never held a node of this label
+    workspace_purge.delete_nodes(store, [stores.MEMORY_LABEL, stores.ENTITY_LABEL], workspace_of(event))
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="agents.workspace_vectors", app=stores.APP, kind="vectors")
 def drop_vectors(event: OutboxEvent, store: VectorStore) -> None:
-    prefix = stores.memory_collection(workspace_id=_workspace(event), model="x")[:-1]
-    for collection in store.list_collections():
-        if collection.name.startswith(prefix):
-            store.drop_collection(collection.name)
+    workspace_purge.drop_collections(store, stores.memory_collection(workspace_id=workspace_of(event), model="x")[:-1])
 
 
 @outbox.register(EVENT_WORKSPACE_DELETED, name="agents.workspace_events")
 def drop_events(event: OutboxEvent) -> None:
-    events_delete_for_workspace(workspace_id=_workspace(event))
+    events_delete_for_workspace(workspace_id=workspace_of(event))

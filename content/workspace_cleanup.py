@@ -17,41 +17,28 @@ from core import outbox
 from core.models import OutboxEvent
 from core.projections import projection
 from core.services import EVENT_WORKSPACE_DELETED
-from core.storage.filters import Eq
-from core.storage.ports import DocumentStore, GraphStore, UnknownCollection, UnknownLabel, VectorStore
-
-PAGE = 5000
-
-
-def _workspace(event: OutboxEvent) -> int:
-    return int(event.payload["workspace_id"])
+from core.storage import workspace_purge
+from core.storage.ports import DocumentStore, GraphStore, VectorStore
+from core.storage.workspace_purge import workspace_of
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="content.workspace_bodies", app=stores.APP, kind="documents")
 def drop_bodies(event: OutboxEvent, store: DocumentStore) -> None:
-    where = Eq("workspace_id", _workspace(event))
-    try:
-        while ids := store.find_ids(stores.DOCUMENTS_COLLECTION, where=where, limit=PAGE):
-            store.delete_many(stores.DOCUMENTS_COLLECTION, ids)
-    except UnknownCollection:
-        return  # the store never held a body
+    workspace_purge.delete_documents(store, [stores.DOCUMENTS_COLLECTION], workspace_of(event))
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="content.workspace_graph_nodes", app=stores.APP, kind="graph")
 def drop_graph_nodes(event: OutboxEvent, store: GraphStore) -> None:
-    try:
-        store.delete_nodes(stores.GRAPH_LABEL, where=Eq("workspace_id", _workspace(event)))
-    except UnknownLabel:
-        return  # the store never held a document node
+    workspace_purge.delete_nodes(store, [stores.GRAPH_LABEL], workspace_of(event))
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="content.workspace_vectors", app=stores.APP, kind="vectors")
 def drop_vectors(event: OutboxEvent, store: VectorStore) -> None:
-    for name in workspace_collections(store, _workspace(event)):
+    for name in workspace_collections(store, workspace_of(event)):
         store.drop_collection(name)
 
 
 @outbox.register(EVENT_WORKSPACE_DELETED, name="content.workspace_fulltext", transactional=False)
 def drop_fulltext(event: OutboxEvent) -> None:
     """After the commit, outside the deleting transaction: ``DROP TABLE`` takes an exclusive lock."""
-    bm25_workspaces.drop(_workspace(event))
+    bm25_workspaces.drop(workspace_of(event))

@@ -13,27 +13,17 @@ from __future__ import annotations
 from core.models import OutboxEvent
 from core.projections import projection
 from core.services import EVENT_WORKSPACE_DELETED
-from core.storage.filters import Eq
-from core.storage.ports import GraphStore, UnknownLabel, VectorStore
+from core.storage import workspace_purge
+from core.storage.ports import GraphStore, VectorStore
+from core.storage.workspace_purge import workspace_of
 from knowledge import stores
-
-
-def _workspace(event: OutboxEvent) -> int:
-    return int(event.payload["workspace_id"])
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="knowledge.workspace_graph", app=stores.APP, kind="graph")
 def drop_graph(event: OutboxEvent, store: GraphStore) -> None:
-    for label in (stores.ENTITY_LABEL, stores.DOCUMENT_LABEL):
-        try:
-            store.delete_nodes(label, where=Eq("workspace_id", _workspace(event)))
-        except UnknownLabel:
-            continue  # the store never held a node of this label
+    workspace_purge.delete_nodes(store, [stores.ENTITY_LABEL, stores.DOCUMENT_LABEL], workspace_of(event))
 
 
 @projection(EVENT_WORKSPACE_DELETED, name="knowledge.workspace_vectors", app=stores.APP, kind="vectors")
 def drop_vectors(event: OutboxEvent, store: VectorStore) -> None:
-    prefix = stores.fact_collection(workspace_id=_workspace(event), model="x")[:-1]
-    for collection in store.list_collections():
-        if collection.name.startswith(prefix):
-            store.drop_collection(collection.name)
+    workspace_purge.drop_collections(store, stores.fact_collection(workspace_id=workspace_of(event), model="x")[:-1])
