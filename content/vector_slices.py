@@ -179,12 +179,23 @@ def write_slice(piece: Slice, *, mark: bool = True) -> int:
                 if store.features.joins_db_transaction:
                     _upsert(store, piece, items)
         if mark:
-            mark_embedded(
-                piece.workspace_id,
-                sorted(live),
-                sorted({doc_id for chunk_id, doc_id, _ in piece.rows if chunk_id in live}),
-                piece.model,
-            )
+            _mark(piece, live)
+    return _drop_gone(piece, live, written)
+
+
+def _mark(piece: Slice, live: set[int]) -> None:
+    """Mark the slice's live chunks (and their documents) embedded with its model."""
+    mark_embedded(
+        piece.workspace_id,
+        sorted(live),
+        sorted({doc_id for chunk_id, doc_id, _ in piece.rows if chunk_id in live}),
+        piece.model,
+    )
+
+
+def _drop_gone(piece: Slice, live: set[int], written: Sequence[Store]) -> int:
+    """Delete from ``written`` the vectors of the slice's chunks that vanished meanwhile; returns
+    the chunks kept."""
     gone = [str(chunk_id) for chunk_id, _, _ in piece.rows if chunk_id not in live]
     if gone:
         for store in written:
@@ -200,17 +211,8 @@ def mark_slice(piece: Slice, written: Sequence[Store], *, mark: bool = True) -> 
         stores.lock_workspace(piece.workspace_id)
         live = _live_chunks(piece)
         if mark:
-            mark_embedded(
-                piece.workspace_id,
-                sorted(live),
-                sorted({doc_id for chunk_id, doc_id, _ in piece.rows if chunk_id in live}),
-                piece.model,
-            )
-    gone = [str(chunk_id) for chunk_id, _, _ in piece.rows if chunk_id not in live]
-    if gone:
-        for store in written:
-            store.delete(piece.collection, gone)  # type: ignore[attr-defined]
-    return len(live)
+            _mark(piece, live)
+    return _drop_gone(piece, live, written)
 
 
 def ensure_collection(store: VectorStore, name: str, model: str) -> None:
