@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.flywheel.models import Feedback, InteractionEvent
-from agents.flywheel.services import record_interaction, record_interactions
+from agents.flywheel.services import COLUMNS, record_interaction, record_interactions
 from tests.flywheel.helpers import interaction
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import examples
@@ -75,20 +75,8 @@ moments = st.one_of(
 def test_event_writers(request, workspace, count):
     @settings(settings.get_profile("strata-fuzz"), max_examples=examples(request, 300))
     @given(
-        field=st.sampled_from(
-            [
-                "agent_id",
-                "agent_version",
-                "conversation_id",
-                "user_id",
-                "query",
-                "retrieved_ids",
-                "answer",
-                "citations",
-                "latency_ms",
-                "model",
-            ]
-        ),
+        # every stored field but the two the test itself controls
+        field=st.sampled_from([c for c in COLUMNS if c not in ("occurred_at", "workspace_id")]),
         value=anything,
         text=s.text,
         when=moments,
