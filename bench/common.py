@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -38,3 +40,21 @@ def ms(seconds: float) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def backend_cpu(*, missing_ok: bool = False) -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (from /proc: the server
+    must run on this machine). ``missing_ok``: 0.0 when /proc has no such process instead of
+    raising (a remote server)."""
+    from django.db import connection  # (this module is imported before django.setup())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        if missing_ok:
+            return 0.0
+        raise
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -45,7 +45,7 @@ os.environ.setdefault("STRATA_EMBEDDING_PROVIDER", "hashing")
 
 import django  # noqa: E402
 
-from bench.common import ms, percentile, time_calls, timed, verdict  # noqa: E402
+from bench.common import backend_cpu, ms, percentile, time_calls, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -105,14 +105,6 @@ def exact_top_k(matrix: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray
 
 # ---------------------------------------------------------------- the stages
 
-
-def backend_cpu() -> float:
-    """CPU seconds used so far by this connection's PostgreSQL backend (/proc)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_now() -> float:

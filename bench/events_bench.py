@@ -33,19 +33,12 @@ from django.db import connection  # noqa: E402
 from agents.flywheel import partitions  # noqa: E402
 from agents.flywheel.models import InteractionEvent  # noqa: E402
 from agents.flywheel.services import Interaction, record_interaction, record_interactions  # noqa: E402
-from bench.common import verdict  # noqa: E402
+from bench.common import backend_cpu, verdict  # noqa: E402
 
 TARGET_PER_SECOND = 5_000
 BENCH_WORKSPACE = 2**62 + os.getpid()  # a workspace id no real workspace has: the rows are easy to find and delete
 WORDS = "retrieval graph memory vector answer cite passage agent workspace partition event latency".split()
 
-
-def backend_cpu() -> float:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make(n: int, days: int, rng: random.Random) -> list[Interaction]:

@@ -38,7 +38,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bench import stdlib_corpus  # noqa: E402
-from bench.common import percentile  # noqa: E402
+from bench.common import backend_cpu, percentile  # noqa: E402
 from core.storage.ports import VectorItem  # noqa: E402
 from core.storage.postgres import vector_index  # noqa: E402
 from core.storage.postgres.vectors import PostgresVectorStore  # noqa: E402
@@ -71,13 +71,6 @@ def corpus(rows: int, queries: int) -> tuple[np.ndarray, np.ndarray]:
     np.savez_compressed(cache, docs=docs.astype(np.float16), queries=query_vectors.astype(np.float16))
     return docs.astype(np.float16).astype(np.float32), query_vectors.astype(np.float16).astype(np.float32)
 
-
-def backend_cpu() -> float:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(store: PostgresVectorStore, name: str, index_type: str, docs: np.ndarray) -> None:
