@@ -106,6 +106,19 @@ class FactSource(models.Model):
         return f"{self.provenance} doc {self.document_id}"
 
 
+#: what makes a relation one (its unique constraint; ``knowledge.writes`` upserts on it)
+RELATION_IDENTITY = (
+    "workspace",
+    "label",
+    "source_entity",
+    "source_document_id",
+    "target_entity",
+    "target_document_id",
+    "provenance",
+    "document_id",
+)
+
+
 class Relation(models.Model):
     """One piece of evidence for a graph edge: ``label`` from a source (an entity or a document)
     to a target (an entity or a document), with properties, a weight and its provenance (which
@@ -140,16 +153,7 @@ class Relation(models.Model):
                 name="knowledge_relation_one_target",
             ),
             models.UniqueConstraint(
-                fields=[
-                    "workspace",
-                    "label",
-                    "source_entity",
-                    "source_document_id",
-                    "target_entity",
-                    "target_document_id",
-                    "provenance",
-                    "document_id",
-                ],
+                fields=list(RELATION_IDENTITY),
                 name="knowledge_relation_unique",
                 nulls_distinct=False,
             ),

@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from core.services import outbox_publish
-from knowledge.models import Entity, Fact, FactSource, Relation
+from knowledge.models import RELATION_IDENTITY, Entity, Fact, FactSource, Relation
 from knowledge.normalize import normalize_name
 
 EVENT_GRAPH_CHANGED = "knowledge.graph.changed"
@@ -119,16 +119,7 @@ def relations_add(
     Relation.objects.bulk_create(
         [_build(workspace_id, r, provenance, None) for r in combined.values()],
         update_conflicts=True,
-        unique_fields=[
-            "workspace",
-            "label",
-            "source_entity",
-            "source_document_id",
-            "target_entity",
-            "target_document_id",
-            "provenance",
-            "document_id",
-        ],
+        unique_fields=list(RELATION_IDENTITY),
         update_fields=["weight", "properties"],
     )
     return set(combined)
