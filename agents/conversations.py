@@ -91,6 +91,22 @@ def messages_append(*, workspace_id: int, conversation_id: int, messages: list[N
     return seqs
 
 
+@transaction.atomic
+def message_event_set(*, workspace_id: int, conversation_id: int, seq: int, event_id: int) -> bool:
+    """Name the flywheel event recorded for the answer ``seq`` (so its feedback buttons show in
+    the conversation's history too); False when there is no such message in the workspace."""
+    updated = Message.objects.filter(
+        conversation_id=conversation_id, conversation__workspace_id=workspace_id, seq=seq
+    ).update(event_id=event_id)
+    if updated:
+        outbox.publish(
+            event_type=EVENT_MESSAGES_CHANGED,
+            payload={"workspace_id": workspace_id, "conversation_id": conversation_id, "seqs": [seq]},
+            workspace_id=workspace_id,
+        )
+    return bool(updated)
+
+
 def message_document(message: Message, *, workspace_id: int, agent_id: int) -> dict[str, Any]:
     return {
         "workspace_id": workspace_id,
@@ -104,6 +120,7 @@ def message_document(message: Message, *, workspace_id: int, agent_id: int) -> d
         "timing": message.timing,
         "error": message.error,
         "agent_version": message.agent_version,
+        "event_id": message.event_id,
         "created_at": message.created_at.isoformat(),
     }
 

@@ -100,6 +100,8 @@ class Message(models.Model):
     timing = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     agent_version = models.PositiveIntegerField(null=True, blank=True)
+    #: the flywheel's interaction event of an answer (set once it is recorded): feedback names it
+    event_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

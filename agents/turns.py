@@ -28,6 +28,7 @@ from agents.conversations import (
     NewMessage,
     conversation_messages,
     conversation_start,
+    message_event_set,
     messages_append,
 )
 from agents.models import Conversation
@@ -39,6 +40,14 @@ MAX_QUESTION_CHARS = 4000
 
 class TurnError(ValueError):
     """A bad turn request (no such agent/conversation here, empty or too long message)."""
+
+
+def _record(interaction: Any, workspace_id: int, conversation_id: int, seq: int) -> int | None:
+    """Record the event, then name it on the answer's message (for feedback from the history)."""
+    event_id = record_event(interaction)
+    if event_id is not None:
+        message_event_set(workspace_id=workspace_id, conversation_id=conversation_id, seq=seq, event_id=event_id)
+    return event_id
 
 
 def record_event(interaction: Any) -> int | None:
@@ -145,7 +154,7 @@ def chat_turn(
             model=backend.name,
         )
         recorded: dict[str, int | None] = {}
-        transaction.on_commit(lambda: recorded.update(event_id=record_event(event)))
+        transaction.on_commit(lambda: recorded.update(event_id=_record(event, workspace_id, conversation_id, seq)))
         if config.use_memory and statements_to_remember(question):  # (no job for a message with nothing to keep)
             transaction.on_commit(lambda: _enqueue_memory(workspace_id, conversation_id, user_seq))
     yield {

@@ -91,3 +91,30 @@ def test_feedback_on_a_new_answer(live_server, user, workspace, browser_page):
     (event,) = InteractionEvent.objects.filter(workspace_id=workspace.id, agent_id=agent.pk)
     (feedback,) = Feedback.objects.filter(event_id=event.id)
     assert (feedback.thumbs, feedback.user_id) == ("up", user.pk)
+
+
+def test_feedback_on_an_answer_from_the_history(live_server, user, workspace, browser_page):
+    """After a reload, the conversation's earlier answers carry their feedback buttons too (their
+    message names the recorded event)."""
+    pytest.importorskip("agents.flywheel.services", reason="the flywheel (agents.flywheel) is not installed")
+    from agents.flywheel.models import Feedback, InteractionEvent
+    from agents.models import Message
+
+    ingest_corpus(workspace.id)
+    agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Judge"))
+    page = browser_page
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/agents/{agent.pk}/chat/")
+    ask(page, "Where do herons nest?")
+    ask(page, "Who discovered the first pulsar?")
+    page.reload()
+    first, second = page.locator("li.message.assistant").all()
+    assert first.locator("button[data-thumbs=down]").is_visible()
+    first.locator("button[data-thumbs=down]").click()
+    first.locator("text=Thanks for the feedback.").wait_for()
+    assert second.locator("button[data-thumbs=up]").is_visible()  # the other answer's bar is untouched
+    heron = Message.objects.get(conversation__agent_id=agent.pk, role="assistant", seq=2)
+    event = InteractionEvent.objects.get(id=heron.event_id)
+    assert event.query == "Where do herons nest?"
+    (feedback,) = Feedback.objects.filter(event_id=event.id)
+    assert (feedback.thumbs, feedback.user_id) == ("down", user.pk)

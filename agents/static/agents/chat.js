@@ -47,21 +47,15 @@
     item.append(ol);
   }
 
-  // Thumbs up/down on a new answer, sent to the flywheel's feedback endpoint (when installed).
-  function showFeedback(item, eventId) {
+  // Thumbs up/down on an answer, sent to the flywheel's feedback endpoint (when installed): the
+  // history's answers carry their bar (hidden until this script wires it), new answers get one.
+  function wireFeedback(bar, eventId) {
     const url = form.dataset.feedbackUrl;
     if (!url || !eventId) return;
-    const bar = document.createElement("div");
-    bar.className = "feedback";
-    for (const [thumbs, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "linklike";
-      button.dataset.thumbs = thumbs;
-      button.textContent = label;
+    for (const button of bar.querySelectorAll("button[data-thumbs]")) {
       button.addEventListener("click", async () => {
         const body = new FormData();
-        body.append("thumbs", thumbs);
+        body.append("thumbs", button.dataset.thumbs);
         const response = await fetch(url.replace(/\/0\//, `/${eventId}/`), {
           method: "POST",
           body,
@@ -70,10 +64,27 @@
         });
         bar.textContent = response.ok ? "Thanks for the feedback." : "The feedback was not saved.";
       });
+    }
+    bar.hidden = false;
+  }
+
+  function showFeedback(item, eventId) {
+    if (!form.dataset.feedbackUrl || !eventId) return;
+    const bar = document.createElement("div");
+    bar.className = "feedback";
+    for (const [thumbs, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "linklike";
+      button.dataset.thumbs = thumbs;
+      button.textContent = label;
       bar.append(button, " ");
     }
     item.append(bar);
+    wireFeedback(bar, eventId);
   }
+
+  for (const bar of list.querySelectorAll(".feedback[data-event-id]")) wireFeedback(bar, bar.dataset.eventId);
 
   function showError(item, message) {
     const p = document.createElement("p");
