@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
+from hypothesis import given
+from hypothesis import strategies as st
 
 from content import fulltext, fusion, selectors, semantic, stores
 from content.embeddings import get_embedder
@@ -231,6 +234,25 @@ def test_highlight_markup_is_balanced_even_with_marker_characters_in_the_text():
     assert selectors.highlight_html(f"a {start}b{stop} <c>") == "a <mark>b</mark> &lt;c&gt;"
     assert selectors.highlight_html(f"{stop}x{start}{start}y") == "x<mark>y</mark>"
     assert selectors.highlight_html("plain & simple") == "plain &amp; simple"
+
+
+@given(st.text(alphabet=st.sampled_from(["a", " ", "<", "&", '"', "\ue000", "\ue001", "é"]), max_size=40))
+def test_highlight_keeps_the_text_and_opens_and_closes_marks_in_turn(headline):
+    out = selectors.highlight_html(headline)
+    tags = re.findall(r"</?mark>", out)
+    assert tags == ["<mark>", "</mark>"] * (len(tags) // 2)  # balanced, never nested
+    plain = html.unescape(re.sub(r"</?mark>", "", out))
+    assert plain == headline.replace("\ue000", "").replace("\ue001", "")
+    # a mark opens at the first start marker outside one and closes at the next stop marker
+    expected, is_open = [], False
+    for ch in headline:
+        if ch == "\ue000" and not is_open:
+            expected.append("<mark>")
+            is_open = True
+        elif ch == "\ue001" and is_open:
+            expected.append("</mark>")
+            is_open = False
+    assert tags == expected + (["</mark>"] if is_open else [])
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
