@@ -3,7 +3,7 @@
     ./strata bench search relevance [--providers hashing,sentence-transformers] [--no-calibrate]
     ./strata bench search study [--providers hashing,sentence-transformers]
     ./strata bench search latency [--docs 50000] [--queries 200] [--provider sentence-transformers] [--rebuild-bm25]
-                                  [--query-runtimes onnx,torch]
+                                  [--query-runtimes onnx,onnx-int8,torch]
 
 ``relevance``: loads the corpus into one workspace per embedding provider (database
 STRATA_DB_NAME, default ``strata_bench``; workspaces ``bench-stdlib-<provider>`` are kept for the
@@ -218,7 +218,9 @@ def main() -> int:
     lat.add_argument("--rebuild-bm25", action="store_true", help="REINDEX the BM25 indexes after loading")
     lat.add_argument("--provider", default="sentence-transformers")
     lat.add_argument(
-        "--query-runtimes", default="onnx,torch", help="MiniLM query runtimes measured side by side (onnx, torch)"
+        "--query-runtimes",
+        default="onnx,torch",
+        help="MiniLM query runtimes measured side by side (onnx, onnx-int8, torch)",
     )
     for p in (rel, lat, study):
         p.add_argument("--seed", type=int, default=7)

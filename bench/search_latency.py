@@ -15,7 +15,7 @@ Measured per mode, uncached, each query new to the query-embedding cache (semant
 encode every query with MiniLM on one thread): wall p50/p95, this process's CPU per query and
 the PostgreSQL backend's CPU per query (from /proc/<backend pid>/stat). With MiniLM, semantic and
 hybrid run once per query runtime (``--query-runtimes onnx,torch``: ONNX Runtime and torch side by
-side in the same run), after the encoding alone of the same queries on each.
+side in the same run; ``onnx-int8`` adds the opt-in int8 graph), after the encoding alone of the same queries on each.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 from django.db import connection
 
 from bench.common import percentile, verdict
-from content import embeddings, fulltext, selectors, stores
+from content import embeddings, fulltext, selectors, semantic, stores
 from content.query import parse_query
 from core import embedded
 
@@ -96,6 +96,10 @@ class CachingEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return embeddings.embed_query(self.query_encoder or self.inner, text)
+
+    @property
+    def query_cache_tag(self) -> str:
+        return getattr(self.query_encoder or self.inner, "query_cache_tag", "")
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,17 +181,17 @@ def measure(workspace_id: int, queries: list[str], provider: str, runtimes: list
         for runtime, encoder in encoders.items() if mode != "fulltext" else [("", None)]:
             if isinstance(embedder, CachingEmbedder) and encoder is not None:
                 embedder.query_encoder = encoder
-            ok &= _measure_mode(workspace_id, queries, texts, mode, runtime, embedder.model, backend if local else None)
+            ok &= _measure_mode(workspace_id, queries, texts, mode, runtime, embedder, backend if local else None)
     return ok
 
 
 def _measure_mode(
-    workspace_id: int, queries: list[str], texts: list[str], mode: str, runtime: str, model: str, backend: int | None
+    workspace_id: int, queries: list[str], texts: list[str], mode: str, runtime: str, embedder: Any, backend: int | None
 ) -> bool:
     wall, cpu, db_cpu = [], [], []
     # every query is encoded afresh: its cached embedding (by model and text) is dropped first
     for text in texts:
-        stores.cache().delete(stores.cache_key("query-embedding", model, text))
+        stores.cache().delete(semantic.query_cache_key(embedder, embedder.model, text))
     for query in queries:
         backend_before = _backend_cpu_seconds(backend) if backend else 0.0
         started, cpu_started = time.perf_counter(), time.process_time()

@@ -43,9 +43,17 @@ def workspace_floor(*, workspace_id: int, model: str) -> float:
     return relevance_floor(resolved[0]) if resolved else 0.0
 
 
+def query_cache_key(embedder: Any, model: str, text: str) -> str:
+    """Where the query's embedding is cached: by model and text (and the embedder's
+    ``query_cache_tag`` when its query vectors differ from the model's own, e.g. MiniLM's int8 graph)."""
+    tag = getattr(embedder, "query_cache_tag", "")
+    parts = (model, tag, text) if tag else (model, text)
+    return stores.cache_key("query-embedding", *parts)
+
+
 def query_vector(embedder: Any, model: str, text: str) -> np.ndarray:
     """The query's embedding, cached in Redis by (model, text) for STRATA_QUERY_EMBEDDING_CACHE_SECONDS."""
-    key = stores.cache_key("query-embedding", model, text)
+    key = query_cache_key(embedder, model, text)
     cache = stores.cache()
     cached = cache.get(key)
     if isinstance(cached, bytes) and len(cached) == 4 * embedder.dimension:

@@ -9,6 +9,15 @@ hash of the weights. The export checks the graph against torch on probe sentence
 when any component differs by more than ``TOLERANCE``, so the query vectors stay comparable with
 the document vectors torch made. Several processes starting at once export it once (a file lock).
 
+``quantized=True`` (``STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME=onnx-int8``, opt-in) runs an int8
+copy of that graph instead: ONNX Runtime's dynamic quantization of the weights (per channel,
+unsigned 8-bit), made once from the fp32 file next to it. About 30% less CPU per query (4.6 vs 6.5
+ms here), but the vectors are no longer torch's: cosine 0.98-0.999 to the fp32 query vector, so it
+is refused when any probe falls under ``INT8_MIN_COSINE``. Measured on the standard-library corpus
+(exact scan of the document vectors, README "Search latency"), MRR@10 and R@1/R@10 moved by at
+most 0.005; signed 8-bit weights were faster still (2.8 ms) but lost 0.018 of R@10 on the tuning
+split.
+
 Tokenisation is the model's own ``tokenizer.json`` (Hugging Face ``tokenizers``) truncated at the
 model's ``max_seq_length``; pooling is sentence-transformers' (the attention-masked mean), and the
 vector is L2-normalised, as ``normalize_embeddings=True`` does.
@@ -32,6 +41,8 @@ from content.embeddings import EmbeddingError
 
 #: Largest difference of any vector component, ONNX vs torch, that an export may show.
 TOLERANCE = 1e-4
+#: Smallest cosine between the int8 graph's and the fp32 graph's vector of a probe sentence.
+INT8_MIN_COSINE = 0.97
 #: Bumped when the export itself changes (inputs, outputs, opset), so old files are not reused.
 EXPORT_VERSION = 1
 _OPSET = 17
@@ -71,10 +82,11 @@ def exported_path(model_path: Path, cache_dir: Path) -> Path:
 class MiniLMOnnx:
     """One query at a time through an ONNX Runtime session (thread-safe; ``threads`` intra-op threads)."""
 
-    def __init__(self, *, model_path: Path, cache_dir: Path, threads: int = 1) -> None:
+    def __init__(self, *, model_path: Path, cache_dir: Path, threads: int = 1, quantized: bool = False) -> None:
         self.model_path = Path(model_path)
         self.cache_dir = Path(cache_dir)
         self.threads = max(1, threads)
+        self.quantized = quantized
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -93,6 +105,10 @@ class MiniLMOnnx:
             path = exported_path(self.model_path, self.cache_dir)
             if not path.is_file():
                 export(self.model_path, path, tokenizer=tokenizer)
+            if self.quantized:
+                fp32, path = path, quantized_path(path)
+                if not path.is_file():
+                    quantize(fp32, path, tokenizer=tokenizer)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -108,6 +124,39 @@ class MiniLMOnnx:
         """The query's 384-d vector, L2-normalised (float32)."""
         self._load()
         return _run(self._session, self._tokenizer, [text])[0]
+
+
+def quantized_path(exported: Path) -> Path:
+    """Where the int8 copy of an exported fp32 graph lives (next to it)."""
+    return exported.with_name(f"{exported.stem}-int8{exported.suffix}")
+
+
+def quantize(source: Path, target: Path, *, tokenizer: Any) -> None:
+    """Write the int8 copy of the fp32 graph ``source`` to ``target`` (dynamic quantization of the
+    weights, per channel, unsigned 8-bit), checked against ``source`` on the probe sentences. One
+    process writes it; the others wait for its file (a lock next to it)."""
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return
+        import onnxruntime
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        handle, scratch = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+        os.close(handle)
+        try:
+            quantize_dynamic(str(source), scratch, per_channel=True, weight_type=QuantType.QUInt8)
+            cpu = ["CPUExecutionProvider"]
+            want, got = (
+                _run(onnxruntime.InferenceSession(str(graph), providers=cpu), tokenizer, list(_PROBES))
+                for graph in (source, scratch)
+            )
+            worst = float((want * got).sum(axis=1).min())
+            if worst < INT8_MIN_COSINE:
+                raise EmbeddingError(f"the int8 MiniLM graph's vectors are too far from fp32 (cosine {worst:.3f})")
+            os.replace(scratch, target)
+        finally:
+            Path(scratch).unlink(missing_ok=True)
 
 
 def _run(session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:

@@ -9,7 +9,8 @@ hub offline, so nothing is ever downloaded. Optional extra:
 
 Batches (documents) run on torch. A single query runs on ONNX Runtime (``minilm_onnx``: the same
 weights exported once, a third of the CPU) unless ``STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME`` is
-``torch``; without onnxruntime, or when the export fails, queries fall back to torch (logged once).
+``torch`` (or ``onnx-int8``: an int8 copy of the graph, opt-in, other vectors); without onnxruntime,
+or when the export fails, queries fall back to torch (logged once).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 NATIVE_DIMENSION = 384
+#: What encodes one query: ONNX Runtime (fp32, torch's vectors), its int8 copy (opt-in: faster, other
+#: vectors) or torch.
+QUERY_RUNTIMES = ("onnx", "onnx-int8", "torch")
 INSTALL_HINT = (
     "the sentence-transformers embedding provider needs the optional extra: "
     "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu` (the CPU build) then "
@@ -78,18 +82,21 @@ class SentenceTransformerEmbedder:
         query_runtime: str = "torch",
         model_cache_dir: Path | None = None,
     ) -> None:
-        if query_runtime not in ("onnx", "torch"):
-            raise EmbeddingError(f"unknown query runtime {query_runtime!r}; expected onnx or torch")
+        if query_runtime not in QUERY_RUNTIMES:
+            raise EmbeddingError(f"unknown query runtime {query_runtime!r}; expected {', '.join(QUERY_RUNTIMES)}")
         self.model_path = model_path
         self.device = device
         self.batch_size = batch_size
         self.query_threads = query_threads
         self.query_runtime = query_runtime
         self._onnx: minilm_onnx.MiniLMOnnx | None = None
-        if query_runtime == "onnx" and model_cache_dir is not None and device == "cpu":
+        if query_runtime.startswith("onnx") and model_cache_dir is not None and device == "cpu":
             if minilm_onnx.available():
                 self._onnx = minilm_onnx.MiniLMOnnx(
-                    model_path=model_path, cache_dir=model_cache_dir, threads=query_threads
+                    model_path=model_path,
+                    cache_dir=model_cache_dir,
+                    threads=query_threads,
+                    quantized=query_runtime == "onnx-int8",
                 )
             else:
                 logger.warning("onnxruntime is not installed: MiniLM queries are encoded with torch (slower)")
@@ -159,8 +166,16 @@ class SentenceTransformerEmbedder:
 
     @property
     def query_runtime_in_use(self) -> str:
-        """What encodes the next query: ``onnx`` or ``torch``."""
-        return "onnx" if self._onnx is not None else "torch"
+        """What encodes the next query: ``onnx``, ``onnx-int8`` or ``torch``."""
+        if self._onnx is None:
+            return "torch"
+        return "onnx-int8" if self._onnx.quantized else "onnx"
+
+    @property
+    def query_cache_tag(self) -> str:
+        """Part of a cached query embedding's key: the int8 graph's vectors are not the others'
+        (ONNX fp32 and torch agree within 2e-7, so they share their entries)."""
+        return "int8" if self._onnx is not None and self._onnx.quantized else ""
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query: on ONNX Runtime when it is in use, else on torch; with ``query_threads``

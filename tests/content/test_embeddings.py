@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from content import services, stores
+from content import semantic, services, stores
 from content.embeddings import (
     DIMENSION,
     Embedder,
@@ -351,6 +351,22 @@ def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path):
     again = SentenceTransformerEmbedder.from_settings()
     np.testing.assert_allclose(embed_query(again, texts[0]), torch_vectors[0], atol=1e-4)
     assert exported[0].stat().st_mtime_ns == before
+
+    # the opt-in int8 graph: made once from the fp32 file next to it; close to torch's vectors but
+    # not the same, so its cached query embeddings are kept apart
+    settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = "onnx-int8"
+    int8 = SentenceTransformerEmbedder.from_settings()
+    vectors = [embed_query(int8, text) for text in texts]
+    assert int8.query_runtime_in_use == "onnx-int8" and int8.query_cache_tag == "int8"
+    assert minilm_onnx.quantized_path(exported[0]).is_file()
+    assert exported[0].stat().st_mtime_ns == before  # the fp32 graph is not exported again
+    for got, expected in zip(vectors, torch_vectors, strict=True):
+        assert got.dtype == np.float32 and not got[384:].any()
+        assert 0.97 <= float(got @ expected) < 1 - 1e-6  # near, and not the same vector
+    assert semantic.query_cache_key(int8, int8.model, texts[0]) != semantic.query_cache_key(onnx, onnx.model, texts[0])
+    assert semantic.query_cache_key(onnx, onnx.model, texts[0]) == stores.cache_key(
+        "query-embedding", onnx.model, texts[0]
+    )  # fp32 ONNX and torch share their entries, as before
 
 
 def test_minilm_queries_fall_back_to_torch_when_the_export_is_unusable(settings, tmp_path, caplog):
