@@ -32,7 +32,7 @@ import numpy as np
 from django.db import connection
 
 from bench.common import percentile, verdict
-from content import embeddings, fulltext, selectors, semantic, stores
+from content import bm25_workspaces, embeddings, fulltext, selectors, semantic, stores
 from content.query import parse_query
 from core import embedded
 
@@ -153,13 +153,16 @@ def measure(workspace_id: int, queries: list[str], provider: str, runtimes: list
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     local = Path(f"/proc/{backend}/stat").exists()
+    own = bm25_workspaces.indexes_for(workspace_id)
+    index, which = (own.chunk_index, "the workspace's own") if own else (fulltext.TEXT_INDEX, "table-wide")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT bm25_summarize_index('content_chunk_text_bm25')")
+        cursor.execute("SELECT bm25_summarize_index(%s)", [index])
         summary = cursor.fetchone()[0] or ""
     memtable = re.search(r"Memtable:\s*terms: \d+\s*documents: (\d+)", summary)
     segments = re.search(r"Total: (\d+) segments.*?(\d+) docs", summary)
     print(
-        f"  BM25 chunk index: {memtable.group(1) if memtable else '?'} chunks in the shared-memory memtable, "
+        f"  BM25 chunk index ({which}, {index}): "
+        f"{memtable.group(1) if memtable else '?'} chunks in the shared-memory memtable, "
         f"{segments.group(2) if segments else 0} in {segments.group(1) if segments else 0} on-disk segments"
     )
     print(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -145,7 +146,12 @@ def quantize(source: Path, target: Path, *, tokenizer: Any) -> None:
         handle, scratch = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
         os.close(handle)
         try:
-            quantize_dynamic(str(source), scratch, per_channel=True, weight_type=QuantType.QUInt8)
+            muted = logging.root.manager.disable
+            logging.disable(logging.WARNING)  # the quantizer logs each tensor it skips, and advice, on the root logger
+            try:
+                quantize_dynamic(str(source), scratch, per_channel=True, weight_type=QuantType.QUInt8)
+            finally:
+                logging.disable(muted)
             cpu = ["CPUExecutionProvider"]
             want, got = (
                 _run(onnxruntime.InferenceSession(str(graph), providers=cpu), tokenizer, list(_PROBES))
