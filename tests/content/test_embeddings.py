@@ -317,7 +317,7 @@ def test_sentence_transformers_encodes_a_query_with_one_thread_and_batches_with_
     assert torch.get_num_threads() == default == embedder._batch_threads
 
 
-def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path):
+def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path, monkeypatch, caplog):
     """The default query runtime: the shipped weights exported once to ONNX (into the model cache
     dir, named by the weights' hash), giving torch's vectors within 1e-4 per component."""
     require_module("sentence_transformers")
@@ -355,6 +355,12 @@ def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path):
     # the opt-in int8 graph: made once from the fp32 file next to it; close to torch's vectors but
     # not the same, so its cached query embeddings are kept apart
     settings.STRATA_SENTENCE_TRANSFORMERS_QUERY_RUNTIME = "onnx-int8"
+    with monkeypatch.context() as strict, caplog.at_level("WARNING"):
+        strict.setattr(minilm_onnx, "INT8_MIN_COSINE", 1.0)  # no int8 graph is that close: refused
+        refused = SentenceTransformerEmbedder.from_settings()
+        np.testing.assert_allclose(embed_query(refused, texts[0]), torch_vectors[0], atol=1e-5)
+    assert refused.query_runtime_in_use == "torch" and refused.query_cache_tag == ""
+    assert "too far from fp32" in caplog.text and not minilm_onnx.quantized_path(exported[0]).exists()
     int8 = SentenceTransformerEmbedder.from_settings()
     vectors = [embed_query(int8, text) for text in texts]
     assert int8.query_runtime_in_use == "onnx-int8" and int8.query_cache_tag == "int8"
