@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -99,21 +98,28 @@ def entities_in(*, workspace_id: int, question: str, limit: int = MAX_SEEDS) -> 
     grams = ngrams(question)
     if not grams:
         return []
+    # by name UNION by alias, each on its own index: one WHERE with "name OR alias" made the
+    # planner walk the primary key (ORDER BY id LIMIT) and filter every entity of the graph
+    # (29 ms per question at 60,000 entities; now 0.1 ms)
+    fields = ("id", "key", "name", "type__name", "normalized", "normalized_aliases")
+    entities = Entity.objects.filter(workspace_id=workspace_id, merged_into=None)
     rows = (
-        Entity.objects.filter(
-            Q(normalized__in=grams) | Q(normalized_aliases__overlap=grams), workspace_id=workspace_id, merged_into=None
+        entities.filter(normalized__in=grams)
+        .values_list(*fields)
+        .union(
+            # "<> '{}'" is implied by the overlap, but it tells the planner how few entities have
+            # aliases: with none at all its statistics cannot say so and it scanned the table
+            entities.filter(normalized_aliases__overlap=grams).exclude(normalized_aliases=[]).values_list(*fields)
         )
-        .select_related("type")
         .order_by("id")[:200]
     )
     order = {g: i for i, g in enumerate(grams)}
 
-    def rank(entity: Entity) -> int:
-        names = [entity.normalized, *entity.normalized_aliases]
-        return min(order.get(n, len(order)) for n in names)
+    def rank(row: tuple) -> int:
+        return min(order.get(n, len(order)) for n in (row[4], *row[5]))
 
-    found = sorted(rows, key=lambda e: (rank(e), e.pk))[:limit]
-    return [SeedEntity(e.pk, e.key, e.name, e.type.name) for e in found]
+    found = sorted(rows, key=lambda row: (rank(row), row[0]))[:limit]
+    return [SeedEntity(pk, key, name, type_name) for pk, key, name, type_name, _, _ in found]
 
 
 def _text_hits(workspace_id: int, question: str, pool: int, filters: Any) -> list[Any]:

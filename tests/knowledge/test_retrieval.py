@@ -3,6 +3,9 @@ number of queries, offered on the search page as the "graph" mode."""
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -95,3 +98,27 @@ def test_the_metadata_filter_applies_to_graph_hits(workspace, corpus):
         workspace_id=workspace.id, question="What did Marie Curie write?", filters={"authors": ["Marie Curie"]}
     )
     assert [d.document_id for d in answer.documents] == [corpus["radium-paper"]]
+
+
+def test_the_question_names_entities_by_name_or_alias(workspace, other_workspace):
+    from knowledge import services
+
+    def load(workspace_id: int, *nodes: dict) -> None:
+        text = "\n".join(json.dumps({"kind": "node", "label": "Product", **n}) for n in nodes).encode()
+        assert not services.graph_import(stream=io.BytesIO(text), name="n.jsonl", workspace_id=workspace_id).errors
+
+    load(
+        workspace.id,
+        {"key": "pg", "properties": {"name": "PostgreSQL", "aliases": ["Postgres", "PG server"]}},
+        {"key": "redis", "properties": {"name": "Redis"}},
+        {"key": "age", "properties": {"name": "Apache AGE", "aliases": ["AGE"]}},
+    )
+    load(other_workspace.id, {"key": "mysql", "properties": {"name": "MySQL", "aliases": ["Postgres"]}})
+
+    def named(question: str) -> list[str]:
+        return [e.key for e in entities_in(workspace_id=workspace.id, question=question)]
+
+    assert named("Is Postgres faster than Redis?") == ["pg", "redis"]  # by alias and by name, in question order
+    assert named("the PG server and apache age") == ["pg", "age"]  # a two-word alias; a name in any case
+    assert named("what about AGE") == ["age"]
+    assert named("MySQL or Oracle?") == []  # another workspace's entity and alias stay out
