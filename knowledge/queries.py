@@ -9,7 +9,7 @@ returned, even for the same local key."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,20 +69,28 @@ def ref_for(workspace_id: int, key: str) -> NodeRef:
 
 
 def view(workspace_id: int, node: Node, depth: int = 0) -> NodeView | None:
-    local = stores.local_key(workspace_id, node.key)
-    if local is None or not stores.belongs(workspace_id, node):
-        return None
-    props = node.properties
-    if node.label == stores.DOCUMENT_LABEL:
-        return NodeView(local, "document", local, "document", document_id=props.get("document_id"), depth=depth)
-    return NodeView(
-        local,
-        "entity",
-        str(props.get("name", local)),
-        str(props.get("type", "")),
-        entity_id=props.get("entity_id"),
-        depth=depth,
-    )
+    found = views(workspace_id, [(node, depth)])
+    return found[0] if found else None
+
+
+def views(workspace_id: int, nodes: Iterable[tuple[Node, int]]) -> list[NodeView]:
+    """The views of ``(node, depth)`` pairs, leaving out what is not this workspace's entity or
+    document (``stores.belongs``). The hot loop of large answers (a popular package's hundreds
+    of dependents): the workspace's key prefix is built once, not once per node."""
+    start = stores.prefix(workspace_id)
+    cut = len(start)
+    found = []
+    for node, depth in nodes:
+        key, label, props = node.key, node.label, node.properties
+        if not key.startswith(start):
+            continue
+        local = key[cut:]
+        if label == stores.DOCUMENT_LABEL:
+            found.append(NodeView(local, "document", local, "document", None, props.get("document_id"), depth))
+        elif label == stores.ENTITY_LABEL:
+            name, kind = str(props.get("name", local)), str(props.get("type", ""))
+            found.append(NodeView(local, "entity", name, kind, props.get("entity_id"), None, depth))
+    return found
 
 
 def _edge_view(workspace_id: int, edge: Any) -> EdgeView | None:
@@ -158,7 +166,7 @@ def neighbours(
         )
     except _NoSuchLabels:
         return []
-    return [v for v in (view(workspace_id, n, 1) for n in found) if v is not None]
+    return views(workspace_id, ((n, 1) for n in found))
 
 
 def k_hop(
@@ -180,7 +188,44 @@ def k_hop(
         )
     except _NoSuchLabels:
         return []
-    return [v for v in (view(workspace_id, h.node, h.depth) for h in hops) if v is not None]
+    return views(workspace_id, ((h.node, h.depth) for h in hops))
+
+
+def k_hop_keys(
+    *,
+    workspace_id: int,
+    key: str,
+    k: int = 2,
+    direction: Direction = "both",
+    labels: EdgeLabels = None,
+    limit: int = MAX_NODES,
+) -> list[tuple[str, str, int]]:
+    """``k_hop`` without the nodes' properties: ``(local key, kind, depth)`` of the same nodes in
+    the same order (a document's id is the number in its key, ``doc:<id>``). For callers that
+    need no names (graph-aware retrieval): the store neither sends nor parses properties."""
+    k = _bounded(k, "depth", 1, MAX_DEPTH)
+    limit = _bounded(limit, "limit", 1, MAX_NODES)
+    types = _labels(labels)
+    try:
+        hops = _call(
+            stores.graph().k_hop,
+            ref_for(workspace_id, key),
+            k=k,
+            direction=direction,
+            edge_types=types,
+            limit=limit,
+            properties=False,
+        )
+    except _NoSuchLabels:
+        return []
+    start = stores.prefix(workspace_id)
+    kinds = {stores.ENTITY_LABEL: "entity", stores.DOCUMENT_LABEL: "document"}
+    found = []
+    for hop in hops:  # what view() keeps: this workspace's entities and documents
+        kind = kinds.get(hop.node.label)
+        if kind is not None and hop.node.key.startswith(start):
+            found.append((hop.node.key[len(start) :], kind, hop.depth))
+    return found
 
 
 def dependents(*, workspace_id: int, key: str, depth: int = 3, label: str = stores.DEPENDS_ON) -> list[NodeView]:
@@ -237,7 +282,7 @@ def subgraph(
         if first is None:
             raise NodeMissing(key) from None
         return [first], []
-    nodes = [v for v in (view(workspace_id, n) for n in found.nodes) if v is not None]
+    nodes = views(workspace_id, ((n, 0) for n in found.nodes))
     keep = {n.key for n in nodes}
     edges = [e for e in (_edge_view(workspace_id, e) for e in found.edges) if e and {e.source, e.target} <= keep]
     return nodes, edges

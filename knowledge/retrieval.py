@@ -150,20 +150,22 @@ def graph_retrieve(
             text_score[hit.document_id] = max(0.0, hit.score / best)
     graph_score: dict[int, float] = defaultdict(float)
     via: dict[int, list[str]] = defaultdict(list)
-    near_entities: dict[int, float] = {s.id: 1.0 for s in answer.entities}
+    near_entities: dict[str, float] = {s.key: 1.0 for s in answer.entities}  # by entity key
     for seed in answer.entities:
-        try:
-            hood = queries.k_hop(
+        try:  # keys and depths only: nothing here needs the nodes' names
+            hood = queries.k_hop_keys(
                 workspace_id=workspace_id, key=seed.key, k=depth, direction="both", limit=NEIGHBOURHOOD_LIMIT
             )
         except (queries.NodeMissing, queries.GraphQueryError, StoreUnavailable):
             continue
-        for node in hood:
-            if node.kind == "document" and node.document_id is not None:
-                graph_score[node.document_id] += 1.0 / node.depth
-                via[node.document_id].append(seed.name)
-            elif node.entity_id is not None and node.depth == 1:
-                near_entities.setdefault(int(node.entity_id), 0.5)
+        for key, kind, hops in hood:
+            if kind == "document":
+                document_id = stores.document_id(key)
+                if document_id is not None:
+                    graph_score[document_id] += 1.0 / hops
+                    via[document_id].append(seed.name)
+            elif hops == 1:
+                near_entities.setdefault(key, 0.5)
     seeds = max(len(answer.entities), 1)
     weight = float(settings.STRATA_GRAPH_SEARCH_WEIGHT)
     if filters and graph_score:  # documents reached through the graph must match the filter too
@@ -187,13 +189,14 @@ def graph_retrieve(
     return answer
 
 
-def _facts(workspace_id: int, question: str, near: dict[int, float], limit: int) -> list[RankedFact]:
+def _facts(workspace_id: int, question: str, near: dict[str, float], limit: int) -> list[RankedFact]:
+    """``near``: entity key -> weight (the question's entities 1, their neighbours 0.5)."""
     scores: dict[int, float] = defaultdict(float)
     linked = Fact.entities.through.objects.filter(
-        entity_id__in=list(near)[:100], fact__workspace_id=workspace_id
-    ).values_list("fact_id", "entity_id")[:500]
-    for fact_id, entity_id in linked:
-        scores[fact_id] += 0.5 * near[entity_id]
+        entity__key__in=list(near)[:100], entity__workspace_id=workspace_id, fact__workspace_id=workspace_id
+    ).values_list("fact_id", "entity__key")[:500]
+    for fact_id, entity_key in linked:
+        scores[fact_id] += 0.5 * near[entity_key]
     try:
         embedded = content.embed_question(workspace_id=workspace_id, text=question)
     except Exception:  # noqa: BLE001 (the workspace's embedder is unavailable here: graph facts only)

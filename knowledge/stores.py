@@ -85,6 +85,12 @@ def document_local_key(document_id: int) -> str:
     return f"{DOCUMENT_PREFIX}{int(document_id)}"
 
 
+def document_id(local_key: str) -> int | None:
+    """The document id of a local key ``doc:<id>`` (None for an entity's key)."""
+    number = local_key[len(DOCUMENT_PREFIX) :] if local_key.startswith(DOCUMENT_PREFIX) else ""
+    return int(number) if number.isascii() and number.isdigit() else None
+
+
 def document_ref(workspace_id: int, document_id: int) -> NodeRef:
     return NodeRef(DOCUMENT_LABEL, node_key(workspace_id, document_local_key(document_id)))
 
