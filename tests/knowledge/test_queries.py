@@ -39,6 +39,20 @@ def test_k_hop(graphs):
     assert keys(selectors.k_hop(workspace_id=ws, key="app", k=1, direction="out")) == ["db", "web"]
 
 
+def test_k_hop_keys_are_k_hop_without_properties(graphs):
+    from knowledge import queries
+
+    ws, other = graphs
+    for workspace_id, key, k in ((ws, "socket", 6), (ws, "app", 2), (other, "socket", 3)):
+        full = selectors.k_hop(workspace_id=workspace_id, key=key, k=k, limit=3)
+        assert queries.k_hop_keys(workspace_id=workspace_id, key=key, k=k, limit=3) == [
+            (n.key, n.kind, n.depth) for n in full
+        ]
+    assert ("evil", "entity", 1) not in queries.k_hop_keys(workspace_id=ws, key="socket", k=6)
+    with pytest.raises(selectors.NodeMissing):
+        queries.k_hop_keys(workspace_id=ws, key="evil")
+
+
 def test_reverse_transitive_with_depth(graphs):
     ws, _ = graphs
     found = selectors.dependents(workspace_id=ws, key="socket", depth=3)
