@@ -191,6 +191,9 @@ def k_hop(
     return views(workspace_id, ((h.node, h.depth) for h in hops))
 
 
+_KIND_LABELS = {"entity": stores.ENTITY_LABEL, "document": stores.DOCUMENT_LABEL}
+
+
 def k_hop_keys(
     *,
     workspace_id: int,
@@ -199,13 +202,20 @@ def k_hop_keys(
     direction: Direction = "both",
     labels: EdgeLabels = None,
     limit: int = MAX_NODES,
+    last_kinds: Sequence[str] | None = None,
 ) -> list[tuple[str, str, int]]:
     """``k_hop`` without the nodes' properties: ``(local key, kind, depth)`` of the same nodes in
     the same order (a document's id is the number in its key, ``doc:<id>``). For callers that
-    need no names (graph-aware retrieval): the store neither sends nor parses properties."""
+    need no names (graph-aware retrieval): the store neither sends nor parses properties.
+
+    ``last_kinds`` ("entity", "document"): the kinds kept at depth ``k`` (the store's
+    ``last_labels``); documents sort before entities at each depth, so with ("document",) the
+    answer is k_hop's without its entities at depth k, however the limit cuts it."""
     k = _bounded(k, "depth", 1, MAX_DEPTH)
     limit = _bounded(limit, "limit", 1, MAX_NODES)
     types = _labels(labels)
+    if last_kinds is not None and not set(last_kinds) <= set(_KIND_LABELS):
+        raise GraphQueryError(f"last_kinds are among {', '.join(_KIND_LABELS)}")
     try:
         hops = _call(
             stores.graph().k_hop,
@@ -215,11 +225,12 @@ def k_hop_keys(
             edge_types=types,
             limit=limit,
             properties=False,
+            last_labels=None if last_kinds is None else [_KIND_LABELS[kind] for kind in last_kinds],
         )
     except _NoSuchLabels:
         return []
     start = stores.prefix(workspace_id)
-    kinds = {stores.ENTITY_LABEL: "entity", stores.DOCUMENT_LABEL: "document"}
+    kinds = {label: kind for kind, label in _KIND_LABELS.items()}
     found = []
     for hop in hops:  # what view() keeps: this workspace's entities and documents
         kind = kinds.get(hop.node.label)

@@ -152,9 +152,15 @@ def graph_retrieve(
     via: dict[int, list[str]] = defaultdict(list)
     near_entities: dict[str, float] = {s.key: 1.0 for s in answer.entities}  # by entity key
     for seed in answer.entities:
-        try:  # keys and depths only: nothing here needs the nodes' names
+        try:  # keys and depths only (nothing here needs the nodes' names), and at the last depth
+            # only documents: the entities there are not used and sort after the documents
             hood = queries.k_hop_keys(
-                workspace_id=workspace_id, key=seed.key, k=depth, direction="both", limit=NEIGHBOURHOOD_LIMIT
+                workspace_id=workspace_id,
+                key=seed.key,
+                k=depth,
+                direction="both",
+                limit=NEIGHBOURHOOD_LIMIT,
+                last_kinds=("document",) if depth > 1 else None,  # entities 1 edge away are used
             )
         except (queries.NodeMissing, queries.GraphQueryError, StoreUnavailable):
             continue

@@ -122,6 +122,15 @@ def check_edge_types(edge_types: Any) -> list[str] | None:
     return names
 
 
+def check_node_labels(labels: Any, what: str) -> list[str] | None:
+    """None (every label) or a list of node label names (may be empty: no label)."""
+    if labels is None:
+        return None
+    if isinstance(labels, str | bytes) or not isinstance(labels, Iterable):
+        raise InvalidInput(f"{what} must be a list of node label names, or None for all labels")
+    return list(dict.fromkeys(validate_label(name) for name in labels))
+
+
 def check_cypher(query: Any) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("the cypher query must be a non-empty string")

@@ -149,6 +149,27 @@ class GraphTraversalCases(GraphFixtures):
         assert hops(social.k_hop(ALICE, k=3, limit=2)) == [("City", "paris", 1), ("Person", "bob", 1)]
         assert social.k_hop(ERIN, k=3) == []
 
+    def test_k_hop_last_labels_keep_only_those_labels_at_depth_k(self, social):
+        assert hops(social.k_hop(ALICE, k=1, last_labels=["Person"])) == [("Person", "bob", 1), ("Person", "carol", 1)]
+        assert hops(social.k_hop(ALICE, k=2, last_labels=["City"])) == [
+            ("City", "paris", 1),
+            ("Person", "bob", 1),
+            ("Person", "carol", 1),
+        ]  # dave (a Person, 2 edges away) left out; the nearer Persons stay
+        everything = hops(social.k_hop(ALICE, k=3))
+        assert hops(social.k_hop(ALICE, k=3, last_labels=["Person", "City"])) == everything
+        assert hops(social.k_hop(ALICE, k=3, last_labels=[])) == everything[:-1]  # erin is 3 edges away
+        assert hops(social.k_hop(ALICE, k=3, last_labels=["NoSuchLabel"])) == everything[:-1]
+        # the limit counts the nodes returned
+        assert hops(social.k_hop(ALICE, k=1, limit=1, last_labels=["Person"])) == [("Person", "bob", 1)]
+        assert hops(social.k_hop(ALICE, k=2, direction="both", properties=False, last_labels=["Person"])) == hops(
+            social.k_hop(ALICE, k=2, direction="both", properties=False)
+        )
+        with pytest.raises(InvalidInput):
+            social.k_hop(ALICE, k=1, last_labels="Person")
+        with pytest.raises(InvalidInput):
+            social.k_hop(ALICE, k=1, last_labels=["bad label!"])
+
     def test_a_larger_k_only_adds_deeper_nodes(self, social):
         for k in range(1, 6):
             shallow, deep = (

@@ -115,9 +115,19 @@ class TraversalMixin(FalkorBase):
         return Page(items=items, next_cursor=str(rows[limit - 1][0]) if len(rows) > limit else None)
 
     def _do_k_hop(
-        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None, properties: bool
+        self,
+        ref: NodeRef,
+        k: int,
+        direction: str,
+        types: list[str] | None,
+        limit: int | None,
+        properties: bool,
+        last_labels: list[str] | None = None,
     ) -> list[Hop]:
         _, seen = self._walk(ref, k, direction, types, properties)
+        if last_labels is not None:
+            kept = set(last_labels)
+            seen = {i: (d, node) for i, (d, node) in seen.items() if d < k or node.label in kept}
         return [Hop(node, depth) for depth, node, _ in self._ordered(seen, limit)]
 
     def _do_subgraph(

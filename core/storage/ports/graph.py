@@ -161,14 +161,23 @@ class GraphStore(Store):
         edge_types: Sequence[str] | None = None,
         limit: int | None = None,
         properties: bool = True,
+        last_labels: Sequence[str] | None = None,
     ) -> list[Hop]:
         """Distinct nodes reachable in 1..k edges (not the start), with their shortest depth;
-        ordered by (depth, label, key)."""
+        ordered by (depth, label, key).
+
+        ``last_labels``: at depth ``k`` only nodes of these labels are returned (and counted by
+        ``limit``); nearer nodes whatever their label. The walk is the same (nothing is reached
+        through a node at depth k), so the answer is the unfiltered one without the other labels'
+        nodes at depth k, whenever those sort after the kept ones (e.g. graph-aware retrieval's
+        documents within 2 edges and entities within 1, without fetching the many entities 2
+        edges away). None: every label."""
         validation.bounded_int(k, what="k", low=1, high=self.features.max_depth)
         limit = graph_input.check_limit(limit)
         properties = graph_input.check_flag(properties, "properties")
+        last = graph_input.check_node_labels(last_labels, "last_labels")
         ref, types = self._traversal(ref, direction, edge_types)
-        return self._run(self._do_k_hop, ref, k, direction, types, limit, properties)
+        return self._run(self._do_k_hop, ref, k, direction, types, limit, properties, last)
 
     def shortest_path(
         self,
@@ -340,8 +349,16 @@ class GraphStore(Store):
 
     @abstractmethod
     def _do_k_hop(
-        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None, properties: bool
-    ) -> list[Hop]: ...
+        self,
+        ref: NodeRef,
+        k: int,
+        direction: str,
+        types: list[str] | None,
+        limit: int | None,
+        properties: bool,
+        last_labels: list[str] | None = None,
+    ) -> list[Hop]:
+        """``last_labels``: the node labels kept at depth k (None: all; names may be unknown)."""
 
     @abstractmethod
     def _do_shortest_path(

@@ -68,6 +68,14 @@ class TraversalMixin(AgeBase):
             sql.Identifier(alias), _KEY_TEXT.format(sql.Identifier(alias)), props
         )
 
+    def _label_ids(self, labels: Sequence[str]) -> list[int]:
+        """The ids of the node labels that exist (the catalogue is read again for a name it lacks:
+        a label created since)."""
+        catalogue = self._catalogue()
+        if any(catalogue.kinds.get(name) != VERTEX for name in labels):
+            catalogue = self._reload_catalogue()
+        return sorted({catalogue.ids[name] for name in labels if catalogue.kinds.get(name) == VERTEX})
+
     def _vertices(self) -> sql.Composable:
         return self._table("_ag_label_vertex")
 
@@ -179,25 +187,41 @@ class TraversalMixin(AgeBase):
         return sql.SQL(_BFS).format(find=self._find(ref), steps=self._steps(direction, types))
 
     def _do_k_hop(
-        self, ref: NodeRef, k: int, direction: str, types: list[str] | None, limit: int | None, properties: bool
+        self,
+        ref: NodeRef,
+        k: int,
+        direction: str,
+        types: list[str] | None,
+        limit: int | None,
+        properties: bool,
+        last_labels: list[str] | None = None,
     ) -> list[Hop]:
+        filtered = last_labels is not None
+
         def build() -> sql.Composable:
+            # with last_labels, the nodes at depth k of other labels are left out by the label id
+            # in their graphid, before their rows are read (a popular node's 2-hop neighbourhood
+            # is mostly such nodes)
+            last = sql.SQL(" WHERE r.depth < %s OR (r.id::text::int8 >> 48)::int = ANY(%s::int[])")
             query = sql.SQL(
                 "{reach} SELECT r.depth, {columns}, CASE WHEN r.depth = 0 THEN {version} END "
-                "FROM reach r JOIN {vertices} v ON v.id = r.id"
+                "FROM reach r JOIN {vertices} v ON v.id = r.id{last}"
             ).format(
                 reach=self._reach(ref, direction, types),
                 columns=self._node_columns("v", properties),
                 version=self._version_sql(),
                 vertices=self._vertices(),
+                last=last if filtered else sql.SQL(""),
             )
             if limit is not None:
                 query += _order(sql.SQL("r.depth"))
                 query += sql.SQL(" LIMIT %s")
             return query
 
-        key = ("k_hop", ref.label, direction, tuple(types or ()), limit is not None, properties)
+        key = ("k_hop", ref.label, direction, tuple(types or ()), limit is not None, properties, filtered)
         params: list[Any] = [json.dumps(ref.key), k]
+        if filtered:
+            params += [k, self._label_ids(last_labels or [])]
         if limit is not None:
             params += [self._catalogue().sorted_ids(VERTEX), limit + 1]
         rows = self._fetch(self._statement(key, build), params)
