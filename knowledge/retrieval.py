@@ -197,6 +197,8 @@ def graph_retrieve(
 
 def _facts(workspace_id: int, question: str, near: dict[str, float], limit: int) -> list[RankedFact]:
     """``near``: entity key -> weight (the question's entities 1, their neighbours 0.5)."""
+    if not Fact.objects.filter(workspace_id=workspace_id).exists():
+        return []  # one indexed query instead of the links, the question's vector and a collection lookup
     scores: dict[int, float] = defaultdict(float)
     linked = Fact.entities.through.objects.filter(
         entity__key__in=list(near)[:100], entity__workspace_id=workspace_id, fact__workspace_id=workspace_id

@@ -66,6 +66,12 @@ def test_llm_extraction_writes_entities_relations_and_fact_vectors(workspace, ch
     vectors = stores.vectors()
     name = next(c.name for c in vectors.list_collections() if c.name.startswith(f"knowledge.facts.ws{workspace.id}."))
     assert vectors.get(name, str(fact.pk)) is not None
+    # graph-aware retrieval ranks it: about the question's entity (0.5) and close in meaning
+    from knowledge.retrieval import graph_retrieve
+
+    [ranked] = graph_retrieve(workspace_id=workspace.id, question="What did Marie Curie discover?").facts
+    assert ranked.fact_id == fact.pk and ranked.statement == "Marie Curie discovered radium in 1898."
+    assert ranked.score > 0.5 and set(ranked.entities) == {"Marie Curie", "Radium"}
     # the same document again: no second call, nothing changes
     calls = len(chat.requests)
     ingest(workspace.id, doc("curie", "Marie Curie discovered radium."))
