@@ -58,3 +58,34 @@ def backend_cpu(*, missing_ok: bool = False) -> float:
             return 0.0
         raise
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> float:
+    """CPU seconds used so far by the whole PostgreSQL server of this connection: the postmaster,
+    every live child (backends, parallel and autovacuum workers, WAL writer, checkpointer) and
+    the children that ended (the postmaster reaps them, /proc counts them in its cutime). For
+    work spread over several connections, where one backend's figure misses the others."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    postmaster = int(_stat(pid)[1])
+    fields = _stat(postmaster)
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = _stat(int(entry.name))
+        except OSError:
+            continue
+        if int(child[1]) == postmaster:
+            total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (index 1: ppid, 11/12: utime/stime,
+    13/14: the ended children's)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

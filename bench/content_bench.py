@@ -34,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ os.environ.setdefault("STRATA_EMBEDDING_PROVIDER", "hashing")
 
 import django  # noqa: E402
 
-from bench.common import backend_cpu, ms, percentile, time_calls, timed, verdict  # noqa: E402
+from bench.common import backend_cpu, ms, percentile, server_cpu, time_calls, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -106,47 +107,67 @@ def exact_top_k(matrix: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray
 # ---------------------------------------------------------------- the stages
 
 
-
 def cpu_now() -> float:
-    """This process's CPU plus its backend's (the ingest's work is split between the two)."""
+    """This process's CPU plus its backend's (a search's work is split between the two)."""
     return time.process_time() + backend_cpu()
 
 
-def bulk_ingest(workspace_id: int, items: list, batch: int) -> tuple[float, float]:
-    """(wall s, CPU s) of the whole bulk path: every batch, then the index build and the swap."""
-    started, cpu0 = time.perf_counter(), cpu_now()
+def ingest_cpu() -> tuple[float, float]:
+    """(this process's CPU, every thread; the whole PostgreSQL server's CPU): a bulk ingest
+    writes on several connections, so one backend's figure would miss the others'."""
+    return time.process_time(), server_cpu()
+
+
+def bulk_ingest(workspace_id: int, items: list, batch: int, workers: int) -> tuple[float, float, float, float]:
+    """(wall s, Python CPU s, PostgreSQL CPU s, wall s of ``finish``) of the whole bulk path:
+    every batch (``workers`` threads), then the index build, the swap and the marking."""
+    started, (py0, pg0) = time.perf_counter(), ingest_cpu()
     load = services.embedding_bulk_load(workspace_id=workspace_id, rows=len(items))
     assert load is not None and load.staged, "a load this large takes the staged path"
-    for start in range(0, len(items), batch):
-        report = services.document_ingest(
-            workspace_id=workspace_id, items=items[start : start + batch], embed=True, bulk=load
+    batches = (items[start : start + batch] for start in range(0, len(items), batch))
+    with closing(
+        services.document_ingest_batches(
+            workspace_id=workspace_id, batches=batches, embed=True, bulk=load, workers=workers
         )
-        assert not report.failed, report.failed[:3]
-    load.finish()
-    return time.perf_counter() - started, cpu_now() - cpu0
+    ) as outcomes:
+        for outcome in outcomes:
+            report = outcome.get()
+            assert not report.failed, report.failed[:3]
+    finishing = time.perf_counter()
+    load.finish(workers=workers)
+    ended, (py1, pg1) = time.perf_counter(), ingest_cpu()
+    return ended - started, py1 - py0, pg1 - pg0, ended - finishing
 
 
 def bench_ingest(workspace_id: int, corpus: Corpus, args: argparse.Namespace, results: list, index: str) -> None:
     settings.STRATA_VECTOR_INDEX = index  # the workspace's collection is created with this index
     print(f"\n1. ingest through services.document_ingest(embed=True), {index} index [{get_embedder().model}]")
     items = corpus.items(f"bulk-{index}", args.docs)
-    seconds, cpu = bulk_ingest(workspace_id, items, args.batch)
+    load0 = Path("/proc/loadavg").read_text().split()[0]
+    seconds, py, pg, finishing = bulk_ingest(workspace_id, items, args.batch, args.workers)
+    load1 = Path("/proc/loadavg").read_text().split()[0]
+    cpu = py + pg
     bulk_rate = len(items) / seconds
     chunks = Chunk.objects.filter(workspace_id=workspace_id).count()
     print(
-        f"   bulk path: {len(items):>7,} docs ({chunks:,} chunks) in batches of {args.batch}, one {index} index build: "
-        f"{seconds:7.1f} s = {bulk_rate:8,.0f} docs/s, {cpu / len(items) * 1000:.2f} ms CPU/doc"
+        f"   bulk path: {len(items):>7,} docs ({chunks:,} chunks) in batches of {args.batch} on {args.workers} "
+        f"writer thread(s), one {index} index build: {seconds:7.1f} s = {bulk_rate:8,.0f} docs/s, "
+        f"{cpu / len(items) * 1000:.2f} ms CPU/doc (Python {py / len(items) * 1000:.2f} + PostgreSQL "
+        f"{pg / len(items) * 1000:.2f}) = {len(items) / cpu:,.0f} docs per CPU-second; build, swap and marking "
+        f"{finishing:.1f} s of it; load average {load0} -> {load1}"
     )
     singles = corpus.items(f"single-{index}", args.single)
-    started, cpu0 = time.perf_counter(), cpu_now()
+    started, (py0, pg0) = time.perf_counter(), ingest_cpu()
     for item in singles:
         report = services.document_ingest(workspace_id=workspace_id, items=[item], embed=True)
         assert not report.failed, report.failed
-    single_seconds, single_cpu = time.perf_counter() - started, cpu_now() - cpu0
+    single_seconds, (py1, pg1) = time.perf_counter() - started, ingest_cpu()
+    single_cpu = (py1 - py0) + (pg1 - pg0)
     single_rate = len(singles) / single_seconds
     print(
         f"   one at a time (live index): {len(singles):>5,} docs: {single_seconds:7.1f} s = "
-        f"{single_rate:8,.0f} docs/s, {single_cpu / len(singles) * 1000:.2f} ms CPU/doc"
+        f"{single_rate:8,.0f} docs/s, {single_cpu / len(singles) * 1000:.2f} ms CPU/doc (Python "
+        f"{(py1 - py0) / len(singles) * 1000:.2f} + PostgreSQL {(pg1 - pg0) / len(singles) * 1000:.2f})"
     )
     ratio = bulk_rate / single_rate
     print(
@@ -325,6 +346,12 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, default=100_000, help="vectors in the collection for the search test")
     parser.add_argument("--single", type=int, default=1_000, help="documents ingested one call each")
     parser.add_argument("--batch", type=int, default=settings.STRATA_INGEST_BATCH_SIZE)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=settings.STRATA_INGEST_WORKERS,
+        help="writer threads of the bulk ingest (document_ingest_batches); 1: one batch after another",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
         "--ef-sweep", type=int, nargs="*", default=[40, 200, 400], help="hnsw.ef_search values also measured"

@@ -14,6 +14,7 @@ Each story has its module; other code imports the services from here:
 
 * ``content.items``      the ingest item, its validation, the per-item results and report
 * ``content.ingest``     ``document_ingest``: the batch write across the four stores
+* ``content.bulk_ingest`` ``document_ingest_batches``: many batches written on a few threads
 * ``content.embedding``  the workspace's model and collections; ``document_embed`` and friends
 * ``content.reembed``    ``workspace_reembed``: switching a workspace to another model
 * ``content.vector_bulk`` ``embedding_bulk_load``: a large load of vectors, one index build
@@ -22,6 +23,7 @@ Each story has its module; other code imports the services from here:
 
 from __future__ import annotations
 
+from content.bulk_ingest import document_ingest_batches
 from content.deletion import EVENT_DELETED, document_delete
 from content.embedding import (
     document_embed,
@@ -49,6 +51,7 @@ __all__ = [
     "embedding_bulk_load",
     "document_embedding_failed",
     "document_ingest",
+    "document_ingest_batches",
     "documents_reembed",
     "workspace_embedding",
     "workspace_embedding_model",

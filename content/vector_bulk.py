@@ -8,10 +8,12 @@ vectors until the new index is valid, then all of them), other stores take live 
 
 ``EmbeddingLoad`` is that load for content: ``add(slice)`` sends a slice's vectors to every
 backend's load (nothing is marked embedded yet), ``finish()`` makes the load visible and then
-marks the chunks embedded slice by slice, exactly as ``write_slice`` does (the documents'
-content hashes re-checked under their row locks; vectors of chunks that vanished meanwhile
-deleted again). A load that fails or is aborted marks nothing: the documents' outbox events have
-the worker embed those chunks (the vectors already staged are dropped with the hidden copy).
+marks the chunks embedded as ``write_slice`` does (the documents' content hashes re-checked
+under their row locks; vectors of chunks that vanished meanwhile deleted again), 2,000 chunks
+per transaction on ``STRATA_INGEST_WORKERS`` connections. ``add`` may be called from several
+threads (content/bulk_ingest.py), each inside ``joined()``. A load that fails or is aborted
+marks nothing: the documents' outbox events have the worker embed those chunks (the vectors
+already staged are dropped with the hidden copy).
 
 Used, when the load is large (``STRATA_VECTOR_BULK_MIN_ROWS`` vectors or more; the store then
 applies its switch point ``STRATA_VECTOR_BULK_FRACTION``), by ``manage.py ingest --embed`` (one
@@ -22,16 +24,21 @@ load for the whole file), ``document_ingest(embed=True)`` with many chunks in on
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from content import stores, vector_slices
+from core import parallel
 from core.storage import routing
 from core.storage.ports import StorageError, VectorLoad, VectorStore
 
 logger = logging.getLogger(__name__)
+
+#: chunks marked embedded per transaction when a load finishes
+MARK_ROWS = 2000
 
 
 def large(rows: int) -> bool:
@@ -81,8 +88,17 @@ class EmbeddingLoad:
         )
         return len(items)
 
-    def finish(self) -> int:
-        """Make the load visible in every backend, then mark its chunks; returns those marked
+    def joined(self) -> AbstractContextManager[None]:
+        """The calling thread writes for this load inside the block (a bulk ingest's writer
+        thread: its deletes of replaced chunks' vectors reach the staged copy too)."""
+        stack = ExitStack()
+        for load in self.loads:
+            stack.enter_context(load.joined())
+        return stack
+
+    def finish(self, *, workers: int | None = None) -> int:
+        """Make the load visible in every backend, then mark its chunks, ``MARK_ROWS`` per
+        transaction on ``workers`` threads (``STRATA_INGEST_WORKERS``); returns those marked
         (those written, with ``mark=False``)."""
         try:
             for load in self.loads:
@@ -90,10 +106,16 @@ class EmbeddingLoad:
         except BaseException:
             self.abort()
             raise
-        marked = 0
-        for piece in self.pending:
-            marked += vector_slices.mark_slice(piece, self.loads_stores(), mark=self.mark)
+        workers = int(settings.STRATA_INGEST_WORKERS) if workers is None else workers
+        groups = vector_slices.merged(self.pending, rows=MARK_ROWS)
         self.pending = []
+        marked = 0
+        # each group's transaction on a worker's connection; the deletes of vanished chunks'
+        # vectors here, through this thread's stores
+        for outcome in parallel.ordered_map(
+            lambda piece: vector_slices.mark_rows(piece, mark=self.mark), groups, workers=workers
+        ):
+            marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
         return marked
 
     def abort(self) -> None:

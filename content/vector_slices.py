@@ -180,7 +180,7 @@ def write_slice(piece: Slice, *, mark: bool = True) -> int:
                     _upsert(store, piece, items)
         if mark:
             _mark(piece, live)
-    return _drop_gone(piece, live, written)
+    return drop_gone(piece, live, written)
 
 
 def _mark(piece: Slice, live: set[int]) -> None:
@@ -193,7 +193,7 @@ def _mark(piece: Slice, live: set[int]) -> None:
     )
 
 
-def _drop_gone(piece: Slice, live: set[int], written: Sequence[Store]) -> int:
+def drop_gone(piece: Slice, live: set[int], written: Sequence[Store]) -> int:
     """Delete from ``written`` the vectors of the slice's chunks that vanished meanwhile; returns
     the chunks kept."""
     gone = [str(chunk_id) for chunk_id, _, _ in piece.rows if chunk_id not in live]
@@ -203,16 +203,42 @@ def _drop_gone(piece: Slice, live: set[int], written: Sequence[Store]) -> int:
     return len(live)
 
 
-def mark_slice(piece: Slice, written: Sequence[Store], *, mark: bool = True) -> int:
-    """After a bulk load made the slice's vectors visible (content/vector_bulk.py): mark its
-    chunks embedded as ``write_slice`` does (``mark``), and delete from ``written`` the vectors
-    of chunks that vanished meanwhile. Returns the chunks kept."""
+def mark_rows(piece: Slice, *, mark: bool = True) -> set[int]:
+    """After a bulk load made the slice's vectors visible (content/vector_bulk.py), in one
+    transaction as ``write_slice`` does: the slice's chunks that still exist with their
+    documents' hashes, marked embedded (``mark``); ``drop_gone`` then deletes the others'
+    vectors. Slices of other documents may be marked at the same time on other connections
+    (their rows are locked in id order, the content version last)."""
     with transaction.atomic():
         stores.lock_workspace(piece.workspace_id)
         live = _live_chunks(piece)
         if mark:
             _mark(piece, live)
-    return _drop_gone(piece, live, written)
+    return live
+
+
+def merged(pieces: Sequence[Slice], *, rows: int) -> list[Slice]:
+    """The slices (of one workspace, model and collection) regrouped into slices of about
+    ``rows`` chunks, without their vectors: marking 2,000 chunks per transaction instead of 64
+    saves a round trip per statement and a content-version bump per slice."""
+    groups: list[Slice] = []
+    for piece in pieces:
+        last = groups[-1] if groups else None
+        if last is None or len(last.rows) + len(piece.rows) > rows:
+            groups.append(
+                Slice(
+                    workspace_id=piece.workspace_id,
+                    model=piece.model,
+                    collection=piece.collection,
+                    rows=list(piece.rows),
+                    vectors=piece.vectors[:0],
+                    hashes=dict(piece.hashes),
+                )
+            )
+        else:
+            last.rows.extend(piece.rows)
+            last.hashes.update(piece.hashes)
+    return groups
 
 
 def ensure_collection(store: VectorStore, name: str, model: str) -> None:

@@ -438,6 +438,9 @@ STRATA_OPENAI_MAX_RETRIES = env_int("STRATA_OPENAI_MAX_RETRIES", 5)
 # Ingest: documents per transaction in `manage.py ingest`; the size limit of a .json/.jsonl
 # file holding many documents (single documents are limited by STRATA_MAX_DOCUMENT_BYTES).
 STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)
+# Threads (each with its own database connection) writing a bulk ingest's batches and marking a
+# bulk load's chunks (content/bulk_ingest.py, core/parallel.py); 1: one after the other.
+STRATA_INGEST_WORKERS = env_int("STRATA_INGEST_WORKERS", 2)
 STRATA_INGEST_MAX_FILE_BYTES = env_int("STRATA_INGEST_MAX_FILE_BYTES", 256 * 1024 * 1024)
 # Upload form: size limit of one uploaded file.
 STRATA_MAX_UPLOAD_BYTES = env_int("STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)

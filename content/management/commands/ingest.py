@@ -7,6 +7,8 @@ manage.py ingest corpus.jsonl --workspace 3 --batch-size 1000 --embed
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from content import parsers, services
 from content.embeddings import EmbeddingError
 from core.management.arguments import workspace_argument
+from core.parallel import Outcome
 from core.storage.ports import StorageError, StoreUnavailable
 
 RERUN_IS_SAFE = "Re-running the same command is safe: what is already stored is reported as unchanged."
@@ -98,10 +101,26 @@ class Command(BaseCommand):
             progress.set_postfix({name: str(n) for name, n in counts.items()}, refresh=False)
             progress.update(done)
 
-        def flush(batch: list[services.IngestItem]) -> None:
+        def batches() -> Iterator[list[services.IngestItem]]:
+            batch: list[services.IngestItem] = []
+            for entry in parsers.iter_items(options["paths"]):
+                if isinstance(entry, parsers.ParseError):
+                    counts["failed"] += 1
+                    report(str(entry))
+                    advance(1)
+                    continue
+                batch.append(entry)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []  # a new list: the one yielded may still be being written
+            if batch:
+                yield batch
+
+        def settle(outcome: Outcome) -> None:
+            batch = outcome.item
             try:
                 try:
-                    result = services.document_ingest(workspace_id=workspace.pk, items=batch, embed=embed, bulk=load)
+                    result = outcome.get()
                 except StoreUnavailable as exc:  # a Postgres adapter's view of the same lost connection
                     if isinstance(exc.__cause__, OperationalError | InterfaceError):
                         raise exc.__cause__ from None
@@ -111,8 +130,8 @@ class Command(BaseCommand):
                 self.stdout.write(summary())
                 raise CommandError(
                     f"{_what_happened(exc)} while ingesting ({_first_line(exc)}). The interrupted batch of "
-                    f"{len(batch)} item(s) was rolled back entirely; the batches before it are stored. "
-                    f"{RERUN_IS_SAFE}"
+                    f"{len(batch)} item(s) was rolled back entirely; the batches before it (and any written "
+                    f"beside it) are stored. {RERUN_IS_SAFE}"
                 ) from None
             except (EmbeddingError, StorageError) as exc:
                 for item in batch:
@@ -120,28 +139,24 @@ class Command(BaseCommand):
                     where = item.source if item.line is None else f"{item.source}:{item.line}"
                     report(f"{where or item.external_id}: batch not ingested: {exc}")
             else:
-                for outcome, count in result.counts.items():
-                    counts[outcome] += count
+                for outcome_name, count in result.counts.items():
+                    counts[outcome_name] += count
                 for failure in result.failed:
                     report(f"{failure.location}: {failure.error}")
             advance(len(batch))
-            batch.clear()
 
-        batch: list[services.IngestItem] = []
-        # Log records (e.g. the service's line per batch) go above the bar, not into it.
+        # Log records (e.g. the service's line per batch) go above the bar, not into it. The
+        # batches are written by STRATA_INGEST_WORKERS threads, reported here in file order.
         with logging_redirect_tqdm():
             try:
-                for entry in parsers.iter_items(options["paths"]):
-                    if isinstance(entry, parsers.ParseError):
-                        counts["failed"] += 1
-                        report(str(entry))
-                        advance(1)
-                        continue
-                    batch.append(entry)
-                    if len(batch) >= batch_size:
-                        flush(batch)
-                if batch:
-                    flush(batch)
+                # closing(): an error stops the threads (their batches in flight finish) before
+                # the load is aborted below
+                outcomes = services.document_ingest_batches(
+                    workspace_id=workspace.pk, batches=batches(), embed=embed, bulk=load
+                )
+                with closing(outcomes):
+                    for outcome in outcomes:
+                        settle(outcome)
                 if load is not None:  # the vectors become searchable at once, then documents ready
                     progress.set_description("ingest (building the vector index)")
                     load.finish()

@@ -10,11 +10,18 @@ an exception. The store decides how (``staged``):
 - staged (a store that can, e.g. pgvector for a load large against its collection): rows go
   into an unindexed copy of the collection, the index is built once by ``finish()``, and
   readers see the old collection until then and the whole load after it, never part of it.
+
+``add`` may be called from several threads (a bulk ingest's writers, core/parallel.py); a
+thread that writes to the collection on the load's behalf while it runs (an ingest deleting
+the vectors of chunks it replaced) does so inside ``with load.joined():``, so a staged load
+lets it through and mirrors its writes into the staged copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -36,14 +43,22 @@ class VectorLoad:
         self.model = model
         self.rows = 0
         self.done = False
+        self._counting = threading.Lock()
 
     def add(self, items: Iterable[VectorItem]) -> int:
         """Write (or stage) the items; returns how many."""
         if self.done:
             raise RuntimeError("this vector load is finished")
         written = self._add(list(items))
-        self.rows += written
+        with self._counting:
+            self.rows += written
         return written
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """The calling thread writes to the collection on this load's behalf inside the block
+        (module doc); a live load needs nothing."""
+        yield
 
     def finish(self) -> int:
         """Make everything added visible (a staged load builds and swaps here); returns the rows."""

@@ -17,7 +17,8 @@ the index once costs about a quarter of that per row, and an unindexed COPY abou
      ``drop_collection``) try it shared and get ``StoreUnavailable`` (the retryable error) while a
      staged load runs: a writer waiting inside its transaction would deadlock with the load's
      CONCURRENTLY build, which waits for every older transaction (searches never wait). The
-     load's own process writes to both the collection and the copy (``lock_for_writing``);
+     load's own session, and those of the threads ``joined`` to it (a bulk ingest's writers),
+     write to both the collection and the copy (``lock_for_writing``);
   2. a hidden collection ``#load:<id>`` (a name no caller can use) gets a copy of the
      collection's rows, without an HNSW index, in one statement;
   3. each ``add`` COPYs its rows into it, ``STRATA_VECTOR_LIVE_BATCH`` rows per commit (an
@@ -41,6 +42,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -59,9 +62,10 @@ logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIX = "#"  # collection names never start with it (validation.collection_name)
 
-#: (database alias, collection id) -> (the loading session's connection, the hidden copy) of
-#: the staged loads this process runs
-_LOADING: dict[tuple[str, int], tuple[object, _Collection]] = {}
+#: (database alias, collection id) -> (the connections writing for the load: the loading
+#: session's and those of the threads ``joined`` to it, the hidden copy) of the staged loads
+#: this process runs
+_LOADING: dict[tuple[str, int], tuple[list[object], _Collection]] = {}
 
 
 def lock_name(collection_id: int) -> str:
@@ -78,7 +82,7 @@ def lock_for_writing(collection_id: int, *, using: str) -> _Collection | None:
     session passes the lock, and its writes must reach the copy too (an ingest's deletes of
     replaced chunks), else the swap would undo them."""
     loading = _LOADING.get((using, int(collection_id)))
-    if loading is not None and loading[0] is connections[using].connection:
+    if loading is not None and any(held is connections[using].connection for held in loading[0]):
         return loading[1]
     if not locks.try_advisory_xact_lock(lock_name(collection_id), shared=True, using=using):
         raise StoreUnavailable(
@@ -140,10 +144,28 @@ class StagedLoad(VectorLoad):
             self.live = current
             self._drop_leftovers()
             self.shadow = self._create_shadow()
-            _LOADING[(self.using, current.id)] = (connections[self.using].connection, self.shadow)
+            _LOADING[(self.using, current.id)] = ([connections[self.using].connection], self.shadow)
         except BaseException:
             self._unlock()
             raise
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """The calling thread's session writes for the load inside the block: its writes to the
+        collection pass ``lock_for_writing`` and reach the copy too (the thread's transactions
+        end before ``finish``, whose build waits for them)."""
+        wrapper = connections[self.using]
+        wrapper.ensure_connection()
+        session = wrapper.connection
+        loading = _LOADING.get((self.using, self.live.id))
+        if loading is None or any(held is session for held in loading[0]):
+            yield
+            return
+        loading[0].append(session)
+        try:
+            yield
+        finally:
+            loading[0][:] = [held for held in loading[0] if held is not session]
 
     # ------------------------------------------------------------ steps
 
