@@ -17,7 +17,8 @@ audit entry), and:
   writer thread joins it (``EmbeddingLoad.joined``), its vectors become searchable together
   when the caller finishes the load. Without a bulk load, a batch with many chunks would open a
   staged load of its own, whose index build waits for every open transaction: those batches run
-  one after the other;
+  one after the other, as they do when the load has a backend outside the database (a Qdrant
+  client stays in the thread that opened it);
 - inside a caller's transaction everything runs in the caller's thread, one batch after another.
 
 A batch's exception (a lost connection, a failing store) comes back in its outcome; the batches
@@ -51,7 +52,7 @@ def document_ingest_batches(
 ) -> Generator[parallel.Outcome[list[IngestItem], IngestReport], None, None]:
     """``document_ingest`` of every batch, on ``workers`` threads (module doc); outcomes in order."""
     workers = int(settings.STRATA_INGEST_WORKERS) if workers is None else int(workers)
-    if connection.in_atomic_block or (embed and bulk is None):
+    if connection.in_atomic_block or (embed and bulk is None) or (bulk is not None and not bulk.threadable):
         workers = 1
 
     def run(batch: list[IngestItem]) -> IngestReport:

@@ -88,6 +88,13 @@ class EmbeddingLoad:
         )
         return len(items)
 
+    @property
+    def threadable(self) -> bool:
+        """May other threads ``add`` to it? Only when every backend is a database store (its
+        writes go through the calling thread's connection); another store's client belongs to
+        the thread that opened the load."""
+        return all(load.store.features.joins_db_transaction for load in self.loads)
+
     def joined(self) -> AbstractContextManager[None]:
         """The calling thread writes for this load inside the block (a bulk ingest's writer
         thread: its deletes of replaced chunks' vectors reach the staged copy too)."""
