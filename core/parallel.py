@@ -6,14 +6,15 @@ time with one core waiting for the other. ``ordered_map`` runs ``call(item)`` on
 threads (Django gives each thread its own database connection, the storage handler its own
 adapters) and yields the outcomes in input order:
 
-- at most ``workers`` calls are in flight, so a long input stream is never read far ahead;
+- at most ``2 * workers`` calls are in flight or queued (a thread whose call ended before an
+  earlier one's starts the next), so a long input stream is never read far ahead;
 - ``keys(item)``: an item whose keys meet those of a call in flight waits for it (and the calls
   before it) to finish, so two calls never work on the same keys at once and, for the same key,
   run in input order (an ingest of the same external id twice in one file: the later wins);
 - ``first_alone``: the first call finishes before any other starts (it creates what a first
   write creates lazily: a collection, a graph label, the workspace's embedding model);
-- each thread closes its database connections and stores when it ends (also when the consumer
-  stops early: the calls in flight finish first).
+- each thread closes its database connections and stores when it ends; when the consumer stops
+  early, the calls running finish and the queued ones never start.
 
 With ``workers`` <= 1 the calls run one after the other in the calling thread, on its
 connection (inside a caller's transaction that is the only right way).
@@ -78,7 +79,9 @@ def ordered_map(
     try:
         for position, item in enumerate(items):
             mine = frozenset(keys(item)) if keys is not None else frozenset()
-            while pending and (len(pending) >= workers or (mine and any(mine & theirs for _, _, theirs in pending))):
+            while pending and (
+                len(pending) >= 2 * workers or (mine and any(mine & theirs for _, _, theirs in pending))
+            ):
                 yield _outcome(pending.popleft())
             future: Future[Any] = Future()
             tasks.put((future, call, item))
@@ -88,6 +91,8 @@ def ordered_map(
         while pending:
             yield _outcome(pending.popleft())
     finally:
+        for _, future, _ in pending:  # stopped early: what has not started never will
+            future.cancel()
         for _ in threads:
             tasks.put(None)
         for thread in threads:
