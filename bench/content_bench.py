@@ -7,11 +7,12 @@ Creates its own workspaces (and user) in the database named by STRATA_DB_NAME (m
 start; default ``strata_bench``: never point it at real data), then:
 
 1. per index type (``--index``; the binary one is ``STRATA_VECTOR_INDEX=binary``): ingests
-   ``--docs`` generated documents through ``content.services.document_ingest(embed=True)`` in
-   batches into a fresh workspace (row + chunks with full-text vectors, JSON body, chunk
-   embeddings, graph node -- all four models), with one bulk vector load for the whole run
-   (``services.embedding_bulk_load``, as ``manage.py ingest --embed`` does: COPY into a hidden
-   unindexed copy, ONE index build, the swap) -- end to end, index build included; then
+   ``--docs`` generated documents through ``content.services.document_ingest_batches(embed=True)``
+   in batches on ``--workers`` writer threads (bench/content_ingest.py) into a fresh workspace
+   (row + chunks with full-text vectors, JSON body, chunk embeddings, graph node -- all four
+   models), with one bulk vector load for the whole run (``services.embedding_bulk_load``, as
+   ``manage.py ingest --embed`` does: COPY into a hidden unindexed copy, ONE index build, the
+   swap, the marking) -- end to end, index build included, phase by phase; then
    ``--single`` more, one call each (vectors inserted into the live index), as the baseline;
 2. tops the collection up to ``--vectors`` vectors (a staged ``VectorStore.bulk_load``), then
    runs ``--queries`` queries (half held-out texts, half perturbed stored vectors) through
@@ -34,8 +35,6 @@ import os
 import statistics
 import sys
 import time
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ os.environ.setdefault("STRATA_EMBEDDING_PROVIDER", "hashing")
 
 import django  # noqa: E402
 
-from bench.common import backend_cpu, ms, percentile, server_cpu, time_calls, timed, verdict  # noqa: E402
+from bench.common import backend_cpu, ms, percentile, time_calls, timed, verdict  # noqa: E402
 
 django.setup()
 
@@ -59,15 +58,14 @@ from django.db import connection  # noqa: E402
 from pgvector.psycopg import register_vector  # noqa: E402
 
 from bench.content_corpus import Corpus  # noqa: E402
-from content import caching, selectors, services, stores  # noqa: E402
+from bench.content_ingest import bench_ingest  # noqa: E402
+from content import caching, selectors, stores  # noqa: E402
 from content.embeddings import get_embedder  # noqa: E402
 from content.models import Chunk, Document  # noqa: E402
 from core import services as core_services  # noqa: E402
 from core.models import OutboxEvent, Workspace  # noqa: E402
-from core.storage.ports import NodeRef, VectorItem  # noqa: E402
+from core.storage.ports import VectorItem  # noqa: E402
 
-TARGET_DOCS_PER_SECOND = {"halfvec": 700, "binary": 1_000, "vector": 700}
-TARGET_BULK_SPEEDUP = 10.0
 TARGET_RECALL = 0.95
 TARGET_P50_MS = 3.0
 TARGET_SEARCH_SPEEDUP = 15.0
@@ -111,128 +109,6 @@ def exact_top_k(matrix: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray
 def cpu_now() -> float:
     """This process's CPU plus its backend's (a search's work is split between the two)."""
     return time.process_time() + backend_cpu()
-
-
-def ingest_cpu() -> tuple[float, float]:
-    """(this process's CPU, every thread; the whole PostgreSQL server's CPU): a bulk ingest
-    writes on several connections, so one backend's figure would miss the others'."""
-    return time.process_time(), server_cpu()
-
-
-@dataclass
-class Phase:
-    """Wall and CPU seconds (this process's threads, the whole PostgreSQL server) of one phase."""
-
-    wall: float
-    py: float
-    pg: float
-
-    @property
-    def cpu(self) -> float:
-        return self.py + self.pg
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.mark = (time.perf_counter(), *ingest_cpu())
-
-    def lap(self) -> Phase:
-        now = (time.perf_counter(), *ingest_cpu())
-        phase = Phase(*(b - a for a, b in zip(self.mark, now, strict=True)))
-        self.mark = now
-        return phase
-
-
-def bulk_ingest(workspace_id: int, items: list, batch: int, workers: int) -> dict[str, Phase]:
-    """Each phase of the bulk path: the batches (``workers`` threads, COPY of the vectors into
-    the hidden copy included), the index build and swap, the marking (``workers`` threads)."""
-    clock = Clock()
-    load = services.embedding_bulk_load(workspace_id=workspace_id, rows=len(items))
-    assert load is not None and load.staged, "a load this large takes the staged path"
-    batches = (items[start : start + batch] for start in range(0, len(items), batch))
-    with closing(
-        services.document_ingest_batches(
-            workspace_id=workspace_id, batches=batches, embed=True, bulk=load, workers=workers
-        )
-    ) as outcomes:
-        for outcome in outcomes:
-            report = outcome.get()
-            assert not report.failed, report.failed[:3]
-    phases = {"batches": clock.lap()}
-    for vector_load in load.loads:  # what load.finish() does first: build, swap (then a no-op)
-        vector_load.finish()
-    phases["index build and swap"] = clock.lap()
-    load.finish(workers=workers)  # the chunks marked embedded, the documents ready
-    phases["marking"] = clock.lap()
-    return phases
-
-
-def bench_ingest(workspace_id: int, corpus: Corpus, args: argparse.Namespace, results: list, index: str) -> None:
-    settings.STRATA_VECTOR_INDEX = index  # the workspace's collection is created with this index
-    print(f"\n1. ingest through services.document_ingest_batches(embed=True), {index} index [{get_embedder().model}]")
-    items = corpus.items(f"bulk-{index}", args.docs)
-    load0 = Path("/proc/loadavg").read_text().split()[0]
-    phases = bulk_ingest(workspace_id, items, args.batch, args.workers)
-    load1 = Path("/proc/loadavg").read_text().split()[0]
-    n = len(items)
-    seconds = sum(p.wall for p in phases.values())
-    py, pg = sum(p.py for p in phases.values()), sum(p.pg for p in phases.values())
-    cpu = py + pg
-    bulk_rate = n / seconds
-    chunks = Chunk.objects.filter(workspace_id=workspace_id).count()
-    print(
-        f"   bulk path: {n:>7,} docs ({chunks:,} chunks) in batches of {args.batch} on {args.workers} "
-        f"writer thread(s), one {index} index build: {seconds:7.1f} s = {bulk_rate:8,.0f} docs/s, "
-        f"{cpu / n * 1000:.2f} ms CPU/doc (Python {py / n * 1000:.2f} + PostgreSQL {pg / n * 1000:.2f}) = "
-        f"{n / cpu:,.0f} docs per CPU-second; load average {load0} -> {load1}"
-    )
-    for name, p in phases.items():
-        print(
-            f"     {name:<22} {p.wall:7.1f} s wall, CPU {p.cpu / n * 1000:.2f} ms/doc (Python {p.py / n * 1000:.2f} "
-            f"+ PostgreSQL {p.pg / n * 1000:.2f}) = {p.cpu / p.wall:.2f} cores busy"
-        )
-    # Arithmetic, not a measurement: the same CPU on 2 idle cores, the batches and the marking
-    # spread over min(workers, 2) cores (Python's share of the batches needs the GIL: one core
-    # at most), the build on one.
-    cores = max(1, min(args.workers, 2))
-    batches, build, marking = phases["batches"], phases["index build and swap"], phases["marking"]
-    idle = max(batches.cpu / cores, batches.py) + build.cpu + marking.cpu / cores
-    print(
-        f"   on 2 idle cores this CPU would take about {idle:.1f} s = {n / idle:,.0f} docs/s "
-        "(arithmetic from the CPU above, not measured)"
-    )
-    singles = corpus.items(f"single-{index}", args.single)
-    started, (py0, pg0) = time.perf_counter(), ingest_cpu()
-    for item in singles:
-        report = services.document_ingest(workspace_id=workspace_id, items=[item], embed=True)
-        assert not report.failed, report.failed
-    single_seconds, (py1, pg1) = time.perf_counter() - started, ingest_cpu()
-    single_cpu = (py1 - py0) + (pg1 - pg0)
-    single_rate = len(singles) / single_seconds
-    print(
-        f"   one at a time (live index): {len(singles):>5,} docs: {single_seconds:7.1f} s = "
-        f"{single_rate:8,.0f} docs/s, {single_cpu / len(singles) * 1000:.2f} ms CPU/doc (Python "
-        f"{(py1 - py0) / len(singles) * 1000:.2f} + PostgreSQL {(pg1 - pg0) / len(singles) * 1000:.2f})"
-    )
-    ratio = bulk_rate / single_rate
-    print(
-        f"   bulk / one at a time: x{ratio:.1f} (CPU per doc: x{(single_cpu / len(singles)) / (cpu / len(items)):.1f})"
-    )
-    target = TARGET_DOCS_PER_SECOND.get(index, 700)
-    results.append(
-        (f"bulk ingest ({index}) >= {target:,} docs/s into all four models, build included", bulk_rate >= target)
-    )
-    results.append((f"bulk ingest ({index}) >= {TARGET_BULK_SPEEDUP:.0f}x one at a time", ratio >= TARGET_BULK_SPEEDUP))
-
-    # every document is in all four models
-    sample = Document.objects.filter(workspace_id=workspace_id, external_id__startswith="bulk-").order_by("?")
-    sample = sample.values_list("id", flat=True)[:50]
-    collection = stores.chunk_collection(workspace_id=workspace_id, model=get_embedder().model)
-    assert not Document.objects.filter(workspace_id=workspace_id).exclude(status=Document.Status.READY).exists()
-    for document_id in sample:
-        assert stores.documents().get(stores.DOCUMENTS_COLLECTION, str(document_id)) is not None
-        assert stores.vectors().count(collection, filter={"document_id": document_id}) > 0
-        assert stores.graph().get_node(NodeRef(stores.GRAPH_LABEL, str(document_id))) is not None
 
 
 def top_up_vectors(workspace_id: int, corpus: Corpus, target: int, results: list) -> str:

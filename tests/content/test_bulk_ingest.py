@@ -4,11 +4,15 @@ then all of them; the answers, outcomes and rows are those of one batch after an
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from contextlib import closing
 
 import numpy as np
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from content import ingest as ingest_module
 from content import services, stores
@@ -125,3 +129,22 @@ def test_without_a_bulk_load_embedding_batches_run_one_after_another(workspace, 
     assert [o.get().counts["added"] for o in outcomes] == [4, 4, 4]
     assert set(threads_used) == {threading.current_thread().name}
     assert not Document.objects.filter(workspace=workspace).exclude(status=Document.Status.READY).exists()
+
+
+def test_the_ingest_command_writes_batches_on_two_threads_and_reports_in_file_order(workspace, settings, tmp_path):
+    settings.STRATA_INGEST_WORKERS = 2
+    lines = []
+    for i in range(20):
+        if i in (3, 11, 17):
+            lines.append(json.dumps({"external_id": f"bad{i}", "title": "no text"}))
+        else:
+            lines.append(json.dumps({"external_id": f"d{i}", "title": f"doc {i}", "text": f"note {i} about postgres."}))
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="3 item"):
+        call_command("ingest", str(path), "--workspace", str(workspace.pk), "--batch-size", "4", stdout=out, stderr=err)
+    assert "added 17, updated 0, unchanged 0, failed 3" in out.getvalue()
+    reported = [int(line.split(":")[1]) for line in err.getvalue().splitlines() if line.startswith(str(path))]
+    assert reported == [4, 12, 18]  # file:line, in the file's order
+    assert Document.objects.filter(workspace=workspace).count() == 17
