@@ -24,7 +24,7 @@ load for the whole file), ``document_ingest(embed=True)`` with many chunks in on
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, closing
 from typing import Any
 
 from django.conf import settings
@@ -119,10 +119,12 @@ class EmbeddingLoad:
         marked = 0
         # each group's transaction on a worker's connection; the deletes of vanished chunks'
         # vectors here, through this thread's stores
-        for outcome in parallel.ordered_map(
+        outcomes = parallel.ordered_map(
             lambda piece: vector_slices.mark_rows(piece, mark=self.mark), groups, workers=workers
-        ):
-            marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
+        )
+        with closing(outcomes):  # an error stops the threads before it propagates
+            for outcome in outcomes:
+                marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
         return marked
 
     def abort(self) -> None:
