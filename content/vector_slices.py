@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from content import caching, stores
-from content.embeddings import DIMENSION
+from content.embeddings import DIMENSION, native_dimension
 from content.models import Chunk, Document
 from core.storage import routing
 from core.storage.ports import (
@@ -249,7 +249,7 @@ def ensure_collection(store: VectorStore, name: str, model: str) -> None:
         existing = store.get_collection(name)
     except UnknownCollection:
         with transaction.atomic():
-            store.create_collection(name, dimension=DIMENSION, model=model)
+            store.create_collection(name, dimension=DIMENSION, model=model, index_dimensions=native_dimension(model))
         return
     if existing.model != model:
         raise ModelMismatch(f"vector collection {name!r} holds {existing.model!r} vectors, not {model!r}")

@@ -31,6 +31,14 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 DIMENSION = 1536
+#: Models whose vectors have fewer components of their own than ``DIMENSION`` (the rest is zero
+#: padding): their collections index only those (``VectorStore.create_collection(index_dimensions=)``).
+NATIVE_DIMENSIONS = {"sentence-transformers/all-MiniLM-L6-v2": 384}
+
+
+def native_dimension(model: str) -> int:
+    """How many leading components of ``model``'s vectors can be non-zero."""
+    return NATIVE_DIMENSIONS.get(model, DIMENSION)
 
 
 class EmbeddingError(Exception):

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from content.embeddings import DIMENSION, EmbeddingError, minilm_onnx, normalize_rows
+from content.embeddings import DIMENSION, NATIVE_DIMENSIONS, EmbeddingError, minilm_onnx, normalize_rows
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-NATIVE_DIMENSION = 384
+NATIVE_DIMENSION = NATIVE_DIMENSIONS[MODEL_NAME]
 #: What encodes one query: ONNX Runtime (fp32, torch's vectors), its int8 copy (opt-in: faster, other
 #: vectors) or torch.
 QUERY_RUNTIMES = ("onnx", "onnx-int8", "torch")

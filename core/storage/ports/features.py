@@ -47,6 +47,9 @@ class VectorFeatures(StoreFeatures):
     index_kinds: frozenset[str] = frozenset()
     #: ``bulk_load`` can stage a large load: one index build, readers see all of it or none
     stages_bulk_loads: bool = False
+    #: ``create_collection(index_dimensions=d)`` builds the index on the leading ``d`` components
+    #: (the rest must be zero); else the hint is ignored (it changes no answer, only the cost)
+    indexes_leading_dimensions: bool = False
 
 
 @dataclass(frozen=True)

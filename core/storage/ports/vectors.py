@@ -50,6 +50,7 @@ class VectorStore(Store):
         metric: Metric = "cosine",
         indexed_fields: Mapping[str, FieldType] | None = None,
         index: str | None = None,
+        index_dimensions: int | None = None,
     ) -> VectorCollection:
         """Create (or return the identical existing) collection; another dimension, model or
         metric raises CollectionConflict. ``indexed_fields`` (metadata path -> "keyword",
@@ -59,12 +60,28 @@ class VectorStore(Store):
         index kind: "halfvec" (half precision), "vector" (full precision) or "binary" (bit
         quantized, candidates re-ranked by the exact distance: smaller and faster to build).
         Stores honour the kinds in ``features.index_kinds`` and build their own index for the
-        others; an existing collection keeps its index."""
+        others; an existing collection keeps its index.
+
+        ``index_dimensions`` (1 to ``dimension``; None: all) says the vectors' components beyond
+        that many are always zero, e.g. a 384-d model's vectors zero-padded to 1536: stores with
+        ``features.indexes_leading_dimensions`` index only the leading ones (a quarter of the
+        distance arithmetic, the same distances) and refuse a vector with a non-zero component
+        beyond them; others ignore it."""
         spec = vector_input.collection_spec(
             name, dimension=dimension, model=model, metric=metric, fields=indexed_fields, features=self.features
         )
         index = vector_input.index_kind(index)
-        stored = self._run(self._do_create_collection, spec, index if index in self.features.index_kinds else None)
+        extra = {}
+        if index_dimensions is not None:
+            if isinstance(index_dimensions, bool) or not isinstance(index_dimensions, int):
+                raise InvalidInput(f"index_dimensions must be an integer, not {index_dimensions!r}")
+            if not 1 <= index_dimensions <= spec.dimension:
+                raise InvalidInput(f"index_dimensions must be from 1 to the dimension {spec.dimension}")
+            if self.features.indexes_leading_dimensions:
+                extra["index_dimensions"] = index_dimensions
+        stored = self._run(
+            self._do_create_collection, spec, index if index in self.features.index_kinds else None, **extra
+        )
         if not _same_shape(stored, spec):
             raise CollectionConflict(f"vector collection {spec.name!r} exists as {plain(stored)}, not {spec}")
         missing = tuple(pair for pair in spec.indexed_fields if pair not in stored.indexed_fields)

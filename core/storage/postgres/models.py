@@ -52,6 +52,8 @@ class VectorCollectionRecord(models.Model):
     # What the collection's HNSW index is built on (core.storage.postgres.vector_index):
     # "halfvec" (embedding::halfvec(1536), new collections) or "vector" (collections from before).
     index_type = models.CharField(max_length=20, default="halfvec")
+    # The leading components the index covers (1536: all); the rest of every vector is zero.
+    index_dimensions = models.PositiveIntegerField(default=1536)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

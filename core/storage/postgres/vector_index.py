@@ -65,12 +65,34 @@ class Indexed:
     rerank: bool = False
 
 
-def indexed_expression(index_type: str) -> Indexed:
+def indexed_expression(index_type: str, dims: int = STORED_DIMENSION) -> Indexed:
+    """How the index of ``index_type`` is built and reached; ``dims`` < 1536: on the vectors'
+    leading ``dims`` components only (the collection's ``index_dimensions``: a model with fewer
+    native dimensions whose vectors are zero-padded, so the distances are the same)."""
+    dims = int(dims)
+    if dims == STORED_DIMENSION:
+        if index_type == "halfvec":
+            return Indexed(f"(embedding::{_HALFVEC})", "{}::" + _HALFVEC)
+        if index_type == "binary":
+            return Indexed(
+                f"(binary_quantize(embedding)::{_BIT})", "binary_quantize({}::vector)::" + _BIT, "<~>", True
+            )
+        return Indexed("embedding")
+    lead, query = f"subvector(embedding, 1, {dims})", f"subvector({{}}::vector, 1, {dims})"
     if index_type == "halfvec":
-        return Indexed(f"(embedding::{_HALFVEC})", "{}::" + _HALFVEC)
+        return Indexed(f"({lead}::halfvec({dims}))", f"{query}::halfvec({dims})")
     if index_type == "binary":
-        return Indexed(f"(binary_quantize(embedding)::{_BIT})", "binary_quantize({}::vector)::" + _BIT, "<~>", True)
-    return Indexed("embedding")
+        return Indexed(f"(binary_quantize({lead})::bit({dims}))", f"binary_quantize({query})::bit({dims})", "<~>", True)
+    return Indexed(f"({lead}::vector({dims}))", f"{query}::vector({dims})")
+
+
+def check_index_dimensions(dims: int | None) -> int:
+    """The leading components an index covers: 1-1536 (None: all 1536)."""
+    if dims is None:
+        return STORED_DIMENSION
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= STORED_DIMENSION:
+        raise ValueError(f"index_dimensions must be an integer from 1 to {STORED_DIMENSION}, not {dims!r}")
+    return dims
 
 
 def index_name(collection_id: int, index_type: str = "halfvec") -> str:
@@ -93,9 +115,15 @@ def check_index_type(index_type: str) -> str:
 
 
 def create_statement(
-    collection_id: int, metric: str, index_type: str, *, concurrently: bool = False, name: str | None = None
+    collection_id: int,
+    metric: str,
+    index_type: str,
+    *,
+    concurrently: bool = False,
+    name: str | None = None,
+    dims: int = STORED_DIMENSION,
 ) -> str:
-    expression = indexed_expression(index_type).expression
+    expression = indexed_expression(index_type, dims).expression
     return (
         sql.SQL(
             "CREATE INDEX {concurrently}{index} ON strata_vector USING hnsw ({expression} {opclass}) "
@@ -144,7 +172,9 @@ def build_settings(version: str | None, workers: int) -> tuple[list[str], list[s
     return before, after
 
 
-def build_concurrently(cursor, *, collection_id: int, metric: str, index_type: str, name: str) -> None:
+def build_concurrently(
+    cursor, *, collection_id: int, metric: str, index_type: str, name: str, dims: int = STORED_DIMENSION
+) -> None:
     """``CREATE INDEX CONCURRENTLY`` of the collection's index under ``name`` (outside any
     transaction), with the settings of ``build_settings``; a failed build's INVALID leftover of
     that name is dropped first."""
@@ -153,17 +183,17 @@ def build_concurrently(cursor, *, collection_id: int, metric: str, index_type: s
     for statement in before:
         cursor.execute(statement)
     try:
-        cursor.execute(create_statement(collection_id, metric, index_type, concurrently=True, name=name))
+        cursor.execute(create_statement(collection_id, metric, index_type, concurrently=True, name=name, dims=dims))
     finally:
         for statement in after:
             cursor.execute(statement)
 
 
-def create(cursor, collection_id: int, metric: str, index_type: str) -> None:
+def create(cursor, collection_id: int, metric: str, index_type: str, dims: int = STORED_DIMENSION) -> None:
     """Build the index of a new (empty) collection inside the current transaction."""
     limit_parallel_build(cursor, local=True)
     fire_deferred_foreign_key_checks(cursor)
-    cursor.execute(create_statement(collection_id, metric, index_type))
+    cursor.execute(create_statement(collection_id, metric, index_type, dims=dims))
 
 
 def drop_statements(collection_id: int) -> list[str]:
@@ -173,7 +203,9 @@ def drop_statements(collection_id: int) -> list[str]:
     ]
 
 
-def rebuild(cursor, *, collection_id: int, metric: str, old_type: str, new_type: str) -> None:
+def rebuild(
+    cursor, *, collection_id: int, metric: str, old_type: str, new_type: str, dims: int = STORED_DIMENSION
+) -> None:
     """Build ``new_type``'s index concurrently, then swap it in (see the module doc).
 
     ``cursor`` is a Django cursor on a connection in autocommit mode (no transaction)."""
@@ -181,7 +213,9 @@ def rebuild(cursor, *, collection_id: int, metric: str, old_type: str, new_type:
 
     check_index_type(new_type)
     building = f"strata_vector_hnsw_{int(collection_id)}_building"
-    build_concurrently(cursor, collection_id=collection_id, metric=metric, index_type=new_type, name=building)
+    build_concurrently(
+        cursor, collection_id=collection_id, metric=metric, index_type=new_type, name=building, dims=dims
+    )
     # The swap: one short transaction (DROP INDEX waits for the searches in flight to finish).
     with transaction.atomic(using=cursor.db.alias):
         for statement in drop_statements(collection_id):
@@ -192,8 +226,23 @@ def rebuild(cursor, *, collection_id: int, metric: str, old_type: str, new_type:
             .as_string()
         )
         cursor.execute(
-            "UPDATE strata_vector_collection SET index_type = %s WHERE id = %s", [new_type, int(collection_id)]
+            "UPDATE strata_vector_collection SET index_type = %s, index_dimensions = %s WHERE id = %s",
+            [new_type, int(dims), int(collection_id)],
         )
+
+
+def nonzero_tail_key(cursor, collection_id: int, dims: int) -> str | None:
+    """The key of a vector of the collection with a non-zero component beyond the first ``dims``
+    (None: every tail is zero, so an index of ``dims`` components gives the same distances)."""
+    if dims >= STORED_DIMENSION:
+        return None
+    cursor.execute(
+        "SELECT key FROM strata_vector WHERE collection_id = %s "
+        "AND vector_norm(subvector(embedding, %s::int, %s::int)) > 0 LIMIT 1",
+        [int(collection_id), int(dims) + 1, STORED_DIMENSION - int(dims)],
+    )
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def fire_deferred_foreign_key_checks(cursor) -> None:

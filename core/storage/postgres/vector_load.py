@@ -174,8 +174,8 @@ class StagedLoad(VectorLoad):
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
                 "INSERT INTO strata_vector_collection "
-                "(name, dimension, model, metric, indexed_fields, index_type, created_at) "
-                "SELECT %s, dimension, model, metric, indexed_fields, index_type, now() "
+                "(name, dimension, model, metric, indexed_fields, index_type, index_dimensions, created_at) "
+                "SELECT %s, dimension, model, metric, indexed_fields, index_type, index_dimensions, now() "
                 "FROM strata_vector_collection WHERE id = %s RETURNING id",
                 [self._hidden("load"), live.id],
             )
@@ -205,6 +205,7 @@ class StagedLoad(VectorLoad):
                     metric=self.shadow.metric,
                     index_type=self.shadow.index_type,
                     name=vector_index.index_name(self.shadow.id, self.shadow.index_type),
+                    dims=self.shadow.index_dimensions,
                 )
                 with transaction.atomic(using=self.using):  # the swap
                     cursor.execute(

@@ -60,7 +60,7 @@ from core.storage.ports import (
     VectorLoad,
     VectorStore,
 )
-from core.storage.ports.errors import StorageError, StoreUnavailable
+from core.storage.ports.errors import InvalidInput, StorageError, StoreUnavailable
 from core.storage.postgres import pipelined, vector_index, vector_load, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
@@ -83,7 +83,7 @@ _UPSERT_FROM_STAGE = """
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
-_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields, index_type"
+_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields, index_type, index_dimensions"
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,8 @@ class _Collection(VectorCollection):
 
     id: int = field(default=0, compare=False)
     index_type: str = field(default="halfvec", compare=False)  # see vector_index
+    #: the leading components the index covers (the rest are zero: ``check_tail``)
+    index_dimensions: int = field(default=STORED_DIMENSION, compare=False)
 
 
 def _collection_from_row(row: Sequence[Any]) -> _Collection:
@@ -104,7 +106,20 @@ def _collection_from_row(row: Sequence[Any]) -> _Collection:
         indexed_fields=tuple(sorted((path, kind) for path, kind in fields)),
         id=row[0],
         index_type=row[6],
+        index_dimensions=row[7],
     )
+
+
+def check_tail(spec: VectorCollection, matrix: np.ndarray) -> None:
+    """Refuse vectors with non-zero components beyond the collection's indexed ones (its index
+    would rank them by their leading components only)."""
+    dims = getattr(spec, "index_dimensions", STORED_DIMENSION)
+    if dims < matrix.shape[1] and len(matrix) and np.any(matrix[:, dims:]):
+        row = int(np.flatnonzero(np.any(matrix[:, dims:], axis=1))[0])
+        raise InvalidInput(
+            f"vector {row} has non-zero components beyond the first {dims}: collection {spec.name!r} indexes "
+            f"only those (create_collection(index_dimensions=...))"
+        )
 
 
 def hnsw_index_name(collection_id: int, index_type: str = "halfvec") -> str:
@@ -127,6 +142,7 @@ class PostgresVectorStore(VectorStore):
             builds_payload_indexes=False,
             index_kinds=frozenset(vector_index.INDEX_TYPES),
             stages_bulk_loads=True,
+            indexes_leading_dimensions=True,
         )
 
     def __repr__(self) -> str:
@@ -137,20 +153,23 @@ class PostgresVectorStore(VectorStore):
 
     # ------------------------------------------------------------ collections
 
-    def _do_create_collection(self, spec: VectorCollection, index: str | None = None) -> VectorCollection:
+    def _do_create_collection(
+        self, spec: VectorCollection, index: str | None = None, index_dimensions: int | None = None
+    ) -> VectorCollection:
         index_type = vector_index.check_index_type(index or settings.STRATA_VECTOR_INDEX)
+        dims = min(vector_index.check_index_dimensions(index_dimensions), spec.dimension)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(
                 "INSERT INTO strata_vector_collection "
-                "(name, dimension, model, metric, indexed_fields, index_type, created_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
-                [spec.name, spec.dimension, spec.model, spec.metric, json.dumps(spec.indexed_fields), index_type],
+                "(name, dimension, model, metric, indexed_fields, index_type, index_dimensions, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
+                [spec.name, spec.dimension, spec.model, spec.metric, json.dumps(spec.indexed_fields), index_type, dims],
             )
             row = cursor.fetchone()
             if row is None:
                 return self._collection(cursor, spec.name)
-            vector_index.create(cursor, row[0], spec.metric, index_type)
-        return _Collection(**{**spec.__dict__, "id": row[0], "index_type": index_type})
+            vector_index.create(cursor, row[0], spec.metric, index_type, dims)
+        return _Collection(**{**spec.__dict__, "id": row[0], "index_type": index_type, "index_dimensions": dims})
 
     def _do_add_indexed_fields(self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]) -> VectorCollection:
         """Record the fields (the GIN index on ``metadata`` already serves every path)."""
@@ -195,6 +214,7 @@ class PostgresVectorStore(VectorStore):
     def _do_upsert(self, spec: VectorCollection, keys: list[str], matrix: np.ndarray, metadata: list[str]) -> None:
         # After the collection lookup: inside the caller's transaction the type lookup then runs in
         # a savepoint (psycopg's conn.transaction()), never as a transaction of its own.
+        check_tail(spec, matrix)
         self._register_vector_type()
         # Everything is validated, so no savepoint (it costs a round trip per call): a database
         # error here is unexpected and marks the caller's transaction for rollback.
@@ -307,22 +327,38 @@ class PostgresVectorStore(VectorStore):
             where_params=params,
             ef_search=int(settings.STRATA_HNSW_EF_SEARCH),
             exact_max_rows=int(settings.STRATA_VECTOR_EXACT_MAX_ROWS),
-            indexed=vector_index.indexed_expression(spec.index_type),
+            indexed=vector_index.indexed_expression(spec.index_type, spec.index_dimensions),
             candidates=int(settings.STRATA_VECTOR_BINARY_CANDIDATES),
         )
 
-    def rebuild_index(self, collection: str, *, index_type: str | None = None) -> str:
-        """Rebuild the collection's HNSW index (as ``index_type``, default: its current type)
-        without a moment without a valid index (``vector_index.rebuild``); outside any
-        transaction. Returns the index type now in use."""
+    def rebuild_index(
+        self, collection: str, *, index_type: str | None = None, index_dimensions: int | None = None
+    ) -> str:
+        """Rebuild the collection's HNSW index (as ``index_type`` on its leading
+        ``index_dimensions`` components; default: as it is) without a moment without a valid
+        index (``vector_index.rebuild``); outside any transaction. Fewer dimensions are refused
+        while a vector has a non-zero component beyond them. Returns the index type now in use."""
         wrapper = connections[self.using]
         if wrapper.in_atomic_block:
             raise StorageError("rebuild_index builds CONCURRENTLY: call it outside transaction.atomic()")
         with self._cursor() as cursor:
             target = self._collection(cursor, collection)
             new_type = vector_index.check_index_type(index_type or target.index_type)
+            dims = target.index_dimensions
+            if index_dimensions is not None:
+                dims = min(vector_index.check_index_dimensions(index_dimensions), target.dimension)
+            key = vector_index.nonzero_tail_key(cursor, target.id, dims)
+            if key is not None:
+                raise InvalidInput(
+                    f"vector {key!r} of collection {collection!r} has non-zero components beyond the first {dims}"
+                )
             vector_index.rebuild(
-                cursor, collection_id=target.id, metric=target.metric, old_type=target.index_type, new_type=new_type
+                cursor,
+                collection_id=target.id,
+                metric=target.metric,
+                old_type=target.index_type,
+                new_type=new_type,
+                dims=dims,
             )
         return new_type
 
