@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import IO, Any
 
 import orjson
@@ -29,7 +30,7 @@ from django.db import transaction
 from content import selectors as content
 from core.services import audit_record
 from core.storage import write_stores
-from knowledge import bulk, stores, writes
+from knowledge import import_sql, stores, writes
 from knowledge.entities import lock_workspace, types_by_name
 from knowledge.models import Entity, Relation
 from knowledge.normalize import normalize_name
@@ -149,21 +150,6 @@ def parse_line(raw: bytes) -> NodeLine | EdgeLine | None:
     raise LineError('"kind" must be "node" or "edge"')
 
 
-def read_lines(stream: IO[bytes], name: str, report: ImportReport) -> Iterator[tuple[int, NodeLine | EdgeLine]]:
-    """(line number, parsed line) of the valid lines; bad lines go to ``report.errors``."""
-    for number, raw in enumerate(stream, start=1):
-        report.lines = number
-        try:
-            parsed = parse_line(raw.rstrip(b"\r\n"))
-        except LineError as exc:
-            report.errors.append(f"{name}:{number}: {exc}")
-            continue
-        if parsed is not None:
-            if isinstance(parsed, EdgeLine):
-                parsed.line = number
-            yield number, parsed
-
-
 def graph_import(
     *,
     stream: IO[bytes],
@@ -174,23 +160,22 @@ def graph_import(
     batch_lines: int = BATCH_LINES,
 ) -> ImportReport:
     """Import a JSON Lines file into the workspace's knowledge graph, ``batch_lines`` lines per
-    transaction (rows and the graph-changed event; the graph follows by projection)."""
+    transaction (rows and the graph-changed event; the graph follows by projection). The lines
+    are staged, parsed and upserted set-based in PostgreSQL (knowledge/import_sql.py)."""
     report = ImportReport()
-    batch: list[tuple[int, NodeLine | EdgeLine]] = []
-    position = 0
-    for number, parsed in read_lines(stream, name, report):
-        batch.append((number, parsed))
-        if len(batch) >= batch_lines:
-            _flush(workspace_id, name, batch, report)
-            batch = []
-        if progress is not None:
-            now = stream.tell() if stream.seekable() else number
-            progress(now - position)
-            position = now
-    if batch:
-        _flush(workspace_id, name, batch, report)
-    if progress is not None and stream.seekable():
-        progress(stream.tell() - position)
+    with import_sql.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
+        for statement in import_sql.TABLES:
+            cursor.execute(statement)
+        try:
+            while chunk := list(islice(stream, batch_lines)):
+                first = report.lines + 1
+                report.lines += len(chunk)
+                _batch(cursor, workspace_id, name, first, chunk, report)
+                if progress is not None:
+                    progress(sum(map(len, chunk)))
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -203,87 +188,103 @@ def graph_import(
     return report
 
 
+def _stage(chunk: list[bytes], name: str, first: int, errors: dict[int, str]) -> bytes:
+    """The chunk as COPY data for the staging table. Lines SQL does not check alone (see
+    import_sql) are parsed here; a bad one is reported and staged blank."""
+    lines = [raw.rstrip(b"\r\n") for raw in chunk]
+    data = b"\n".join(lines)
+    if not data.isascii() or b"\\u" in data or b"\x00" in data or max(map(len, lines)) > import_sql.SQL_LINE_BYTES:
+        for i, raw in enumerate(lines):
+            if len(raw) > import_sql.SQL_LINE_BYTES or not raw.isascii() or b"\\u" in raw or b"\x00" in raw:
+                try:
+                    parse_line(raw)
+                except LineError as exc:
+                    errors[first + i] = f"{name}:{first + i}: {exc}"
+                    lines[i] = b""
+        data = b"\n".join(lines)
+    return import_sql.escape_copy(data) + b"\n"
+
+
+def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[bytes], report: ImportReport) -> None:
+    errors: dict[int, str] = {}
+    data = _stage(chunk, name, first, errors)
+    cursor.execute(
+        "TRUNCATE strata_import_lines, strata_import_items, strata_import_ids, strata_import_triples, "
+        "strata_import_docs, strata_import_text RESTART IDENTITY"
+    )
+    with cursor.copy("COPY strata_import_lines (raw) FROM STDIN") as copy:
+        copy.write(data)
+    cursor.execute(import_sql.PARSE)
+    cursor.execute("SELECT n, err FROM strata_import_items WHERE err IS NOT NULL")
+    for n, err in cursor.fetchall():
+        number = first + n - 1
+        if err == "json":
+            try:
+                parse_line(chunk[n - 1].rstrip(b"\r\n"))
+                err = "invalid JSON: PostgreSQL's jsonb refused it"
+            except LineError as exc:
+                err = str(exc)
+        errors[number] = f"{name}:{number}: {err}"
+    cursor.execute(import_sql.TEXTS_TO_NORMALIZE)
+    texts = [value for (value,) in cursor.fetchall()]
+    if texts:
+        with cursor.copy("COPY strata_import_text (value, stripped, normalized) FROM STDIN") as copy:
+            for value in texts:
+                copy.write_row((value, value.strip(), normalize_name(value)))
+    cursor.execute(
+        "SELECT DISTINCT key FROM strata_import_items WHERE err IS NULL AND kind = 'doc' UNION "
+        "SELECT DISTINCT v FROM strata_import_items, LATERAL (VALUES (source), (target)) e(v) "
+        "WHERE err IS NULL AND kind = 'edge' AND starts_with(v, 'doc:')"
+    )
+    prefix = len(stores.DOCUMENT_PREFIX)
+    wanted = {key[prefix:] for (key,) in cursor.fetchall()}
+    doc_ids = content.document_ids_by_external_id(workspace_id=workspace_id, external_ids=wanted) if wanted else {}
+    if doc_ids:
+        with cursor.copy("COPY strata_import_docs (key, id) FROM STDIN") as copy:
+            for external_id, doc_id in doc_ids.items():
+                copy.write_row((stores.DOCUMENT_PREFIX + external_id, doc_id))
+    cursor.execute(
+        "SELECT n, key FROM strata_import_items WHERE err IS NULL AND kind = 'doc' "
+        "AND NOT EXISTS (SELECT 1 FROM strata_import_docs d WHERE d.key = strata_import_items.key)"
+    )
+    missing = cursor.fetchall()
+    cursor.execute(import_sql.MISSING_DOCUMENTS)
+    for n, key in [*missing, *cursor.fetchall()]:
+        number = first + n - 1
+        errors[number] = f"{name}:{number}: no document with external id {key[prefix:]!r} in this workspace"
+    cursor.execute(
+        "SELECT array(SELECT DISTINCT type FROM strata_import_items WHERE err IS NULL AND kind = 'node'), "
+        "array(SELECT DISTINCT label FROM strata_import_items WHERE err IS NULL AND kind = 'edge')"
+    )
+    type_names, labels = cursor.fetchone()
+    _define_labels(labels)
+    params = {"ws": int(workspace_id), "origin": PROVENANCE}
+    with transaction.atomic():
+        lock_workspace(workspace_id)
+        types = types_by_name(workspace_id, set(type_names) | {"concept"})
+        params.update(type_names=list(types), type_ids=[t.pk for t in types.values()], concept=types["concept"].pk)
+        cursor.execute(import_sql.UPSERT_NODES, params)
+        report.nodes += cursor.rowcount
+        cursor.execute(import_sql.ENSURE_ENDS, params)
+        cursor.execute(import_sql.TRIPLES)
+        report.edges += cursor.rowcount
+        cursor.execute(import_sql.UPSERT_RELATIONS, params)
+        cursor.execute("SELECT label, se, sd, te, td FROM strata_import_triples")
+        triples = [
+            (label, ("e", se) if se is not None else ("d", sd), ("e", te) if te is not None else ("d", td))
+            for label, se, sd, te, td in cursor.fetchall()
+        ]
+        cursor.execute("SELECT id, key FROM strata_import_ids WHERE node OR new")
+        writes.publish_graph_change(workspace_id=workspace_id, triples=triples, gone_entities=cursor.fetchall())
+    report.errors.extend(errors[n] for n in sorted(errors))
+
+
 def _define_labels(labels: Iterable[str]) -> None:
     """Edge types are created before the batch's transaction (creating one is DDL)."""
     for _, store in write_stores(stores.APP, "graph"):
         known = set(store.edge_types())  # type: ignore[attr-defined]
         for label in sorted(set(labels) - known):
             store.define_edge_type(label)  # type: ignore[attr-defined]
-
-
-def _flush(workspace_id: int, name: str, batch: list[tuple[int, NodeLine | EdgeLine]], report: ImportReport) -> None:
-    nodes: dict[str, NodeLine] = {}
-    edges: list[EdgeLine] = []
-    documents: set[str] = set()
-    for _, item in batch:
-        if isinstance(item, NodeLine):
-            if item.type == "document":
-                documents.add(item.key[len(stores.DOCUMENT_PREFIX) :])
-                continue
-            before = nodes.get(item.key)
-            if before is not None:  # a repeated node: later values win, properties merge
-                item = NodeLine(
-                    item.key,
-                    item.type,
-                    item.name,
-                    item.aliases or before.aliases,
-                    {**before.properties, **item.properties},
-                )
-            nodes[item.key] = item
-        else:
-            edges.append(item)
-            for key in (item.source, item.target):
-                if key.startswith(stores.DOCUMENT_PREFIX):
-                    documents.add(key[len(stores.DOCUMENT_PREFIX) :])
-    doc_ids = content.document_ids_by_external_id(workspace_id=workspace_id, external_ids=documents)
-    for number, item in batch:
-        if isinstance(item, NodeLine) and item.type == "document" and item.key[4:] not in doc_ids:
-            report.errors.append(f"{name}:{number}: no document with external id {item.key[4:]!r} in this workspace")
-    _define_labels({e.label for e in edges})
-    with transaction.atomic():
-        lock_workspace(workspace_id)
-        types = types_by_name(workspace_id, {n.type for n in nodes.values()} | {"concept"})
-        entity_rows = [
-            (
-                n.key,
-                n.name,
-                normalize_name(n.name),
-                types[n.type].pk,
-                n.aliases,
-                [normalize_name(a) for a in n.aliases],
-                n.properties,
-            )
-            for n in nodes.values()
-        ]
-        ids = bulk.upsert_entities(workspace_id, entity_rows, PROVENANCE)
-        ends = {k for e in edges for k in (e.source, e.target) if not k.startswith(stores.DOCUMENT_PREFIX)}
-        bare = [(k, normalize_name(k)) for k in sorted(ends - set(ids))]
-        found, new = bulk.ensure_entities(workspace_id, bare, types["concept"].pk, PROVENANCE)
-        ids.update(found)
-        rows: dict[writes.Triple, tuple] = {}
-        for edge in edges:
-            pair = []
-            for key in (edge.source, edge.target):
-                if key.startswith(stores.DOCUMENT_PREFIX):
-                    doc = doc_ids.get(key[len(stores.DOCUMENT_PREFIX) :])
-                    pair.append(("d", doc) if doc is not None else None)
-                else:
-                    pair.append(("e", ids[key]))
-            if None in pair:
-                missing = edge.source if pair[0] is None else edge.target
-                report.errors.append(
-                    f"{name}:{edge.line}: no document with external id {missing[4:]!r} in this workspace"
-                )
-                continue
-            triple = (edge.label, pair[0], pair[1])
-            before = rows.get(triple)
-            props = {**before[4], **edge.properties} if before else edge.properties
-            rows[triple] = (edge.label, pair[0], pair[1], edge.weight, props)  # a repeat: the later one wins
-        bulk.upsert_relations(workspace_id, rows.values(), PROVENANCE)
-        changed = [(ids[k], k) for k in [*nodes, *new] if k in ids]
-        writes.publish_graph_change(workspace_id=workspace_id, triples=rows.keys(), gone_entities=changed)
-    report.nodes += len(nodes)
-    report.edges += len(rows)
 
 
 # ---------------------------------------------------------------- export

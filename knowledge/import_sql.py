@@ -1,0 +1,275 @@
+"""graph_import's set-based path: each batch of raw lines is COPYed into a temporary table and
+parsed, checked, merged and upserted by SQL on Django's connection (knowledge/imports.py drives it).
+
+* **Staging.** The lines travel byte-exact as COPY text data (backslash, tab and carriage return
+  escaped; one line, one row; the row's identity is its position in the batch). Lines PostgreSQL
+  should not see unchecked (not ASCII, a ``\\u`` escape, NUL, longer than ``SQL_LINE_BYTES``) are
+  checked in Python first by ``parse_line`` (a bad one is staged blank and reported from there), so
+  the SQL checks below only ever meet ASCII text whose JSON strings are ASCII too.
+* **Parsing.** ``PARSE`` casts each line to jsonb guarded by ``pg_input_is_valid`` (a bad line
+  never aborts the batch) and applies parse_line's checks in the same order with the same messages;
+  a line that is not JSON is marked ``json`` and its message (orjson's) is computed in Python.
+* **Merging and upserts** in the batch's transaction: repeated nodes and edges merge as before
+  (later values win, properties merge in line order, later non-empty aliases win), entities and
+  relations are written with one ``INSERT ... SELECT ... ON CONFLICT`` each, and a relation whose
+  weight and properties did not change is not written again (re-importing writes no rows).
+
+Every value travels as COPY data or a bound parameter; the SQL text is constant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+# lines up to this many bytes (ASCII, no \u escape) are checked by SQL alone; a longer one cannot
+# nest deeper than jsonb's stack allows or carry properties past the size limit unchecked
+SQL_LINE_BYTES = 1000
+NON_ASCII = r"[^\x01-\x7f]"
+
+TABLES = (
+    "CREATE TEMP TABLE strata_import_lines (n int GENERATED ALWAYS AS IDENTITY, raw text)",
+    "CREATE TEMP TABLE strata_import_items (n int, kind text, err text, key text, type text, name text, "
+    "aliases text[], props jsonb, source text, target text, label text, weight float8)",
+    "CREATE TEMP TABLE strata_import_text (value text PRIMARY KEY, stripped text, normalized text)",
+    "CREATE TEMP TABLE strata_import_docs (key text PRIMARY KEY, id bigint)",
+    "CREATE TEMP TABLE strata_import_ids (key text PRIMARY KEY, id bigint, node boolean, new boolean)",
+    "CREATE TEMP TABLE strata_import_triples (label text, se bigint, sd bigint, te bigint, td bigint, "
+    "weight float8, props jsonb)",
+)
+TEMP_TABLES = (
+    "pg_temp.strata_import_lines, pg_temp.strata_import_items, pg_temp.strata_import_text, "
+    "pg_temp.strata_import_docs, pg_temp.strata_import_ids, pg_temp.strata_import_triples"
+)
+
+_WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # bytes.strip()'s whitespace
+_KEY_MESSAGE = "{0} must be a string of 1-200 printable characters"
+_DOC_MESSAGE = "{0} 'doc:' needs an external id after it"
+
+
+def _key_check(field: str) -> str:
+    """The CASE branches of parse_line's ``_key`` for ``d -> field`` (ASCII: printable = no
+    control character)."""
+    value = f"d ->> '{field}'"
+    doc_message = _DOC_MESSAGE.format(field).replace("'", "''")
+    return (
+        f"WHEN jsonb_typeof(d -> '{field}') IS DISTINCT FROM 'string' OR char_length({value}) NOT BETWEEN 1 AND 200 "
+        f"OR {value} ~ '[\\x01-\\x1f\\x7f]' THEN '{_KEY_MESSAGE.format(field)}' "
+        f"WHEN {value} = 'doc:' THEN '{doc_message}' "
+    )
+
+
+# parse_line in SQL: the first failing check's message, in parse_line's order
+PARSE = f"""
+INSERT INTO strata_import_items (n, kind, err, key, type, name, aliases, props, source, target, label, weight)
+SELECT n, kind, err,
+  CASE WHEN err IS NULL AND kind IN ('node', 'doc') THEN d ->> 'key' END,
+  CASE WHEN err IS NULL AND kind = 'node' THEN lower(coalesce(d ->> 'label', 'concept')) END,
+  CASE WHEN err IS NULL AND kind = 'node' THEN coalesce(p ->> 'name', d ->> 'key') END,
+  CASE WHEN err IS NULL AND kind = 'node' AND p ? 'aliases' THEN
+    ARRAY(SELECT a FROM jsonb_array_elements_text(p -> 'aliases') WITH ORDINALITY x(a, o) ORDER BY o LIMIT 100) END,
+  CASE WHEN err IS NULL AND kind = 'node' THEN p - 'name' - 'aliases'
+       WHEN err IS NULL AND kind = 'edge' THEN p - 'weight' - 'provenance' - 'workspace_id' END,
+  CASE WHEN err IS NULL AND kind = 'edge' THEN d ->> 'source' END,
+  CASE WHEN err IS NULL AND kind = 'edge' THEN d ->> 'target' END,
+  CASE WHEN err IS NULL AND kind = 'edge' THEN d ->> 'label' END,
+  CASE WHEN err IS NULL AND kind = 'edge' THEN (w #>> '{{}}')::float8 END
+FROM (
+  SELECT n, d, p, w,
+    CASE WHEN err IS NULL AND kind = 'node' AND starts_with(d ->> 'key', 'doc:') THEN 'doc' ELSE kind END AS kind,
+    err
+  FROM (
+    SELECT n, d, p, w, d ->> 'kind' AS kind,
+      CASE
+        WHEN d IS NULL THEN 'json'
+        WHEN jsonb_typeof(d) <> 'object' THEN 'each line must be a JSON object with "kind": "node" or "edge"'
+        WHEN jsonb_typeof(p) <> 'object' THEN 'properties must be a JSON object'
+        WHEN p ? 'key' OR (strpos(raw, '_strata') > 0
+          AND EXISTS (SELECT 1 FROM jsonb_object_keys(p) k WHERE starts_with(k, '_strata')))
+          THEN 'property names ''key'' and ''_strata...'' are reserved'
+        WHEN d ->> 'kind' = 'node' AND jsonb_typeof(d -> 'kind') = 'string' THEN CASE
+          {_key_check("key")}
+          WHEN d ? 'label' AND (jsonb_typeof(d -> 'label') IS DISTINCT FROM 'string'
+            OR d ->> 'label' !~ '^[A-Za-z][A-Za-z0-9_-]{{0,49}}$')
+            THEN 'label must be a letter then up to 49 letters, digits, - or _'
+          WHEN starts_with(d ->> 'key', 'doc:') THEN NULL
+          WHEN jsonb_typeof(coalesce(p -> 'name', d -> 'key')) <> 'string'
+            OR btrim(coalesce(p ->> 'name', d ->> 'key'), {_WS}) = ''
+            OR char_length(coalesce(p ->> 'name', d ->> 'key')) > 255
+            THEN 'properties.name must be a non-empty string of at most 255 characters'
+          WHEN p ? 'aliases' AND (jsonb_typeof(p -> 'aliases') IS DISTINCT FROM 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(p -> 'aliases') a
+                       WHERE jsonb_typeof(a) <> 'string' OR char_length(a #>> '{{}}') NOT BETWEEN 1 AND 255))
+            THEN 'properties.aliases must be a list of strings'
+          END
+        WHEN d ->> 'kind' = 'edge' AND jsonb_typeof(d -> 'kind') = 'string' THEN CASE
+          {_key_check("source")}
+          {_key_check("target")}
+          WHEN jsonb_typeof(d -> 'label') IS DISTINCT FROM 'string' OR d ->> 'label' !~ '^[A-Za-z][A-Za-z0-9_]{{0,62}}$'
+            OR d ->> 'label' IN ('Entity', 'DocumentRef', 'Document')
+            THEN 'label must be a letter then up to 62 letters, digits or _ (not Entity or DocumentRef)'
+          WHEN starts_with(d ->> 'source', 'doc:') AND starts_with(d ->> 'target', 'doc:')
+            THEN 'an edge needs an entity at one end at least'
+          WHEN jsonb_typeof(w) IS DISTINCT FROM 'number' OR NOT ((w #>> '{{}}')::numeric > -1e12
+            AND (w #>> '{{}}')::numeric < 1e12) THEN 'weight must be a number'
+          END
+        ELSE '"kind" must be "node" or "edge"'
+      END AS err
+    FROM (
+      SELECT n, raw, d, p,
+        CASE WHEN p ? 'weight' THEN p -> 'weight' WHEN d ? 'weight' THEN d -> 'weight' ELSE '1.0'::jsonb END AS w
+      FROM (
+        SELECT n, raw, d,
+          CASE WHEN jsonb_typeof(d) = 'object'
+            THEN coalesce(nullif(d -> 'properties', 'null'::jsonb), '{{}}'::jsonb) END AS p
+        FROM (
+          SELECT n, raw, CASE WHEN pg_input_is_valid(raw, 'jsonb') THEN raw::jsonb END AS d
+          FROM strata_import_lines WHERE btrim(raw, {_WS}) <> ''
+        ) cast_lines
+      ) with_props
+    ) with_weight
+  ) checked
+) classified
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+
+def _text(column: str, field: str) -> str:
+    """``strata_import_text``'s ``field`` for a non-ASCII value (computed by Python), else the SQL
+    equivalent for ASCII text."""
+    ascii_value = {
+        "stripped": f"btrim({column}, {_WS})",
+        "normalized": (
+            f"left(btrim(regexp_replace(lower({column}), '\\s+', ' ', 'g'), "
+            "E' \\t\\r\\n.,;:!?''\"()[]{}<>`*_~|'), 255)"
+        ),
+    }[field]
+    return (
+        f"CASE WHEN {column} ~ '{NON_ASCII}' "  # noqa: S608 (constant fragments)
+        f"THEN (SELECT t.{field} FROM strata_import_text t WHERE t.value = {column}) ELSE {ascii_value} END"
+    )
+
+
+TEXTS_TO_NORMALIZE = f"""
+SELECT DISTINCT v FROM (
+  SELECT name AS v FROM strata_import_items WHERE err IS NULL AND kind = 'node'
+  UNION ALL SELECT unnest(aliases) FROM strata_import_items WHERE err IS NULL AND kind = 'node'
+  UNION ALL SELECT source FROM strata_import_items WHERE err IS NULL AND kind = 'edge'
+  UNION ALL SELECT target FROM strata_import_items WHERE err IS NULL AND kind = 'edge'
+) t WHERE v ~ '{NON_ASCII}'
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+_NODES = "strata_import_items i WHERE i.err IS NULL AND i.kind = 'node'"
+_EDGES = "strata_import_items i WHERE i.err IS NULL AND i.kind = 'edge'"
+_STRIPPED_NAME = _text("m.name", "stripped")
+
+UPSERT_NODES = f"""
+WITH last AS (
+  SELECT DISTINCT ON (i.key) i.key, i.type, i.name, i.aliases, i.props FROM {_NODES} ORDER BY i.key, i.n DESC
+), repeated AS (
+  SELECT i.key FROM {_NODES} GROUP BY i.key HAVING count(*) > 1
+), merged AS (
+  SELECT l.key, l.type, l.name,
+    CASE WHEN r.key IS NULL THEN coalesce(l.aliases, '{{}}') ELSE coalesce((
+      SELECT i.aliases FROM {_NODES} AND i.key = l.key AND cardinality(i.aliases) > 0 ORDER BY i.n DESC LIMIT 1
+    ), '{{}}') END AS aliases,
+    CASE WHEN r.key IS NULL THEN l.props ELSE (
+      SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY i.n), '{{}}')
+      FROM strata_import_items i CROSS JOIN LATERAL jsonb_each(i.props) e
+      WHERE i.err IS NULL AND i.kind = 'node' AND i.key = l.key
+    ) END AS props
+  FROM last l LEFT JOIN repeated r USING (key)
+), typed AS (
+  SELECT m.*, {_STRIPPED_NAME} AS stripped, t.id AS type_id
+  FROM merged m JOIN unnest(%(type_names)s::text[], %(type_ids)s::bigint[]) t(name, id) ON t.name = m.type
+), up AS (
+  INSERT INTO knowledge_entity (workspace_id, key, name, normalized, type_id, aliases, normalized_aliases,
+    properties, origin, created_at, updated_at)
+  SELECT %(ws)s, key, stripped, {_text("stripped", "normalized")}, type_id, aliases,
+    CASE WHEN cardinality(aliases) = 0 THEN '{{}}'::text[] ELSE
+      ARRAY(SELECT {_text("a", "normalized")} FROM unnest(aliases) WITH ORDINALITY x(a, o) ORDER BY o) END,
+    props, %(origin)s, now(), now()
+  FROM typed
+  ON CONFLICT (workspace_id, key) DO UPDATE SET name = EXCLUDED.name, normalized = EXCLUDED.normalized,
+    type_id = EXCLUDED.type_id, aliases = EXCLUDED.aliases, normalized_aliases = EXCLUDED.normalized_aliases,
+    properties = knowledge_entity.properties || EXCLUDED.properties, updated_at = now()
+  RETURNING key, coalesce(merged_into_id, id) AS id
+)
+INSERT INTO strata_import_ids (key, id, node, new) SELECT key, id, true, false FROM up
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+ENSURE_ENDS = f"""
+WITH ends AS (
+  SELECT DISTINCT v.k FROM strata_import_items i CROSS JOIN LATERAL (VALUES (i.source), (i.target)) v(k)
+  WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
+    AND NOT EXISTS (SELECT 1 FROM strata_import_ids x WHERE x.key = v.k)
+), added AS (
+  INSERT INTO knowledge_entity (workspace_id, key, name, normalized, type_id, aliases, normalized_aliases,
+    properties, origin, created_at, updated_at)
+  SELECT %(ws)s, k, k, {_text("k", "normalized")}, %(concept)s, '{{}}', '{{}}', '{{}}'::jsonb, %(origin)s, now(), now()
+  FROM ends ORDER BY k
+  ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key, id
+)
+INSERT INTO strata_import_ids (key, id, node, new)
+SELECT key, id, false, true FROM added
+UNION ALL
+SELECT e.key, coalesce(e.merged_into_id, e.id), false, false
+FROM knowledge_entity e JOIN ends ON ends.k = e.key WHERE e.workspace_id = %(ws)s
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+_NO_DOC = "(starts_with({0}, 'doc:') AND NOT EXISTS (SELECT 1 FROM strata_import_docs x WHERE x.key = {0}))"
+
+# the edges whose document end does not exist: (line, the missing key)
+MISSING_DOCUMENTS = f"""
+SELECT i.n, CASE WHEN {_NO_DOC.format("i.source")} THEN i.source ELSE i.target END
+FROM {_EDGES} AND ({_NO_DOC.format("i.source")} OR {_NO_DOC.format("i.target")})
+ORDER BY i.n
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+_SAME = " AND ".join(f"{{0}}.{c} IS NOT DISTINCT FROM l.{c}" for c in ("se", "sd", "te", "td"))
+
+TRIPLES = f"""
+WITH ok AS (
+  SELECT i.n, i.label, s.id AS se, sd.id AS sd, t.id AS te, td.id AS td, i.weight, i.props
+  FROM {
+    _EDGES.replace(
+        " WHERE ",
+        " LEFT JOIN strata_import_ids s ON s.key = i.source "
+        "LEFT JOIN strata_import_docs sd ON sd.key = i.source LEFT JOIN strata_import_ids t ON t.key = i.target "
+        "LEFT JOIN strata_import_docs td ON td.key = i.target WHERE ",
+    )
+}
+    AND (s.id IS NOT NULL OR sd.id IS NOT NULL) AND (t.id IS NOT NULL OR td.id IS NOT NULL)
+), last AS (
+  SELECT DISTINCT ON (label, se, sd, te, td) * FROM ok ORDER BY label, se, sd, te, td, n DESC
+), repeated AS (
+  SELECT label, se, sd, te, td FROM ok GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1
+)
+INSERT INTO strata_import_triples (label, se, sd, te, td, weight, props)
+SELECT l.label, l.se, l.sd, l.te, l.td, l.weight,
+  CASE WHEN r.label IS NULL THEN l.props ELSE (
+    SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY o.n), '{{}}')
+    FROM ok o CROSS JOIN LATERAL jsonb_each(o.props) e WHERE o.label = l.label AND {_SAME.format("o")}
+  ) END
+FROM last l LEFT JOIN repeated r ON r.label = l.label AND {_SAME.format("r")}
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+UPSERT_RELATIONS = """
+INSERT INTO knowledge_relation AS r (workspace_id, label, source_entity_id, source_document_id, target_entity_id,
+  target_document_id, properties, weight, provenance, document_id, created_at)
+SELECT %(ws)s, label, se, sd, te, td, props, weight, %(origin)s, NULL, now() FROM strata_import_triples
+ON CONFLICT ON CONSTRAINT knowledge_relation_unique DO UPDATE
+SET weight = EXCLUDED.weight, properties = EXCLUDED.properties
+WHERE (r.weight, r.properties) IS DISTINCT FROM (EXCLUDED.weight, EXCLUDED.properties)
+"""
+
+
+def cursor() -> Any:
+    """A psycopg cursor on Django's connection (the same session and transaction)."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
+
+
+def escape_copy(data: bytes) -> bytes:
+    """Lines joined by newlines as COPY text data: each line arrives byte-exact as one row."""
+    return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\r", b"\\r")
