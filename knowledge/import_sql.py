@@ -126,10 +126,10 @@ FROM (
         FROM (
           SELECT n, raw, CASE WHEN pg_input_is_valid(raw, 'jsonb') THEN raw::jsonb END AS d
           FROM strata_import_lines WHERE btrim(raw, {_WS}) <> ''
-        ) cast_lines
-      ) with_props
-    ) with_weight
-  ) checked
+        OFFSET 0) cast_lines
+      OFFSET 0) with_props
+    OFFSET 0) with_weight
+  OFFSET 0) checked
 ) classified
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
@@ -164,21 +164,20 @@ _EDGES = "strata_import_items i WHERE i.err IS NULL AND i.kind = 'edge'"
 _STRIPPED_NAME = _text("m.name", "stripped")
 
 UPSERT_NODES = f"""
-WITH last AS (
-  SELECT DISTINCT ON (i.key) i.key, i.type, i.name, i.aliases, i.props FROM {_NODES} ORDER BY i.key, i.n DESC
-), repeated AS (
-  SELECT i.key FROM {_NODES} GROUP BY i.key HAVING count(*) > 1
-), merged AS (
+WITH merged AS (
   SELECT l.key, l.type, l.name,
-    CASE WHEN r.key IS NULL THEN coalesce(l.aliases, '{{}}') ELSE coalesce((
+    CASE WHEN l.times = 1 THEN coalesce(l.aliases, '{{}}') ELSE coalesce((
       SELECT i.aliases FROM {_NODES} AND i.key = l.key AND cardinality(i.aliases) > 0 ORDER BY i.n DESC LIMIT 1
     ), '{{}}') END AS aliases,
-    CASE WHEN r.key IS NULL THEN l.props ELSE (
+    CASE WHEN l.times = 1 THEN l.props ELSE (
       SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY i.n), '{{}}')
       FROM strata_import_items i CROSS JOIN LATERAL jsonb_each(i.props) e
       WHERE i.err IS NULL AND i.kind = 'node' AND i.key = l.key
     ) END AS props
-  FROM last l LEFT JOIN repeated r USING (key)
+  FROM (
+    SELECT DISTINCT ON (i.key) i.key, i.type, i.name, i.aliases, i.props, count(*) OVER (PARTITION BY i.key) AS times
+    FROM {_NODES} ORDER BY i.key, i.n DESC
+  ) l
 ), typed AS (
   SELECT m.*, {_STRIPPED_NAME} AS stripped, t.id AS type_id
   FROM merged m JOIN unnest(%(type_names)s::text[], %(type_ids)s::bigint[]) t(name, id) ON t.name = m.type
@@ -198,23 +197,29 @@ WITH last AS (
 INSERT INTO strata_import_ids (key, id, node, new) SELECT key, id, true, false FROM up
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
-ENSURE_ENDS = f"""
-WITH ends AS (
-  SELECT DISTINCT v.k FROM strata_import_items i CROSS JOIN LATERAL (VALUES (i.source), (i.target)) v(k)
-  WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
-    AND NOT EXISTS (SELECT 1 FROM strata_import_ids x WHERE x.key = v.k)
-), added AS (
+# the edges' entity ends no node line of the batch named, with their ids where they exist
+ENDS = """
+INSERT INTO strata_import_ids (key, id, node, new)
+SELECT DISTINCT v.k, NULL::bigint, false, false
+FROM strata_import_items i CROSS JOIN LATERAL (VALUES (i.source), (i.target)) v(k)
+WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
+  AND NOT EXISTS (SELECT 1 FROM strata_import_ids x WHERE x.key = v.k)
+"""
+ENDS_FOUND = """
+UPDATE strata_import_ids x SET id = coalesce(e.merged_into_id, e.id)
+FROM knowledge_entity e WHERE x.id IS NULL AND e.workspace_id = %(ws)s AND e.key = x.key
+"""
+# and the bare entities created for the others
+ENDS_ADDED = f"""
+WITH added AS (
   INSERT INTO knowledge_entity (workspace_id, key, name, normalized, type_id, aliases, normalized_aliases,
     properties, origin, created_at, updated_at)
-  SELECT %(ws)s, k, k, {_text("k", "normalized")}, %(concept)s, '{{}}', '{{}}', '{{}}'::jsonb, %(origin)s, now(), now()
-  FROM ends ORDER BY k
+  SELECT %(ws)s, x.key, x.key, {_text("x.key", "normalized")}, %(concept)s, '{{}}', '{{}}', '{{}}'::jsonb, %(origin)s,
+    now(), now()
+  FROM strata_import_ids x WHERE x.id IS NULL ORDER BY x.key
   ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key, id
 )
-INSERT INTO strata_import_ids (key, id, node, new)
-SELECT key, id, false, true FROM added
-UNION ALL
-SELECT e.key, coalesce(e.merged_into_id, e.id), false, false
-FROM knowledge_entity e JOIN ends ON ends.k = e.key WHERE e.workspace_id = %(ws)s
+UPDATE strata_import_ids x SET id = added.id, new = true FROM added WHERE x.key = added.key
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 _NO_DOC = "(starts_with({0}, 'doc:') AND NOT EXISTS (SELECT 1 FROM strata_import_docs x WHERE x.key = {0}))"
@@ -241,17 +246,16 @@ WITH ok AS (
 }
     AND (s.id IS NOT NULL OR sd.id IS NOT NULL) AND (t.id IS NOT NULL OR td.id IS NOT NULL)
 ), last AS (
-  SELECT DISTINCT ON (label, se, sd, te, td) * FROM ok ORDER BY label, se, sd, te, td, n DESC
-), repeated AS (
-  SELECT label, se, sd, te, td FROM ok GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1
+  SELECT DISTINCT ON (label, se, sd, te, td) *, count(*) OVER (PARTITION BY label, se, sd, te, td) AS times
+  FROM ok ORDER BY label, se, sd, te, td, n DESC
 )
 INSERT INTO strata_import_triples (label, se, sd, te, td, weight, props)
 SELECT l.label, l.se, l.sd, l.te, l.td, l.weight,
-  CASE WHEN r.label IS NULL THEN l.props ELSE (
+  CASE WHEN l.times = 1 THEN l.props ELSE (
     SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY o.n), '{{}}')
     FROM ok o CROSS JOIN LATERAL jsonb_each(o.props) e WHERE o.label = l.label AND {_SAME.format("o")}
   ) END
-FROM last l LEFT JOIN repeated r ON r.label = l.label AND {_SAME.format("r")}
+FROM last l
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 UPSERT_RELATIONS = """

@@ -215,6 +215,7 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
     with cursor.copy("COPY strata_import_lines (raw) FROM STDIN") as copy:
         copy.write(data)
     cursor.execute(import_sql.PARSE)
+    cursor.execute("ANALYZE strata_import_items")
     cursor.execute("SELECT n, err FROM strata_import_items WHERE err IS NOT NULL")
     for n, err in cursor.fetchall():
         number = first + n - 1
@@ -265,7 +266,10 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
         params.update(type_names=list(types), type_ids=[t.pk for t in types.values()], concept=types["concept"].pk)
         cursor.execute(import_sql.UPSERT_NODES, params)
         report.nodes += cursor.rowcount
-        cursor.execute(import_sql.ENSURE_ENDS, params)
+        cursor.execute(import_sql.ENDS)
+        cursor.execute("ANALYZE strata_import_ids")
+        cursor.execute(import_sql.ENDS_FOUND, params)
+        cursor.execute(import_sql.ENDS_ADDED, params)
         cursor.execute(import_sql.TRIPLES)
         report.edges += cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
