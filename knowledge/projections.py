@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from core.models import OutboxEvent
 from core.projections import projection
 from core.storage.ports import Edge, GraphStore, Node, NodeNotFound
-from knowledge import stores
+from knowledge import graph_sql, stores
 from knowledge.models import Relation
 from knowledge.writes import EVENT_GRAPH_CHANGED, Triple, aggregate_edges, int_array
 
@@ -95,8 +95,33 @@ def project_graph(event: OutboxEvent, store: GraphStore) -> None:
     store.define_node_label(stores.DOCUMENT_LABEL)
     for label in sorted({t[0] for t in triples}):
         store.define_edge_type(label)
+    if _project_in_database(store, workspace_id, payload, triples):
+        return
     for start in range(0, max(len(triples), 1), BATCH):
         _project(store, workspace_id, payload if start == 0 else {}, triples[start : start + BATCH])
+
+
+def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> bool:
+    """The set-based path (knowledge/graph_sql.py) where the store offers it (``load_query``:
+    a store in this database) and the event names only live entities and edges with rows
+    between them; False when the Python path must run (it writes the current state, so running
+    it after this one is safe)."""
+    load = getattr(store, "load_query", None)
+    if load is None or payload.get("documents"):
+        return False
+    named = payload.get("entities") or []
+    params = {
+        "ws": workspace_id,
+        "prefix": stores.prefix(workspace_id),
+        "entity": stores.ENTITY_LABEL,
+        "named": orjson.dumps(named).decode(),
+        "edges": orjson.dumps(payload.get("edges") or []).decode(),
+    }
+    try:
+        nodes, edges = load(nodes=graph_sql.NODES, edges=graph_sql.EDGES, params=params)
+    except (NodeNotFound, DatabaseError):  # an end without its node, a value the store refuses
+        return False
+    return nodes == len({int(pk) for pk, _ in named}) and edges == len(triples)
 
 
 def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import psycopg
 from django.db import transaction
 from psycopg import sql
 
-from core.storage.graph_input import Batch
+from core.storage.graph_input import Batch, validate_label
 from core.storage.ports import NodeNotFound
 from core.storage.postgres.age.base import AgeBase
 
 _TEMP_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_endpoints, pg_temp.strata_graph_edges"
+_QUERY_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_query_edges"
 
 
 class BulkLoadMixin(AgeBase):
@@ -37,6 +41,58 @@ class BulkLoadMixin(AgeBase):
                 self._load_edges(cursor, batch)
                 cursor.execute(f"DROP TABLE IF EXISTS {_TEMP_TABLES}")
 
+    def load_query(self, *, nodes: str, edges: str, params: Mapping[str, Any]) -> tuple[int, int]:
+        """Upsert the nodes and edges two queries of this database yield, set-based, without
+        their rows leaving PostgreSQL (a store that shares the database: a projection composes
+        the queries from its own tables, every value a bound parameter). ``nodes`` yields (label,
+        properties as jsonb, with "key"), ``edges`` (edge type, source label, source key, target
+        label, target key, properties as JSON text), each node and edge once; the labels and
+        types must be defined. Written like ``bulk_load``: a row whose properties did not change
+        is not written again; a missing endpoint raises NodeNotFound and undoes everything.
+        Returns (nodes, edges) the queries yielded."""
+        with transaction.atomic(using=self.using), self._connection.wrap_database_errors:
+            with self._connection.connection.cursor() as cursor:
+                cursor.execute("CREATE TEMP TABLE strata_graph_nodes (label text, props text) ON COMMIT DROP")
+                cursor.execute(f"INSERT INTO strata_graph_nodes SELECT q.* FROM ({nodes}) q", params)  # noqa: S608
+                node_count = cursor.rowcount
+                cursor.execute("SELECT DISTINCT label FROM strata_graph_nodes")
+                self._upsert_nodes(cursor, [validate_label(label) for (label,) in cursor.fetchall()])
+                cursor.execute(
+                    "CREATE TEMP TABLE strata_graph_query_edges (etype text, slabel text, skey text, elabel text, "
+                    "ekey text, props text) ON COMMIT DROP"
+                )
+                cursor.execute(f"INSERT INTO strata_graph_query_edges SELECT q.* FROM ({edges}) q", params)  # noqa: S608
+                edge_count = cursor.rowcount
+                cursor.execute("SELECT etype, slabel, elabel, count(*) FROM strata_graph_query_edges GROUP BY 1, 2, 3")
+                for edge_type, start, end, count in cursor.fetchall():
+                    self._upsert_query_edges(cursor, *(validate_label(x) for x in (edge_type, start, end)), count)
+                cursor.execute(f"DROP TABLE IF EXISTS {_QUERY_TABLES}")
+        return node_count, edge_count
+
+    def _upsert_query_edges(self, cursor: psycopg.Cursor, edge_type: str, start: str, end: str, count: int) -> None:
+        cursor.execute(
+            sql.SQL(
+                "WITH found AS (SELECT s.id AS src, t.id AS dst, q.props FROM strata_graph_query_edges q "
+                "JOIN {} s ON {} = to_json(q.skey)::text::ag_catalog.agtype "
+                "JOIN {} t ON {} = to_json(q.ekey)::text::ag_catalog.agtype "
+                "WHERE q.etype = %s AND q.slabel = %s AND q.elabel = %s), "
+                "written AS (INSERT INTO {} AS t (start_id, end_id, properties) "
+                "SELECT src, dst, props::ag_catalog.agtype FROM found "
+                "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties "
+                "WHERE t.properties IS DISTINCT FROM EXCLUDED.properties) "
+                "SELECT count(*) FROM found"
+            ).format(
+                self._table(start), self._key_of("s"), self._table(end), self._key_of("t"), self._table(edge_type)
+            ),
+            [edge_type, start, end],
+        )
+        (found,) = cursor.fetchone()
+        if found != count:
+            raise NodeNotFound(
+                f"{count - found} edge endpoints ({start} or {end} nodes) do not exist in graph {self.graph!r}; "
+                "nothing was written"
+            )
+
     def _load_nodes(self, cursor: psycopg.Cursor, batch: Batch) -> None:
         if not batch.nodes:
             return
@@ -45,7 +101,11 @@ class BulkLoadMixin(AgeBase):
             for label, rows in batch.nodes.items():
                 for text in rows.values():
                     copy.write_row((label, text))
-        for label in batch.nodes:
+        self._upsert_nodes(cursor, list(batch.nodes))
+
+    def _upsert_nodes(self, cursor: psycopg.Cursor, labels: list[str]) -> None:
+        """Upsert the rows of ``strata_graph_nodes`` into their labels' tables."""
+        for label in labels:
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {} AS t (properties) SELECT props::ag_catalog.agtype FROM strata_graph_nodes "
