@@ -6,9 +6,10 @@ parsed, checked, merged and upserted by SQL on Django's connection (knowledge/im
   should not see unchecked (not ASCII, a ``\\u`` escape, NUL, longer than ``SQL_LINE_BYTES``) are
   checked in Python first by ``parse_line`` (a bad one is staged blank and reported from there), so
   the SQL checks below only ever meet ASCII text whose JSON strings are ASCII too.
-* **Parsing.** ``PARSE`` casts each line to jsonb guarded by ``pg_input_is_valid`` (a bad line
-  never aborts the batch) and applies parse_line's checks in the same order with the same messages;
-  a line that is not JSON is marked ``json`` and its message (orjson's) is computed in Python.
+* **Parsing.** ``PARSE`` casts each line to jsonb (``PARSE_GUARDED``, when a line is not JSON,
+  tests each with ``pg_input_is_valid`` first, so a bad line never aborts the batch) and applies
+  parse_line's checks in the same order with the same messages; a line that is not JSON is marked
+  ``json`` and its message (orjson's) is computed in Python.
 * **Merging and upserts** in the batch's transaction: repeated nodes and edges merge as before
   (later values win, properties merge in line order, later non-empty aliases win), entities and
   relations are written with one ``INSERT ... SELECT ... ON CONFLICT`` each, and a relation whose
@@ -60,8 +61,10 @@ def _key_check(field: str) -> str:
     )
 
 
-# parse_line in SQL: the first failing check's message, in parse_line's order
-PARSE = f"""
+# parse_line in SQL: the first failing check's message, in parse_line's order. PARSE casts every
+# line (one parse each); when one is not JSON the statement fails and PARSE_GUARDED, which tests
+# each line first (two parses), runs instead.
+_PARSE = f"""
 INSERT INTO strata_import_items (n, kind, err, key, type, name, aliases, props, source, target, label, weight)
 SELECT n, kind, err,
   CASE WHEN err IS NULL AND kind IN ('node', 'doc') THEN d ->> 'key' END,
@@ -124,7 +127,7 @@ FROM (
           CASE WHEN jsonb_typeof(d) = 'object'
             THEN coalesce(nullif(d -> 'properties', 'null'::jsonb), '{{}}'::jsonb) END AS p
         FROM (
-          SELECT n, raw, CASE WHEN pg_input_is_valid(raw, 'jsonb') THEN raw::jsonb END AS d
+          SELECT n, raw, {{cast}} AS d
           FROM strata_import_lines WHERE btrim(raw, {_WS}) <> ''
         OFFSET 0) cast_lines
       OFFSET 0) with_props
@@ -132,6 +135,8 @@ FROM (
   OFFSET 0) checked
 ) classified
 """  # noqa: S608 (constant fragments; values are bound parameters)
+PARSE = _PARSE.replace("{cast}", "raw::jsonb")
+PARSE_GUARDED = _PARSE.replace("{cast}", "CASE WHEN pg_input_is_valid(raw, 'jsonb') THEN raw::jsonb END")
 
 
 def _text(column: str, field: str) -> str:

@@ -24,6 +24,7 @@ from itertools import islice
 from typing import IO, Any
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.db import transaction
 
@@ -36,7 +37,7 @@ from knowledge.models import Entity, Relation
 from knowledge.normalize import normalize_name
 
 PROVENANCE = "import"
-BATCH_LINES = 5000
+BATCH_LINES = 20000
 MAX_LINE_BYTES = 1024 * 1024
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 _EDGE_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -214,7 +215,11 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
     )
     with cursor.copy("COPY strata_import_lines (raw) FROM STDIN") as copy:
         copy.write(data)
-    cursor.execute(import_sql.PARSE)
+    try:
+        with transaction.atomic():
+            cursor.execute(import_sql.PARSE)
+    except psycopg.errors.DataError:  # a line is not JSON: test each line first
+        cursor.execute(import_sql.PARSE_GUARDED)
     cursor.execute("ANALYZE strata_import_items")
     cursor.execute("SELECT n, err FROM strata_import_items WHERE err IS NOT NULL")
     for n, err in cursor.fetchall():
