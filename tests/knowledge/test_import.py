@@ -9,7 +9,11 @@ import json
 import pytest
 from django.core.management import call_command
 
+from core.models import OutboxEvent
+from knowledge import projections, stores
+from knowledge.imports import LineError, parse_line
 from knowledge.models import Entity, Relation
+from knowledge.writes import EVENT_GRAPH_CHANGED
 from tests.knowledge.graphs import build, lines
 from tests.knowledge.helpers import doc, graph_edges, graph_nodes, ingest
 
@@ -90,3 +94,104 @@ def test_export_round_trips(workspace, other_workspace, tmp_path):
     mine = {(t, s, d) for t, s, d in graph_edges(workspace.id) if not s.startswith("doc:")}
     theirs = {(t, s, d) for t, s, d in graph_edges(other_workspace.id) if not s.startswith("doc:")}
     assert mine == theirs and len(mine) == 6
+
+
+def _graph(workspace_id):
+    """Every node and edge of the workspace in the graph, with their properties (types kept:
+    a float weight stays a float)."""
+    store = stores.graph()
+    nodes = {k: (v, {n: type(x).__name__ for n, x in v.items()}) for k, v in graph_nodes(workspace_id).items()}
+    edges = {}
+    for edge_type in store.edge_types():
+        after = None
+        while True:
+            page = store.scan_edges(edge_type, after=after, limit=1000)
+            for edge in page.items:
+                if stores.local_key(workspace_id, edge.source.key) is not None:
+                    types = {n: type(x).__name__ for n, x in edge.properties.items()}
+                    edges[(edge.type, edge.source.key, edge.target.key)] = (edge.properties, types)
+            if page.next_cursor is None:
+                break
+            after = page.next_cursor
+    return nodes, edges
+
+
+def test_set_based_projection_writes_what_the_python_path_writes(workspace, tmp_path):
+    extra = [
+        {
+            "kind": "node",
+            "key": "web",
+            "label": "Library",
+            "properties": {"name": " Web ", "aliases": ["w", "www"], "score": 2.5, "n": 3, "tags": {"a": [1, 2.0]}},
+        },
+        {
+            "kind": "edge",
+            "source": "app",
+            "target": "web",
+            "label": "DEPENDS_ON",
+            "properties": {"weight": 3, "why": "x"},
+        },
+        {"kind": "edge", "source": "app", "target": "web", "label": "DEPENDS_ON", "properties": {"since": 2020}},
+        {"kind": "edge", "source": "cli", "target": "fresh", "label": "USES", "weight": 0.25},
+        {"kind": "node", "key": "web", "properties": {"name": "Web", "extra": True}},
+    ]
+    assert not build(workspace.id, extra=extra).errors
+    store = stores.graph()
+    events = OutboxEvent.objects.filter(event_type=EVENT_GRAPH_CHANGED, workspace_id=workspace.id).order_by("id")
+    last = events.last().payload
+    triples = projections._triples(last)
+    assert projections._project_in_database(store, workspace.id, last, triples)  # the import took the set-based path
+    before = _graph(workspace.id)
+    assert before[0]["web"][0]["aliases"] == ["w", "www"] and before[0]["web"][0]["extra"] is True
+    web = stores.node_key(workspace.id, "web")
+    edge = before[1][("DEPENDS_ON", stores.node_key(workspace.id, "app"), web)][0]
+    assert edge["weight"] == 1.0 and edge["since"] == 2020 and edge["why"] == "x" and edge["provenance"] == ["import"]
+    for event in events:  # the Python path over the same events changes nothing
+        for start in range(0, max(len(projections._triples(event.payload)), 1), projections.BATCH):
+            triples = projections._triples(event.payload)[start : start + projections.BATCH]
+            projections._project(store, workspace.id, event.payload if start == 0 else {}, triples)
+    assert _graph(workspace.id) == before
+
+
+def test_sql_checks_give_parse_lines_messages(workspace, tmp_path, capsys):
+    bad = [
+        {"kind": "node", "key": "x", "properties": {"key": 1}},
+        {"kind": "node", "key": "x", "properties": {"_strata_x": 1}},
+        {"kind": "node", "key": "x", "properties": []},
+        {"kind": "node", "key": 7},
+        {"kind": "node", "key": "a\tb"},
+        {"kind": "node", "key": "doc:"},
+        {"kind": "node", "key": "x", "label": None},
+        {"kind": "node", "key": "x", "label": "9lives"},
+        {"kind": "node", "key": " "},
+        {"kind": "node", "key": "x", "properties": {"name": "  "}},
+        {"kind": "node", "key": "x", "properties": {"name": "n" * 256}},
+        {"kind": "node", "key": "x", "properties": {"aliases": "a"}},
+        {"kind": "node", "key": "x", "properties": {"aliases": ["ok", ""]}},
+        {"kind": "node", "key": "x", "properties": {"aliases": [1]}},
+        {"kind": "edge", "source": "", "target": "b", "label": "X"},
+        {"kind": "edge", "source": "a", "target": "doc:", "label": "X"},
+        {"kind": "edge", "source": "a", "target": "b"},
+        {"kind": "edge", "source": "a", "target": "b", "label": "DocumentRef"},
+        {"kind": "edge", "source": "doc:a", "target": "doc:b", "label": "X"},
+        {"kind": "edge", "source": "a", "target": "b", "label": "X", "weight": True},
+        {"kind": "edge", "source": "a", "target": "b", "label": "X", "weight": 1e12},
+        {"kind": "edge", "source": "a", "target": "b", "label": "X", "properties": {"weight": None}},
+        {"kind": 1},
+        {},
+        "17",
+        '{"kind": "node", "key": "x",}',
+    ]
+    path = tmp_path / "g.jsonl"
+    raw = [x if isinstance(x, str) else json.dumps(x) for x in bad]
+    path.write_text("\n".join(raw) + "\n")
+    with pytest.raises(SystemExit):
+        call_command("graph_import", str(path), "--workspace", workspace.slug)
+    reported = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"{path}:")]
+    expected = []
+    for number, line in enumerate(raw, start=1):
+        with pytest.raises(LineError) as error:
+            parse_line(line.encode())
+        expected.append(f"{path}:{number}: {error.value}")
+    assert reported == expected
+    assert not Entity.objects.filter(workspace=workspace).exists()
