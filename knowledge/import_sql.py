@@ -273,6 +273,22 @@ WHERE (r.weight, r.properties) IS DISTINCT FROM (EXCLUDED.weight, EXCLUDED.prope
 """
 
 
+# the graph-changed event's lists, as publish_graph_change builds them (distinct, sorted like
+# Python's tuples: "d" before "e", strings by code point)
+EVENT_LISTS = """
+SELECT
+  (SELECT coalesce(jsonb_agg(jsonb_build_array(label, CASE WHEN se IS NULL THEN 'd' ELSE 'e' END, coalesce(se, sd),
+      CASE WHEN te IS NULL THEN 'd' ELSE 'e' END, coalesce(te, td))
+    ORDER BY label COLLATE "C", se IS NOT NULL, coalesce(se, sd), te IS NOT NULL, coalesce(te, td)), '[]')
+   FROM strata_import_triples)::text,
+  (SELECT coalesce(jsonb_agg(jsonb_build_array(id, key) ORDER BY id, key COLLATE "C"), '[]')
+   FROM strata_import_ids WHERE node OR new)::text,
+  (SELECT coalesce(jsonb_agg(d ORDER BY d), '[]') FROM (
+    SELECT sd AS d FROM strata_import_triples WHERE sd IS NOT NULL
+    UNION SELECT td FROM strata_import_triples WHERE td IS NOT NULL) docs)::text
+"""
+
+
 def cursor() -> Any:
     """A psycopg cursor on Django's connection (the same session and transaction)."""
     connection.ensure_connection()

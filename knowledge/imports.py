@@ -278,13 +278,9 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
         cursor.execute(import_sql.TRIPLES)
         report.edges += cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
-        cursor.execute("SELECT label, se, sd, te, td FROM strata_import_triples")
-        triples = [
-            (label, ("e", se) if se is not None else ("d", sd), ("e", te) if te is not None else ("d", td))
-            for label, se, sd, te, td in cursor.fetchall()
-        ]
-        cursor.execute("SELECT id, key FROM strata_import_ids WHERE node OR new")
-        writes.publish_graph_change(workspace_id=workspace_id, triples=triples, gone_entities=cursor.fetchall())
+        cursor.execute(import_sql.EVENT_LISTS)
+        edges, entities, documents = (orjson.loads(text) for text in cursor.fetchone())
+        writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
     report.errors.extend(errors[n] for n in sorted(errors))
 
 

@@ -90,18 +90,19 @@ def _triples(payload: dict[str, Any]) -> list[Triple]:
 def project_graph(event: OutboxEvent, store: GraphStore) -> None:
     payload = event.payload
     workspace_id = int(payload["workspace_id"])
-    triples = _triples(payload)
+    edges = payload.get("edges") or []
     store.define_node_label(stores.ENTITY_LABEL)
     store.define_node_label(stores.DOCUMENT_LABEL)
-    for label in sorted({t[0] for t in triples}):
+    for label in sorted({edge[0] for edge in edges}):
         store.define_edge_type(label)
-    if _project_in_database(store, workspace_id, payload, triples):
+    if _project_in_database(store, workspace_id, payload):
         return
+    triples = _triples(payload)
     for start in range(0, max(len(triples), 1), BATCH):
         _project(store, workspace_id, payload if start == 0 else {}, triples[start : start + BATCH])
 
 
-def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> bool:
+def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str, Any]) -> bool:
     """The set-based path (knowledge/graph_sql.py) where the store offers it (``load_query``:
     a store in this database) and the event names only live entities and edges with rows
     between them; False when the Python path must run (it writes the current state, so running
@@ -109,19 +110,19 @@ def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str
     load = getattr(store, "load_query", None)
     if load is None or payload.get("documents"):
         return False
-    named = payload.get("entities") or []
+    named, edges = payload.get("entities") or [], payload.get("edges") or []
     params = {
         "ws": workspace_id,
         "prefix": stores.prefix(workspace_id),
         "entity": stores.ENTITY_LABEL,
         "named": orjson.dumps(named).decode(),
-        "edges": orjson.dumps(payload.get("edges") or []).decode(),
+        "edges": orjson.dumps(edges).decode(),
     }
     try:
-        nodes, edges = load(nodes=graph_sql.NODES, edges=graph_sql.EDGES, params=params)
+        loaded = load(nodes=graph_sql.NODES, edges=graph_sql.EDGES, params=params)
     except (NodeNotFound, DatabaseError):  # an end without its node, a value the store refuses
         return False
-    return nodes == len({int(pk) for pk, _ in named}) and edges == len(triples)
+    return loaded == (len({int(pk) for pk, _ in named}), len(edges))
 
 
 def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> None:

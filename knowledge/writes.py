@@ -152,6 +152,20 @@ def publish_graph_change(
     )
 
 
+def publish_graph_payload(
+    *, workspace_id: int, edges: list[list[Any]], entities: list[list[Any]], documents: list[int]
+) -> None:
+    """``publish_graph_change`` for a caller that built the event's lists itself, as it builds
+    them: distinct and sorted, edges as [label, kind, id, kind, id], every document end among
+    the documents (graph_import's set-based path, whose lists come from SQL)."""
+    if edges or entities or documents:
+        outbox_publish(
+            event_type=EVENT_GRAPH_CHANGED,
+            payload={"workspace_id": int(workspace_id), "entities": entities, "documents": documents, "edges": edges},
+            workspace_id=int(workspace_id),
+        )
+
+
 # ---------------------------------------------------------------- facts
 
 
