@@ -41,6 +41,8 @@ BATCH_LINES = 20000
 MAX_LINE_BYTES = 1024 * 1024
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 _EDGE_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# numbers orjson may refuse where jsonb does not (beyond 64 bits or a double's range)
+_RISKY_NUMBER = re.compile(rb"\d{19}|[eE][-+]?\d{3}")
 RESERVED_LABELS = frozenset({stores.ENTITY_LABEL, stores.DOCUMENT_LABEL, "Document"})
 
 
@@ -168,15 +170,14 @@ def graph_import(
         cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
         for statement in import_sql.TABLES:
             cursor.execute(statement)
-        try:
-            while chunk := list(islice(stream, batch_lines)):
-                first = report.lines + 1
-                report.lines += len(chunk)
-                _batch(cursor, workspace_id, name, first, chunk, report)
-                if progress is not None:
-                    progress(sum(map(len, chunk)))
-        finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
+        while chunk := list(islice(stream, batch_lines)):
+            first = report.lines + 1
+            report.lines += len(chunk)
+            _batch(cursor, workspace_id, name, first, chunk, report)
+            if progress is not None:
+                progress(sum(map(len, chunk)))
+        # (after an error they stay until the next import or the end of the session)
+        cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -189,14 +190,25 @@ def graph_import(
     return report
 
 
+def _python_checks(data: bytes, *, longest: int) -> bool:
+    """Whether these lines need parse_line before PostgreSQL sees them (see import_sql)."""
+    return (
+        longest > import_sql.SQL_LINE_BYTES
+        or not data.isascii()
+        or b"\\u" in data
+        or b"\x00" in data
+        or _RISKY_NUMBER.search(data) is not None
+    )
+
+
 def _stage(chunk: list[bytes], name: str, first: int, errors: dict[int, str]) -> bytes:
     """The chunk as COPY data for the staging table. Lines SQL does not check alone (see
     import_sql) are parsed here; a bad one is reported and staged blank."""
     lines = [raw.rstrip(b"\r\n") for raw in chunk]
     data = b"\n".join(lines)
-    if not data.isascii() or b"\\u" in data or b"\x00" in data or max(map(len, lines)) > import_sql.SQL_LINE_BYTES:
+    if _python_checks(data, longest=max(map(len, lines))):
         for i, raw in enumerate(lines):
-            if len(raw) > import_sql.SQL_LINE_BYTES or not raw.isascii() or b"\\u" in raw or b"\x00" in raw:
+            if _python_checks(raw, longest=len(raw)):
                 try:
                     parse_line(raw)
                 except LineError as exc:

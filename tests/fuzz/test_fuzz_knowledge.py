@@ -46,13 +46,16 @@ def test_import_lines(request, workspace, count):
         count()
         data = "\n".join(lines).encode("utf-8", "surrogatepass")
         report = graph_import(stream=io.BytesIO(data), name="fuzz.jsonl", workspace_id=workspace.id)
-        bad = set()
+        bad, messages = set(), set()
         for number, raw in enumerate(io.BytesIO(data), start=1):
             try:
                 parse_line(raw.rstrip(b"\r\n"))
-            except LineError:
+            except LineError as exc:
                 bad.add(number)
+                messages.add(f"fuzz.jsonl:{number}: {exc}")
         reported = {int(error.split(":")[1]) for error in report.errors}
+        # the set-based path (PostgreSQL's checks) says what parse_line says
+        assert messages <= set(report.errors), (messages, report.errors)
         assert all(error.startswith("fuzz.jsonl:") for error in report.errors), report.errors
         assert bad <= reported, (bad, report.errors)  # every unparsable line is named
         # the only other errors: edges or nodes naming a document that does not exist
