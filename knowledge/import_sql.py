@@ -3,10 +3,10 @@ parsed, checked, merged and upserted by SQL on Django's connection (knowledge/im
 
 * **Staging.** The lines travel byte-exact as COPY text data (backslash, tab and carriage return
   escaped; one line, one row; the row's identity is its position in the batch). Lines PostgreSQL
-  should not see unchecked (not ASCII, a ``\\u`` escape, NUL, a number orjson may refuse, longer than
-  ``SQL_LINE_BYTES``) are
-  checked in Python first by ``parse_line`` (a bad one is staged blank and reported from there), so
-  the SQL checks below only ever meet ASCII text whose JSON strings are ASCII too.
+  should not see unchecked (not ASCII, a ``\\u`` escape, NUL, a number orjson may refuse, longer
+  than ``SQL_LINE_BYTES``) are checked in Python first by ``parse_line`` (a bad one is staged
+  blank and reported from there), so the SQL checks below only ever meet ASCII text whose JSON
+  strings are ASCII too.
 * **Parsing.** ``PARSE`` casts each line to jsonb (``PARSE_GUARDED``, when a line is not JSON,
   tests each with ``pg_input_is_valid`` first, so a bad line never aborts the batch) and applies
   parse_line's checks in the same order with the same messages; a line that is not JSON is marked
