@@ -42,6 +42,7 @@ from django.db import connection  # noqa: E402
 
 from bench.synthetic_vectors import LowRank, hashing_like  # noqa: E402
 from bench.vector_bench import MODEL, SELECTIVITY, K, backend_cpu, exact_truth, run  # noqa: E402 (sets Django up)
+from core.storage import hnsw  # noqa: E402
 from core.storage.ports import VectorItem  # noqa: E402
 from core.storage.postgres import vector_index  # noqa: E402
 from core.storage.postgres.vectors import PostgresVectorStore  # noqa: E402
@@ -104,11 +105,12 @@ def bench_index(store, index: str, space: LowRank, rows: int, queries: np.ndarra
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE strata_vector")
     configured = settings.STRATA_HNSW_EF_SEARCH
-    for ef in args.ef:
+    default_ef = hnsw.ef_search_for(store.get_spec(name).rows_estimate)
+    for ef in sorted({default_ef, *args.ef}):
         settings.STRATA_HNSW_EF_SEARCH = ef
         run(store, name, queries[:10], truth[:10])  # warm the index pages
         recall, p50, cpu, _ = run(store, name, queries, truth)
-        mark = "  <- default" if ef == configured else ""
+        mark = "  <- default" if ef == default_ef else ""
         print(
             f"  ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query  "
             f"numpy exact {exact_cpu * 1000:6.2f} ms/query = {exact_cpu / cpu:5.1f}x{mark}"
@@ -260,13 +262,15 @@ def bench_million(store: PostgresVectorStore, space: LowRank, args: argparse.Nam
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE strata_vector")
         configured = settings.STRATA_HNSW_EF_SEARCH
-        for ef in args.ef:
+        default_ef = hnsw.ef_search_for(store.get_spec(name).rows_estimate)
+        for ef in sorted({default_ef, *args.ef}):
             settings.STRATA_HNSW_EF_SEARCH = ef
             run(store, name, queries[:10], truth[:10])
             recall, p50, cpu, _ = run(store, name, queries, truth)
+            mark = "  <- default" if ef == default_ef else ""
             print(
                 f"1M: ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  "
-                f"CPU {cpu * 1000:6.2f} ms/query"
+                f"CPU {cpu * 1000:6.2f} ms/query{mark}"
             )
         settings.STRATA_HNSW_EF_SEARCH = configured
     store.drop_collection(name)

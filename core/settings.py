@@ -291,9 +291,10 @@ STRATA_VECTOR_DIMENSIONS = 1536
 # max_parallel_maintenance_workers = 0 there (the adapters check the installed version).
 STRATA_HNSW_M = env_int("STRATA_HNSW_M", 16)
 STRATA_HNSW_EF_CONSTRUCTION = env_int("STRATA_HNSW_EF_CONSTRUCTION", 64)
-# 60: recall@10 0.991 (halfvec index) on MiniLM vectors at 1.5 ms CPU per query, vs 0.985 at 40
-# and 0.995 at 100 (./strata bench vector); hashing vectors need far more (README).
-STRATA_HNSW_EF_SEARCH = env_int("STRATA_HNSW_EF_SEARCH", 60)
+# Unset (or 0): ef_search by the collection's size (core.storage.hnsw): 60 up to 100k vectors
+# (recall@10 0.991 on MiniLM vectors, 0.998 on 100k low-rank ones), +40 per tenfold (100 at 1M,
+# where 60 gives 0.946 and 100 0.970). A number: that ef_search for every collection.
+STRATA_HNSW_EF_SEARCH = env_int("STRATA_HNSW_EF_SEARCH", 0) or None
 # The HNSW index of new pgvector collections: "halfvec" (an expression index on
 # embedding::halfvec(1536)) or "vector" (full precision) or "binary" (bit(1536), re-ranked);
 # the column stays VECTOR(1536). create_collection(index=...) picks one per collection.

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
+from core.storage import hnsw
 from core.storage.ports import InvalidInput, VectorItem
 from core.storage.postgres import vector_index
 from core.storage.postgres.vectors import PostgresVectorStore, hnsw_index_name
@@ -75,7 +76,7 @@ def test_the_binary_plan_walks_the_bit_index_for_the_candidates(store, settings)
     statement = store.search_statement(spec, np.ones(DIM, np.float32), 5, None, [])
     assert "<~>" in statement.query and "binary_quantize(" in statement.query
     assert statement.params[2:] == [40, 5]  # walk 40 candidates, keep 5
-    assert dict(statement.settings)["hnsw.ef_search"] == str(max(40, settings.STRATA_HNSW_EF_SEARCH))
+    assert dict(statement.settings)["hnsw.ef_search"] == str(hnsw.ef_search_for(spec.rows_estimate, 40))
     matrix = clustered(300)
     store.upsert("binplan", [VectorItem(f"k{i:04d}", matrix[i]) for i in range(300)], model=MODEL)
     with connection.cursor() as cursor:

@@ -100,6 +100,12 @@ def index_name(collection_id: int, index_type: str = "halfvec") -> str:
     return f"strata_vector_hnsw_{int(collection_id)}{suffix}"
 
 
+#: ``index_name`` in SQL over a ``strata_vector_collection`` row (its ``id`` and ``index_type``).
+INDEX_NAME_SQL = (
+    "'strata_vector_hnsw_' || id || CASE WHEN index_type = 'vector' THEN '' ELSE '_' || index_type END"
+)
+
+
 def parallel_hnsw_build_is_safe(version: str | None) -> bool:
     """False for pgvector versions affected by CVE-2026-3172 (and for an unknown version)."""
     if not version:

@@ -14,8 +14,9 @@ Every call runs on ``django.db.connections[using]``, so on ``default`` it joins 
   enclosing transaction).
 - ``search`` runs the statement of ``vector_query`` (custom plans only; a filter planned by a
   capped count of its matches: none, a selective one by exact distance, a broad one by HNSW with
-  ``hnsw.iterative_scan = relaxed_order``), with ``hnsw.ef_search = max(STRATA_HNSW_EF_SEARCH,
-  k)``. The settings, the query and the transaction (or savepoint) around them go out in one
+  ``hnsw.iterative_scan = relaxed_order``), with ``hnsw.ef_search`` chosen by the collection's
+  size (``core.storage.hnsw``: its index's ``reltuples``; ``STRATA_HNSW_EF_SEARCH`` overrides), at
+  least k. The settings, the query and the transaction (or savepoint) around them go out in one
   round trip, with the query vector as a binary parameter and never as a prepared statement;
   the settings are undone after the query, even inside the caller's transaction (``pipelined.py``).
 - ``upsert`` is set-based: a binary COPY into a temporary staging table (the vectors encoded by
@@ -49,7 +50,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from core.storage import filters
+from core.storage import filters, hnsw
 from core.storage.ports import (
     Page,
     UnknownCollection,
@@ -83,7 +84,12 @@ _UPSERT_FROM_STAGE = """
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
-_COLLECTION_COLUMNS = "id, name, dimension, model, metric, indexed_fields, index_type, index_dimensions"
+# The last column: the collection's size as its HNSW index's statistics have it (set by the build,
+# by ANALYZE and by (auto)vacuum; -1 or NULL when unknown), for ef_search (core.storage.hnsw).
+_COLLECTION_COLUMNS = (
+    "id, name, dimension, model, metric, indexed_fields, index_type, index_dimensions, "  # noqa: S608 (constants)
+    f"(SELECT reltuples FROM pg_class WHERE oid = to_regclass({vector_index.INDEX_NAME_SQL}))"
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class _Collection(VectorCollection):
     index_type: str = field(default="halfvec", compare=False)  # see vector_index
     #: the leading components the index covers (the rest are zero: ``check_tail``)
     index_dimensions: int = field(default=STORED_DIMENSION, compare=False)
+    rows_estimate: float | None = field(default=None, compare=False)  # its index's reltuples
 
 
 def _collection_from_row(row: Sequence[Any]) -> _Collection:
@@ -107,6 +114,7 @@ def _collection_from_row(row: Sequence[Any]) -> _Collection:
         id=row[0],
         index_type=row[6],
         index_dimensions=row[7],
+        rows_estimate=None if row[8] is None else float(row[8]),
     )
 
 
@@ -325,7 +333,7 @@ class PostgresVectorStore(VectorStore):
             k=k,
             where=where,
             where_params=params,
-            ef_search=int(settings.STRATA_HNSW_EF_SEARCH),
+            ef_search=hnsw.ef_search_for(getattr(spec, "rows_estimate", None), k),
             exact_max_rows=int(settings.STRATA_VECTOR_EXACT_MAX_ROWS),
             indexed=vector_index.indexed_expression(spec.index_type, spec.index_dimensions),
             candidates=int(settings.STRATA_VECTOR_BINARY_CANDIDATES),

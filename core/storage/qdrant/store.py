@@ -38,12 +38,11 @@ from typing import Any, TypeVar
 
 import httpx
 import numpy as np
-from django.conf import settings
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core import embedded
-from core.storage import filters
+from core.storage import filters, hnsw
 from core.storage.ports import (
     InvalidInput,
     Page,
@@ -338,7 +337,7 @@ class QdrantVectorStore(VectorStore):
     ) -> list[VectorHit]:
         query = None if condition is None else compile_filter(condition)
         # local mode searches exactly (brute force); a server walks its HNSW graph with this ef
-        params = None if self.path else models.SearchParams(hnsw_ef=max(int(settings.STRATA_HNSW_EF_SEARCH), k))
+        params = None if self.path else models.SearchParams(hnsw_ef=hnsw.ef_search_for(None, k))
 
         def search(client: QdrantClient) -> list[models.ScoredPoint]:
             return client.query_points(
