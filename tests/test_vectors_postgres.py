@@ -310,6 +310,7 @@ def test_search_settings_are_what_the_query_runs_with(vectors, settings):
         "hnsw.iterative_scan": "off",
         "enable_sort": "off",
         "random_page_cost": "1.1",
+        "cpu_index_tuple_cost": "0.05",
     }
     where = psycopg.sql.SQL("TRUE")
     assert (
