@@ -1,7 +1,7 @@
 """pgvector at scale on synthetic low-intrinsic-dimension vectors, the bulk path and its switch
 point (issue 9).
 
-    ./strata bench vector_scale [--rows 100000] [--index halfvec binary] [--switch] [--worst 20000]
+    ./strata bench vector_scale [--rows 100000] [--index halfvec binary] [--toasted] [--switch] [--worst 20000]
 
 Vectors: ``bench/synthetic_vectors.LowRank`` (clustered points on a random 24-dimensional
 subspace of 1536, noise, normalised: the realistic stand-in) and, labelled as the worst case
@@ -11,7 +11,11 @@ Truth: numpy's exact cosine top 10 over the same vectors, whose CPU per query is
 1. per index type: a staged ``bulk_load`` (COPY into the hidden copy in 10,000-row commits, one
    serial build on pgvector < 0.8.2, the swap): rows/s and vectors per backend CPU-second;
    then recall@10, p50 and CPU per query (this process + the PostgreSQL backend) per ef_search
-   beside numpy's exact scan; then filtered searches at 50/10/1/0.1% selectivity;
+   beside numpy's exact scan (the ef_search the collection's size picks marked as the default);
+   then filtered searches at 50/10/1/0.1% selectivity (recall, fewest hits, p50, CPU, path);
+   ``--toasted`` first loads the same vectors with the column's storage before migration 0007
+   (out of line, in the TOAST table) and runs the filtered searches over them: before/after in
+   one run;
 2. ``--switch``: the switch point. A live load of ``--switch-rows`` rows into a collection of
    ``--switch-base`` indexed rows (CPU per row) against a staged load of the same rows (copy,
    COPY, one build of the whole collection): staging wins once the load is more than
@@ -43,6 +47,7 @@ from django.db import connection  # noqa: E402
 from bench.synthetic_vectors import LowRank, hashing_like  # noqa: E402
 from bench.vector_bench import MODEL, SELECTIVITY, K, backend_cpu, exact_truth, run  # noqa: E402 (sets Django up)
 from core.storage import hnsw  # noqa: E402
+from core.storage.filters import Eq  # noqa: E402
 from core.storage.ports import VectorItem  # noqa: E402
 from core.storage.postgres import vector_index  # noqa: E402
 from core.storage.postgres.vectors import PostgresVectorStore  # noqa: E402
@@ -117,16 +122,53 @@ def bench_index(store, index: str, space: LowRank, rows: int, queries: np.ndarra
         )
     settings.STRATA_HNSW_EF_SEARCH = configured
     if args.filters:
-        every_docs = np.arange(rows)
-        for tag, every in SELECTIVITY.items():
-            mask = every_docs % every == 0
-            subset_truth, _ = exact_truth(args.matrix, queries, mask)
-            recall, p50, cpu, paths = run(store, name, queries, subset_truth, tag=tag)
-            print(
-                f"  filter {100 / every:5.1f}% ({mask.sum():,} rows, path {'/'.join(sorted(paths))}) "
-                f"recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query"
-            )
+        filtered(store, name, queries, args, label="")
     store.drop_collection(name)
+
+
+def filtered(store: PostgresVectorStore, name: str, queries: np.ndarray, args, *, label: str) -> None:
+    """Filtered searches at 50/10/1/0.1% selectivity: recall@10, k hits, p50, CPU, the path taken."""
+    every_docs = np.arange(len(args.matrix))
+    spec = store._checked(name, MODEL)
+    for tag, every in SELECTIVITY.items():
+        mask = every_docs % every == 0
+        subset_truth, _ = exact_truth(args.matrix, queries, mask)
+        run(store, name, queries[:10], subset_truth[:10], tag=tag)  # warm the pages
+        recall, p50, cpu, paths = run(store, name, queries, subset_truth, tag=tag)
+        fewest = min(len(store.search_rows(spec, query, K, Eq("sel", tag))) for query in queries[:50])
+        print(
+            f"  {label}filter {100 / every:5.1f}% ({mask.sum():,} rows, path {'/'.join(sorted(paths))}) "
+            f"recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query  "
+            f"fewest hits {fewest}  load {Path('/proc/loadavg').read_text().split()[0]}"
+        )
+
+
+def bench_toasted(store: PostgresVectorStore, space: LowRank, rows: int, queries: np.ndarray, args) -> None:
+    """Before migration 0007, in the same run: the same vectors loaded with the column's old
+    storage (out of line in the TOAST table), then the filtered searches over them."""
+    name = "bench-scale-toasted"
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE strata_vector ALTER COLUMN embedding SET STORAGE EXTENDED")
+        cursor.execute("ALTER TABLE strata_vector RESET (toast_tuple_target)")
+    try:
+        staged_load(store, name, "halfvec", space.chunks(rows, CHUNK))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE strata_vector ALTER COLUMN embedding SET STORAGE MAIN")
+            cursor.execute("ALTER TABLE strata_vector SET (toast_tuple_target = 8160)")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE strata_vector")
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE pg_column_toast_chunk_id(embedding) IS NOT NULL), count(*) "
+            "FROM strata_vector WHERE collection_id = %s",
+            [store.get_spec(name).id],
+        )
+        toasted, total = cursor.fetchone()
+    print(f"\nBEFORE (vectors in the TOAST table, as before migration 0007): {toasted:,} of {total:,} rows TOASTed")
+    filtered(store, name, queries, args, label="toasted ")
+    store.drop_collection(name)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE strata_vector")
 
 
 def bench_switch(store: PostgresVectorStore, space: LowRank, base: int, extra: int) -> None:
@@ -283,6 +325,9 @@ def main() -> int:
     parser.add_argument("--index", nargs="*", default=["halfvec", "binary"])
     parser.add_argument("--ef", type=int, nargs="*", default=[40, 60, 100])
     parser.add_argument("--no-filters", dest="filters", action="store_false")
+    parser.add_argument(
+        "--toasted", action="store_true", help="also the filtered searches over TOASTed vectors (before 0007)"
+    )
     parser.add_argument("--switch", action="store_true", help="measure the switch point")
     parser.add_argument("--switch-base", type=int, default=20_000)
     parser.add_argument("--switch-rows", type=int, default=2_000)
@@ -309,6 +354,8 @@ def main() -> int:
             f"{args.rows:,} low-rank synthetic vectors (24 intrinsic dimensions in 1536), "
             f"{len(queries)} held-out queries"
         )
+        if args.toasted and args.filters:
+            bench_toasted(store, space, args.rows, queries, args)
         for index in args.index:
             bench_index(store, index, space, args.rows, queries, truth, baseline, args)
         del args.matrix

@@ -101,9 +101,7 @@ def index_name(collection_id: int, index_type: str = "halfvec") -> str:
 
 
 #: ``index_name`` in SQL over a ``strata_vector_collection`` row (its ``id`` and ``index_type``).
-INDEX_NAME_SQL = (
-    "'strata_vector_hnsw_' || id || CASE WHEN index_type = 'vector' THEN '' ELSE '_' || index_type END"
-)
+INDEX_NAME_SQL = "'strata_vector_hnsw_' || id || CASE WHEN index_type = 'vector' THEN '' ELSE '_' || index_type END"
 
 
 def parallel_hnsw_build_is_safe(version: str | None) -> bool:
