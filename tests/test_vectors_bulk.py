@@ -241,3 +241,71 @@ def test_other_writers_are_told_to_retry_while_a_staged_load_runs_and_its_own_re
     assert store.count("busy", filter={"part": "s"}) == 1 and store.get("busy", "a0000") is None
     write("busy")
     assert outcome["busy"] == "written"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_load_writes_its_batches_over_two_connections_each_batch_one_transaction(store, settings):
+    settings.STRATA_VECTOR_BULK_MIN_ROWS = 10**9  # live
+    settings.STRATA_VECTOR_LIVE_BATCH = 100
+    settings.STRATA_VECTOR_LIVE_CONNECTIONS = 2
+    store.create_collection("two", dimension=DIM, model=MODEL)
+    matrix = _matrix(1200, 8)
+    backends: list[int] = []
+    load = store.bulk_load("two", model=MODEL, rows=1200)
+    assert not load.staged
+    write_batch = load._write_batch
+
+    def recording(items: list[VectorItem]) -> int:  # the real write, noting which backend ran it
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.append(cursor.fetchone()[0])
+        return write_batch(items)
+
+    load._write_batch = recording
+    assert load.add(_items("k", matrix)) == 1200
+    assert load.finish() == 1200
+    assert len(backends) == 12 and len(set(backends)) == 2  # 12 batches over 2 connections
+    assert store.count("two") == 1200
+    with connection.cursor() as cursor:  # each batch committed as one transaction of its own
+        cursor.execute("SELECT count(DISTINCT xmin::text) FROM strata_vector WHERE key LIKE 'k%%'")
+        assert cursor.fetchone()[0] == 12
+    assert [hit.key for hit in store.search("two", matrix[17], model=MODEL, k=1)] == ["k0017"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_live_load_refuses_bad_input_before_writing_and_keeps_the_last_of_repeated_keys(store, settings):
+    from core.storage.ports import InvalidInput
+
+    settings.STRATA_VECTOR_BULK_MIN_ROWS = 10**9
+    settings.STRATA_VECTOR_LIVE_BATCH = 50
+    store.create_collection("checked", dimension=DIM, model=MODEL)
+    matrix = _matrix(300, 9)
+    bad = _items("k", matrix)
+    bad[250] = VectorItem("k0250", [1.0, 2.0], {})  # wrong dimension, in the fifth batch
+    with pytest.raises(InvalidInput):
+        store.bulk_load("checked", model=MODEL, rows=300).add(bad)
+    assert store.count("checked") == 0  # validated first: no batch was written
+    repeated = _items("k", matrix) + [VectorItem("k0003", matrix[3], {"i": "last"})]
+    load = store.bulk_load("checked", model=MODEL, rows=301)
+    load.add(repeated)  # a repeated key: one connection, in order
+    assert store.get_many("checked", ["k0003"])["k0003"].metadata == {"i": "last"}
+    assert store.count("checked") == 300
+
+
+def test_write_in_parallel_stops_at_the_first_error_and_raises_it():
+    started: list[int] = []
+    guard = threading.Lock()
+
+    def write(batch: list[VectorItem]) -> int:
+        with guard:
+            started.append(len(started))
+        if len(batch) == 3:
+            raise RuntimeError("batch failed")
+        return len(batch)
+
+    batches = [[VectorItem(f"k{i}", [1.0])] for i in range(4)] + [[VectorItem("x", [1.0])] * 3]
+    batches += [[VectorItem(f"z{i}", [1.0])] for i in range(20)]
+    with pytest.raises(RuntimeError, match="batch failed"):
+        vector_load.write_in_parallel(write, batches, workers=2, using="default")
+    assert len(started) < len(batches)  # the batches after the failure (but one in flight) never ran
+    assert vector_load.write_in_parallel(write, batches[:4], workers=2, using="default") == 4

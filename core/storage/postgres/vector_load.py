@@ -41,6 +41,7 @@ The collection's id changes with a staged load (ids are internal: callers name c
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,15 +113,80 @@ def open_load(store: PostgresVectorStore, spec: _Collection, rows: int) -> Vecto
 
 
 class LiveLoad(VectorLoad):
-    """Batches upserted into the live collection, each in its own transaction (or savepoint)."""
+    """Batches upserted into the live collection, each in its own transaction (or savepoint).
+
+    Outside a transaction, an ``add`` of two batches or more writes them over
+    ``STRATA_VECTOR_LIVE_CONNECTIONS`` (2) connections at once: this thread's and helper
+    threads' own (Django connections are per thread), each batch still one transaction of its
+    own. The items are validated first, so bad input writes nothing; a database error stops the
+    batches not yet started (those committed stay, as with one connection, and may include the
+    other connection's batch after the failed one). Keys repeated across the items go over one
+    connection, in order (the last one wins, and two transactions never wait on each other's
+    rows)."""
 
     def __init__(self, store: PostgresVectorStore, spec: _Collection) -> None:
         super().__init__(store, spec.name, spec.model)
         self.using = store.using
+        self.spec = spec
+
+    def _add(self, items: list[VectorItem]) -> int:
+        size = max(1, int(settings.STRATA_VECTOR_LIVE_BATCH))
+        workers = min(max(1, int(settings.STRATA_VECTOR_LIVE_CONNECTIONS)), -(-len(items) // size))
+        if workers < 2 or connections[self.using].in_atomic_block:
+            return super()._add(items)
+        keys, _, _ = vector_input.prepare_items(items, self.spec)  # InvalidInput before any write
+        if len(keys) != len(items):
+            return super()._add(items)
+        batches = [items[start : start + size] for start in range(0, len(items), size)]
+        return write_in_parallel(self._write_batch, batches, workers=workers, using=self.using)
 
     def _write_batch(self, items: list[VectorItem]) -> int:
         with transaction.atomic(using=self.using):
             return super()._write_batch(items)
+
+
+def write_in_parallel(write, batches: list[list[VectorItem]], *, workers: int, using: str) -> int:
+    """``write`` each batch, ``workers`` at a time: this thread and ``workers - 1`` helper threads,
+    each on its own connection (closed when it is done), taking the next batch until none is
+    left or one failed; the first error is raised once all have stopped."""
+    pending = iter(batches)
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+    written = 0
+
+    def work() -> None:
+        nonlocal written
+        while True:
+            with guard:
+                batch = None if errors else next(pending, None)
+            if batch is None:
+                return
+            try:
+                count = write(batch)
+            except BaseException as error:  # noqa: BLE001 (raised below, in the caller's thread)
+                with guard:
+                    errors.append(error)
+                return
+            with guard:
+                written += count
+
+    def helper() -> None:
+        try:
+            work()
+        finally:
+            connections[using].close()  # this thread's connection
+
+    threads = [threading.Thread(target=helper, name=f"vector-load-{i}", daemon=True) for i in range(workers - 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        work()
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return written
 
 
 class StagedLoad(VectorLoad):
