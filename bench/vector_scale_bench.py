@@ -1,7 +1,8 @@
 """pgvector at scale on synthetic low-intrinsic-dimension vectors, the bulk path and its switch
 point (issue 9).
 
-    ./strata bench vector_scale [--rows 100000] [--index halfvec binary] [--toasted] [--switch] [--worst 20000]
+    ./strata bench vector_scale [--rows 100000] [--index halfvec binary] [--toasted]
+                                [--switch] [--live 4000] [--worst 20000] [--million]
 
 Vectors: ``bench/synthetic_vectors.LowRank`` (clustered points on a random 24-dimensional
 subspace of 1536, noise, normalised: the realistic stand-in) and, labelled as the worst case
@@ -16,13 +17,15 @@ Truth: numpy's exact cosine top 10 over the same vectors, whose CPU per query is
    ``--toasted`` first loads the same vectors with the column's storage before migration 0007
    (out of line, in the TOAST table) and runs the filtered searches over them: before/after in
    one run;
-2. ``--switch``: the switch point. A live load of ``--switch-rows`` rows into a collection of
+2. ``--live N``: a live load of N rows into ``--switch-base`` indexed rows over one connection,
+   then N more over two (``STRATA_VECTOR_LIVE_CONNECTIONS``): rows/s and CPU per row;
+3. ``--switch``: the switch point. A live load of ``--switch-rows`` rows into a collection of
    ``--switch-base`` indexed rows (CPU per row) against a staged load of the same rows (copy,
    COPY, one build of the whole collection): staging wins once the load is more than
    (staged CPU per collection row) / (live CPU per row) of the collection afterwards; that
    fraction is ``STRATA_VECTOR_BULK_FRACTION``;
-3. ``--worst N``: N hashing-like vectors (labelled worst case);
-4. ``--million``: 1,000,000 low-rank vectors into a halfvec collection (run it with
+4. ``--worst N``: N hashing-like vectors (labelled worst case);
+5. ``--million``: 1,000,000 low-rank vectors into a halfvec collection (run it with
    ``STRATA_HNSW_BUILD_MEMORY=8GB``), the build given ``--build-minutes`` (30) at most; the
    build's progress (``pg_stat_progress_create_index``) is sampled, so a build that does not fit
    still reports its measured rate. Truth: numpy's exact top 10 streamed over the same chunks.
@@ -31,6 +34,7 @@ Truth: numpy's exact cosine top 10 over the same vectors, whose CPU per query is
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -178,10 +182,10 @@ def bench_switch(store: PostgresVectorStore, space: LowRank, base: int, extra: i
     new = space.chunk(10**6, extra)
     live = store.bulk_load(name, model=MODEL, rows=1)  # small: live batches
     assert not live.staged
-    cpu0, wall0 = cpu_now(), time.monotonic()
+    cpu0, wall0 = cpu_now() + exited_backends_cpu(), time.monotonic()  # + the helper connection's backend
     live.add([VectorItem(f"live{i}", new[i], {}) for i in range(extra)])
     live.finish()
-    live_cpu, live_wall = cpu_now() - cpu0, time.monotonic() - wall0
+    live_cpu, live_wall = cpu_now() + exited_backends_cpu() - cpu0, time.monotonic() - wall0
     staged = store.bulk_load(name, model=MODEL, rows=10**9)
     cpu0, wall0 = cpu_now(), time.monotonic()
     staged.add([VectorItem(f"staged{i}", new[i], {}) for i in range(extra)])
@@ -199,6 +203,49 @@ def bench_switch(store: PostgresVectorStore, space: LowRank, base: int, extra: i
         f"  staging wins when the load is more than {per_staged / per_live:.2f} of the collection after it "
         f"(STRATA_VECTOR_BULK_FRACTION is {settings.STRATA_VECTOR_BULK_FRACTION})"
     )
+    store.drop_collection(name)
+
+
+def exited_backends_cpu() -> float:
+    """CPU seconds of the server's child processes that have exited (the postmaster's cutime +
+    cstime): a live load's helper connections end with the load, so their backends' CPU lands
+    here (so does that of any autovacuum worker that ended meanwhile)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    fields = Path(f"/proc/{ppid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_live(store: PostgresVectorStore, space: LowRank, base: int, rows: int) -> None:
+    """A live load of ``rows`` rows into a collection of ``base`` indexed rows over one connection,
+    then ``rows`` more over two (``STRATA_VECTOR_LIVE_CONNECTIONS``): rows/s and CPU per row
+    (this process, its backend and the helper's backend)."""
+    name = "bench-live"
+    staged_load(store, name, "halfvec", space.chunks(base, CHUNK))
+    configured = settings.STRATA_VECTOR_LIVE_CONNECTIONS
+    results = {}
+    try:
+        for connections_used in (1, 2):
+            settings.STRATA_VECTOR_LIVE_CONNECTIONS = connections_used
+            new = space.chunk(2 * 10**6 + connections_used, rows)
+            load = store.bulk_load(name, model=MODEL, rows=1)
+            assert not load.staged
+            cpu0, exited0, wall0 = cpu_now(), exited_backends_cpu(), time.monotonic()
+            load.add([VectorItem(f"live{connections_used}-{i}", new[i], {}) for i in range(rows)])
+            load.finish()
+            wall = time.monotonic() - wall0
+            cpu = cpu_now() - cpu0 + exited_backends_cpu() - exited0
+            results[connections_used] = rows / wall
+            print(
+                f"\nlive load over {connections_used} connection(s), {rows:,} rows into {base:,}+ indexed rows, "
+                f"{settings.STRATA_VECTOR_LIVE_BATCH} per commit: {rows / wall:,.0f} rows/s, "
+                f"{cpu / rows * 1000:.2f} ms CPU/row  load {Path('/proc/loadavg').read_text().split()[0]}"
+            )
+    finally:
+        settings.STRATA_VECTOR_LIVE_CONNECTIONS = configured
+    print(f"  two connections / one: {results[2] / results[1]:.2f}x rows/s")
     store.drop_collection(name)
 
 
@@ -331,6 +378,7 @@ def main() -> int:
     parser.add_argument("--switch", action="store_true", help="measure the switch point")
     parser.add_argument("--switch-base", type=int, default=20_000)
     parser.add_argument("--switch-rows", type=int, default=2_000)
+    parser.add_argument("--live", type=int, default=0, help="live loads of N rows over 1 and 2 connections")
     parser.add_argument("--worst", type=int, default=0, help="also N hashing-like vectors (worst case)")
     parser.add_argument("--million", action="store_true", help="1M vectors (with STRATA_HNSW_BUILD_MEMORY=8GB)")
     parser.add_argument("--build-minutes", type=int, default=30)
@@ -361,6 +409,8 @@ def main() -> int:
         del args.matrix
     if args.switch:
         bench_switch(store, space, args.switch_base, args.switch_rows)
+    if args.live:
+        bench_live(store, space, args.switch_base, args.live)
     if args.worst:
         bench_worst(store, args.worst, args.queries, [60, 200, 400])
     if args.million:
