@@ -9,7 +9,8 @@ the index once costs about a quarter of that per row, and an unindexed COPY abou
   ``STRATA_VECTOR_BULK_MIN_ROWS`` rows, or less than ``STRATA_VECTOR_BULK_FRACTION`` of the
   collection it will make (the measured switch point: ``./strata bench vector_scale --switch``).
   ``add`` upserts ``STRATA_VECTOR_LIVE_BATCH`` rows per commit (COPY into a temporary table, one
-  ``INSERT ... ON CONFLICT``), so readers see each batch as it commits.
+  ``INSERT ... ON CONFLICT``), so readers see each batch as it commits; outside a transaction
+  the batches go over ``STRATA_VECTOR_LIVE_CONNECTIONS`` (2) connections (``LiveLoad``).
 - **staged** otherwise (outside any transaction only):
 
   1. the load takes the collection's session advisory lock ``strata.vectors:<id>`` (waiting for
