@@ -14,7 +14,7 @@ Truth: numpy's exact cosine top 10 over the same vectors, whose CPU per query is
    then recall@10, p50 and CPU per query (this process + the PostgreSQL backend) per ef_search
    beside numpy's exact scan (the ef_search the collection's size picks marked as the default);
    then filtered searches at 50/10/1/0.1% selectivity (recall, fewest hits, p50, CPU, path);
-   ``--toasted`` first loads the same vectors with the column's storage before migration 0007
+   ``--toasted`` first loads the same vectors with the column's storage before migration 0008
    (out of line, in the TOAST table) and runs the filtered searches over them: before/after in
    one run;
 2. ``--live N``: a live load of N rows into ``--switch-base`` indexed rows over one connection,
@@ -148,7 +148,7 @@ def filtered(store: PostgresVectorStore, name: str, queries: np.ndarray, args, *
 
 
 def bench_toasted(store: PostgresVectorStore, space: LowRank, rows: int, queries: np.ndarray, args) -> None:
-    """Before migration 0007, in the same run: the same vectors loaded with the column's old
+    """Before migration 0008, in the same run: the same vectors loaded with the column's old
     storage (out of line in the TOAST table), then the filtered searches over them."""
     name = "bench-scale-toasted"
     with connection.cursor() as cursor:
@@ -167,7 +167,7 @@ def bench_toasted(store: PostgresVectorStore, space: LowRank, rows: int, queries
             [store.get_spec(name).id],
         )
         toasted, total = cursor.fetchone()
-    print(f"\nBEFORE (vectors in the TOAST table, as before migration 0007): {toasted:,} of {total:,} rows TOASTed")
+    print(f"\nBEFORE (vectors in the TOAST table, as before migration 0008): {toasted:,} of {total:,} rows TOASTed")
     filtered(store, name, queries, args, label="toasted ")
     store.drop_collection(name)
     with connection.cursor() as cursor:  # its dead rows gone before the next collection is measured
@@ -372,7 +372,7 @@ def main() -> int:
     parser.add_argument("--ef", type=int, nargs="*", default=[40, 60, 100])
     parser.add_argument("--no-filters", dest="filters", action="store_false")
     parser.add_argument(
-        "--toasted", action="store_true", help="also the filtered searches over TOASTed vectors (before 0007)"
+        "--toasted", action="store_true", help="also the filtered searches over TOASTed vectors (before 0008)"
     )
     parser.add_argument("--switch", action="store_true", help="measure the switch point")
     parser.add_argument("--switch-base", type=int, default=20_000)

@@ -1,4 +1,4 @@
-"""Vectors are stored in strata_vector's own pages, not its TOAST table (migration 0007)."""
+"""Vectors are stored in strata_vector's own pages, not its TOAST table (migration 0008)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_a_vector_and_its_small_metadata_stay_in_the_row_and_large_metadata_move
 
 @pytest.mark.django_db
 def test_the_metadata_gin_index_has_no_pending_list():
-    """Migration 0008: every filtered search scans a GIN pending list whole, so there is none."""
+    """Migration 0009: every filtered search scans a GIN pending list whole, so there is none."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'strata_vector_metadata_gin'")
         assert "fastupdate=off" in cursor.fetchone()[0]

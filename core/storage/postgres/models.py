@@ -77,7 +77,7 @@ class VectorRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["collection", "key"], name="strata_vector_uniq_key")]
         # One HNSW index per collection (partial, WHERE collection_id = N) is created by the
         # adapter when the collection is created, so each collection searches its own graph.
-        # fastupdate off (migration 0008): a GIN pending list is scanned whole by every filtered search.
+        # fastupdate off (migration 0009): a GIN pending list is scanned whole by every filtered search.
         indexes = [
             GinIndex(OpClass("metadata", name="jsonb_path_ops"), name="strata_vector_metadata_gin", fastupdate=False)
         ]

@@ -124,7 +124,7 @@ def search_statement(
         # vectors a 1% filter took 125 ms that way and 12 ms through the GIN index (the pages
         # are in memory, so a random read costs about what a sequential one does).
         ("random_page_cost", "1.1"),
-        # The vectors are stored inline (migration 0007), one row per page, so a broad filter's
+        # The vectors are stored inline (migration 0008), one row per page, so a broad filter's
         # capped count is cheapest through the (collection_id, key) btree, stopping after cap + 1
         # matches (50% at 100k: 2.5 ms), while the planner, costing a GIN entry at a 200th of a
         # page, built the full GIN bitmap of 50,000 matches first (37 ms). At 0.05 a GIN entry

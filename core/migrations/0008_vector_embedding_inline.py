@@ -33,6 +33,6 @@ ALTER TABLE strata_vector ALTER COLUMN embedding SET STORAGE EXTENDED;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0006_vector_collection_index_type")]
+    dependencies = [("core", "0007_vector_collection_index_dimensions")]
 
     operations = [migrations.RunSQL(FORWARD, BACKWARD)]

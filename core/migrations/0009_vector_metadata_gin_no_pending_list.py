@@ -25,7 +25,7 @@ BACKWARD = "ALTER INDEX strata_vector_metadata_gin SET (fastupdate = on);"
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0007_vector_embedding_inline")]
+    dependencies = [("core", "0008_vector_embedding_inline")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
