@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.storage.ports import Direction, InvalidInput, Node, NodeNotFound, NodeRef, UnknownLabel
+from core.storage.ports import Direction, Hop, InvalidInput, Node, NodeNotFound, NodeRef, UnknownLabel
 from knowledge import stores
 
 MAX_DEPTH = 6
@@ -179,16 +179,35 @@ def k_hop(
     limit: int = MAX_NODES,
 ) -> list[NodeView]:
     """Distinct nodes within 1..k edges, with their depth; ordered by (depth, label, key)."""
+    hops = _hops(workspace_id, key, k, direction, labels, limit)
+    return views(workspace_id, ((h.node, h.depth) for h in hops))
+
+
+def _hops(
+    workspace_id: int,
+    key: str,
+    k: int,
+    direction: Direction,
+    labels: EdgeLabels,
+    limit: int,
+    **options: Any,
+) -> list[Hop]:
+    """The store's ``k_hop`` with the arguments checked (no hops when a label is unknown)."""
     k = _bounded(k, "depth", 1, MAX_DEPTH)
     limit = _bounded(limit, "limit", 1, MAX_NODES)
     types = _labels(labels)
     try:
-        hops = _call(
-            stores.graph().k_hop, ref_for(workspace_id, key), k=k, direction=direction, edge_types=types, limit=limit
+        return _call(
+            stores.graph().k_hop,
+            ref_for(workspace_id, key),
+            k=k,
+            direction=direction,
+            edge_types=types,
+            limit=limit,
+            **options,
         )
     except _NoSuchLabels:
         return []
-    return views(workspace_id, ((h.node, h.depth) for h in hops))
 
 
 _KIND_LABELS = {"entity": stores.ENTITY_LABEL, "document": stores.DOCUMENT_LABEL}
@@ -211,24 +230,18 @@ def k_hop_keys(
     ``last_kinds`` ("entity", "document"): the kinds kept at depth ``k`` (the store's
     ``last_labels``); documents sort before entities at each depth, so with ("document",) the
     answer is k_hop's without its entities at depth k, however the limit cuts it."""
-    k = _bounded(k, "depth", 1, MAX_DEPTH)
-    limit = _bounded(limit, "limit", 1, MAX_NODES)
-    types = _labels(labels)
     if last_kinds is not None and not set(last_kinds) <= set(_KIND_LABELS):
         raise GraphQueryError(f"last_kinds are among {', '.join(_KIND_LABELS)}")
-    try:
-        hops = _call(
-            stores.graph().k_hop,
-            ref_for(workspace_id, key),
-            k=k,
-            direction=direction,
-            edge_types=types,
-            limit=limit,
-            properties=False,
-            last_labels=None if last_kinds is None else [_KIND_LABELS[kind] for kind in last_kinds],
-        )
-    except _NoSuchLabels:
-        return []
+    hops = _hops(
+        workspace_id,
+        key,
+        k,
+        direction,
+        labels,
+        limit,
+        properties=False,
+        last_labels=None if last_kinds is None else [_KIND_LABELS[kind] for kind in last_kinds],
+    )
     start = stores.prefix(workspace_id)
     kinds = {label: kind for kind, label in _KIND_LABELS.items()}
     found = []
