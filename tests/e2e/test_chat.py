@@ -75,15 +75,21 @@ def test_chat_page_with_a_streaming_llm_and_its_failure(live_server, user, works
         assert "rate limited" in page.locator("li.message.assistant").last.inner_text()
 
 
-def test_feedback_on_a_new_answer(live_server, user, workspace, browser_page):
+def open_judge_chat(live_server, workspace, page):
+    """A corpus, an agent "Judge" and its chat page open in ``page`` (logged in); the agent."""
     pytest.importorskip("agents.flywheel.services", reason="the flywheel (agents.flywheel) is not installed")
-    from agents.flywheel.models import Feedback, InteractionEvent
-
     ingest_corpus(workspace.id)
     agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Judge"))
-    page = browser_page
     log_in(page, live_server.url)
     page.goto(f"{live_server.url}/agents/{agent.pk}/chat/")
+    return agent
+
+
+def test_feedback_on_a_new_answer(live_server, user, workspace, browser_page):
+    agent = open_judge_chat(live_server, workspace, browser_page)
+    from agents.flywheel.models import Feedback, InteractionEvent
+
+    page = browser_page
     ask(page, "Where do herons nest?")
     answer = page.locator("li.message.assistant").last
     answer.locator("button[data-thumbs=up]").click()
@@ -96,15 +102,11 @@ def test_feedback_on_a_new_answer(live_server, user, workspace, browser_page):
 def test_feedback_on_an_answer_from_the_history(live_server, user, workspace, browser_page):
     """After a reload, the conversation's earlier answers carry their feedback buttons too (their
     message names the recorded event)."""
-    pytest.importorskip("agents.flywheel.services", reason="the flywheel (agents.flywheel) is not installed")
+    agent = open_judge_chat(live_server, workspace, browser_page)
     from agents.flywheel.models import Feedback, InteractionEvent
     from agents.models import Message
 
-    ingest_corpus(workspace.id)
-    agent = services.agent_create(workspace_id=workspace.id, config=services.AgentConfig(name="Judge"))
     page = browser_page
-    log_in(page, live_server.url)
-    page.goto(f"{live_server.url}/agents/{agent.pk}/chat/")
     ask(page, "Where do herons nest?")
     ask(page, "Who discovered the first pulsar?")
     page.reload()
