@@ -306,6 +306,6 @@ def test_write_in_parallel_stops_at_the_first_error_and_raises_it():
     batches = [[VectorItem(f"k{i}", [1.0])] for i in range(4)] + [[VectorItem("x", [1.0])] * 3]
     batches += [[VectorItem(f"z{i}", [1.0])] for i in range(20)]
     with pytest.raises(RuntimeError, match="batch failed"):
-        vector_load.write_in_parallel(write, batches, workers=2, using="default")
+        vector_load.write_in_parallel(write, batches, workers=2)
     assert len(started) < len(batches)  # the batches after the failure (but one in flight) never ran
-    assert vector_load.write_in_parallel(write, batches[:4], workers=2, using="default") == 4
+    assert vector_load.write_in_parallel(write, batches[:4], workers=2) == 4

@@ -42,7 +42,6 @@ The collection's id changes with a staged load (ids are internal: callers name c
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
-from core import locks
+from core import locks, parallel
 from core.storage import vector_input
 from core.storage.ports import StoreUnavailable, VectorItem, VectorLoad
 from core.storage.postgres import vector_index
@@ -139,55 +138,22 @@ class LiveLoad(VectorLoad):
         if len(keys) != len(items):
             return super()._add(items)
         batches = [items[start : start + size] for start in range(0, len(items), size)]
-        return write_in_parallel(self._write_batch, batches, workers=workers, using=self.using)
+        return write_in_parallel(self._write_batch, batches, workers=workers)
 
     def _write_batch(self, items: list[VectorItem]) -> int:
         with transaction.atomic(using=self.using):
             return super()._write_batch(items)
 
 
-def write_in_parallel(write, batches: list[list[VectorItem]], *, workers: int, using: str) -> int:
-    """``write`` each batch, ``workers`` at a time: this thread and ``workers - 1`` helper threads,
-    each on its own connection (closed when it is done), taking the next batch until none is
-    left or one failed; the first error is raised once all have stopped."""
-    pending = iter(batches)
-    guard = threading.Lock()
-    errors: list[BaseException] = []
-    written = 0
-
-    def work() -> None:
-        nonlocal written
-        while True:
-            with guard:
-                batch = None if errors else next(pending, None)
-            if batch is None:
-                return
-            try:
-                count = write(batch)
-            except BaseException as error:  # noqa: BLE001 (raised below, in the caller's thread)
-                with guard:
-                    errors.append(error)
-                return
-            with guard:
-                written += count
-
-    def helper() -> None:
-        try:
-            work()
-        finally:
-            connections[using].close()  # this thread's connection
-
-    threads = [threading.Thread(target=helper, name=f"vector-load-{i}", daemon=True) for i in range(workers - 1)]
-    for thread in threads:
-        thread.start()
+def write_in_parallel(write, batches: list[list[VectorItem]], *, workers: int) -> int:
+    """``write`` each batch on ``workers`` threads, each on its own connection (closed when it is
+    done: ``core.parallel.ordered_map``); the first failed batch's error is raised once the
+    batches running have stopped, and the batches not started never are."""
+    outcomes = parallel.ordered_map(write, batches, workers=workers)
     try:
-        work()
+        return sum(outcome.get() for outcome in outcomes)
     finally:
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
-    return written
+        outcomes.close()  # now, not when the traceback is gone: cancels the queued, joins the threads
 
 
 class StagedLoad(VectorLoad):
