@@ -103,6 +103,28 @@ def index_size(store: PostgresVectorStore, name: str) -> float:
         return cursor.fetchone()[0] / 2**20
 
 
+def ef_sweep(store, name: str, queries: np.ndarray, truth, efs, *, label: str, exact_cpu: float | None = None) -> None:
+    """Recall, p50 and CPU per query at each ef_search of ``efs`` and at the collection's default
+    (marked), beside numpy's exact scan when ``exact_cpu`` is given."""
+    configured = settings.STRATA_HNSW_EF_SEARCH
+    default_ef = hnsw.ef_search_for(store.get_spec(name).rows_estimate)
+    try:
+        for ef in sorted({default_ef, *efs}):
+            settings.STRATA_HNSW_EF_SEARCH = ef
+            run(store, name, queries[:10], truth[:10])  # warm the index pages
+            recall, p50, cpu, _ = run(store, name, queries, truth)
+            exact = ""
+            if exact_cpu is not None:
+                exact = f"  numpy exact {exact_cpu * 1000:6.2f} ms/query = {exact_cpu / cpu:5.1f}x"
+            mark = "  <- default" if ef == default_ef else ""
+            print(
+                f"{label}ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  "
+                f"CPU {cpu * 1000:6.2f} ms/query{exact}{mark}"
+            )
+    finally:
+        settings.STRATA_HNSW_EF_SEARCH = configured
+
+
 def bench_index(store, index: str, space: LowRank, rows: int, queries: np.ndarray, truth, exact_cpu, args) -> None:
     name = f"bench-scale-{index}"
     n, wall, copy_cpu, build_cpu = staged_load(store, name, index, space.chunks(rows, CHUNK))
@@ -113,18 +135,7 @@ def bench_index(store, index: str, space: LowRank, rows: int, queries: np.ndarra
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE strata_vector")
-    configured = settings.STRATA_HNSW_EF_SEARCH
-    default_ef = hnsw.ef_search_for(store.get_spec(name).rows_estimate)
-    for ef in sorted({default_ef, *args.ef}):
-        settings.STRATA_HNSW_EF_SEARCH = ef
-        run(store, name, queries[:10], truth[:10])  # warm the index pages
-        recall, p50, cpu, _ = run(store, name, queries, truth)
-        mark = "  <- default" if ef == default_ef else ""
-        print(
-            f"  ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  CPU {cpu * 1000:6.2f} ms/query  "
-            f"numpy exact {exact_cpu * 1000:6.2f} ms/query = {exact_cpu / cpu:5.1f}x{mark}"
-        )
-    settings.STRATA_HNSW_EF_SEARCH = configured
+    ef_sweep(store, name, queries, truth, args.ef, label="  ", exact_cpu=exact_cpu)
     if args.filters:
         filtered(store, name, queries, args, label="")
     store.drop_collection(name)
@@ -349,18 +360,7 @@ def bench_million(store: PostgresVectorStore, space: LowRank, args: argparse.Nam
     if fitted:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE strata_vector")
-        configured = settings.STRATA_HNSW_EF_SEARCH
-        default_ef = hnsw.ef_search_for(store.get_spec(name).rows_estimate)
-        for ef in sorted({default_ef, *args.ef}):
-            settings.STRATA_HNSW_EF_SEARCH = ef
-            run(store, name, queries[:10], truth[:10])
-            recall, p50, cpu, _ = run(store, name, queries, truth)
-            mark = "  <- default" if ef == default_ef else ""
-            print(
-                f"1M: ef_search {ef:<4} recall@{K} {recall:.3f}  p50 {p50 * 1000:6.2f} ms  "
-                f"CPU {cpu * 1000:6.2f} ms/query{mark}"
-            )
-        settings.STRATA_HNSW_EF_SEARCH = configured
+        ef_sweep(store, name, queries, truth, args.ef, label="1M: ")
     store.drop_collection(name)
 
 
