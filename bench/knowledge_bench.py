@@ -1,7 +1,7 @@
 """Knowledge benchmark: graph_import of a generated dependency graph, the knowledge selectors'
 traversals beside the same queries in Cypher, and graph-aware retrieval at 10,000 documents.
 
-    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200] [--import-only]
+    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200] [--import-only | --resolution]
 
 In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own workspace:
 
@@ -16,9 +16,11 @@ In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own w
    return the same nodes;
 3. ingests ``--docs`` documents that mention packages (embedded with the hashing embedder),
    links them with MENTIONS edges (graph_import), and times ``graph_retrieve`` on questions that
-   name two packages.
+   name two packages;
+4. times entity resolution's name-or-alias lookup (bench/entity_resolution.py).
 
-``--import-only`` runs step 1 alone (the import figure, e.g. at a smaller ``--edges``).
+``--import-only`` runs step 1 alone (the import figure, e.g. at a smaller ``--edges``);
+``--resolution`` steps 1 and 4 (e.g. ``--nodes 60000 --edges 1000 --resolution``).
 
 Prints PASS/FAIL against the issue's targets: import >= 50,000 edges/s, each traversal p50 <= 5
 ms, >= 100x faster than Cypher at depth 3, retrieval p50 <= 50 ms.
@@ -51,6 +53,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from bench.entity_resolution import bench_resolution  # noqa: E402
 from content import bm25_workspaces  # noqa: E402
 from content.services import IngestItem, document_ingest  # noqa: E402
 from core import services as core_services  # noqa: E402
@@ -309,6 +312,7 @@ def main() -> int:
     parser.add_argument(
         "--import-only", action="store_true", help="time only graph_import (no traversals, no retrieval)"
     )
+    parser.add_argument("--resolution", action="store_true", help="graph_import, then entity resolution only")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     print(f"database {connection.settings_dict['NAME']!r}, graph {stores.graph()!r}")
@@ -324,9 +328,11 @@ def main() -> int:
             write_graph(path, args.nodes, args.edges, args.seed)
             print(f"generated {args.nodes:,} nodes and {args.edges:,} edges ({path.stat().st_size / 1e6:.0f} MB)")
             bench_import(workspace, path, args.edges, results)
-            if not args.import_only:
+            if not (args.import_only or args.resolution):
                 bench_traversals(workspace, args.nodes, args.samples, args.seed, results)
                 bench_retrieval(workspace, args.nodes, args.docs, args.seed, results)
+            if not args.import_only:
+                bench_resolution(workspace.pk, args.nodes, args.samples, args.seed, results)
     finally:
         print()
         cleanup(workspace)
