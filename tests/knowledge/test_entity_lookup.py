@@ -92,3 +92,12 @@ def test_the_lookup_matches_a_scan_of_every_entity(workspace):
     for name in asked:
         assert found.get(name) == expected.get(name), name
     assert any(name in found for name in asked) and "nobody" not in found
+
+
+def test_the_alias_index_has_no_pending_list():
+    """Every lookup by alias would read GIN's pending list (knowledge.0006)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'knowledge_entity_aliased'")
+        assert cursor.fetchone()[0] == ["fastupdate=off"]
