@@ -54,7 +54,13 @@ def write_vectors(store: VectorStore, name: str, model: str, items: list[VectorI
         try:
             store.get_collection(name)
         except UnknownCollection:
-            store.create_collection(name, dimension=1536, model=model, indexed_fields=INDEXED_FIELDS)
+            store.create_collection(
+                name,
+                dimension=1536,
+                model=model,
+                indexed_fields=INDEXED_FIELDS,
+                index_dimensions=content.native_dimension(model),
+            )
         store.upsert(name, items, model=model)
 
 

@@ -29,6 +29,7 @@ from content.documents import (
     stored_embedding_model,
     workspace_summary,
 )
+from content.embeddings import native_dimension
 from content.knowledge_reads import (
     DocumentSourceView,
     document_ids_by_external_id,
@@ -82,6 +83,7 @@ __all__ = [
     "document_statuses",
     "document_with_context",
     "highlight_html",
+    "native_dimension",
     "search",
     "search_results",
     "search_modes",

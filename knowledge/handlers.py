@@ -69,7 +69,7 @@ def _write(store: VectorStore, name: str, model: str, items: list[VectorItem], g
         except UnknownCollection:
             if not items:
                 return  # nothing to write or delete (e.g. the workspace was deleted meanwhile)
-            store.create_collection(name, dimension=1536, model=model)
+            store.create_collection(name, dimension=1536, model=model, index_dimensions=content.native_dimension(model))
         if items:
             store.upsert(name, items, model=model)
         if gone:
