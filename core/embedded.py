@@ -7,7 +7,7 @@ daemons under ``STRATA_DATA_DIR`` (default ``<project>/.strata``) so that the we
 Celery worker, beat and the test run all share them; ``./strata stop`` stops them. They listen
 only on Unix sockets inside that data dir (no TCP port), so each data dir has servers of its own.
 
-This module must stay importable from ``settings.py``: it imports nothing from Django.
+This module must stay importable from the settings (core/settings/): it imports nothing from Django.
 """
 
 from __future__ import annotations
