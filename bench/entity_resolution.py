@@ -15,10 +15,10 @@ import statistics
 import time
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from bench.common import backend_cpu, ms, time_calls
-from knowledge.entities import EntitySpec, _by_names
+from knowledge.entities import EntitySpec, _by_names, holders
 from knowledge.models import Entity
 from knowledge.normalize import normalize_name
 
@@ -26,14 +26,17 @@ NAMES_PER_CALL = 20
 ALIASED_EVERY = 20
 
 
-def _or_query(workspace_id: int, specs: list[EntitySpec]) -> dict[str, int]:
-    """The previous shape: one WHERE with name OR alias (the reference)."""
-    names = sorted({normalize_name(n) for spec in specs for n in (spec.name, *spec.aliases)} - {""})
-    found: dict[str, int] = {}
-    rows = Entity.objects.filter(
+def _or_holders(workspace_id: int, names: list[str]) -> QuerySet[Entity]:
+    """The previous shape of ``holders``: one WHERE with name OR alias (the reference)."""
+    return Entity.objects.filter(
         Q(normalized__in=names) | Q(normalized_aliases__overlap=names), workspace_id=workspace_id, merged_into=None
     ).order_by("id")
-    for entity in rows:
+
+
+def _or_query(workspace_id: int, specs: list[EntitySpec]) -> dict[str, int]:
+    names = sorted({normalize_name(n) for spec in specs for n in (spec.name, *spec.aliases)} - {""})
+    found: dict[str, int] = {}
+    for entity in _or_holders(workspace_id, names):
         for norm in [entity.normalized, *entity.normalized_aliases]:
             found.setdefault(norm, entity.pk)
     return found
@@ -45,18 +48,7 @@ def _new_query(workspace_id: int, specs: list[EntitySpec]) -> dict[str, int]:
 
 def _explain_ms(workspace_id: int, specs: list[EntitySpec], old: bool) -> float:
     names = sorted({normalize_name(spec.name) for spec in specs})
-    entities = Entity.objects.filter(workspace_id=workspace_id, merged_into=None)
-    if old:
-        query = entities.filter(Q(normalized__in=names) | Q(normalized_aliases__overlap=names)).order_by("id")
-    else:
-        query = (
-            entities.filter(normalized__in=names)
-            .order_by()
-            .union(
-                entities.filter(normalized_aliases__overlap=names).exclude(normalized_aliases=[]).order_by(), all=True
-            )
-            .order_by("id")
-        )
+    query = (_or_holders if old else holders)(workspace_id, names)
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from core.locks import advisory_xact_lock
 from core.services import audit_record
@@ -213,21 +213,25 @@ def _by_names(workspace_id: int, specs: list[EntitySpec]) -> dict[str, Entity]:
     if not names:
         return {}
     found: dict[str, Entity] = {}
-    # by name UNION by alias, each on its own index (as retrieval.entities_in): one WHERE with
-    # "name OR alias" made the planner walk the primary key over every entity of the workspace;
-    # "<> '{}'" (implied by the overlap) lets it use the partial GIN index of aliased entities;
-    # UNION ALL: an entity found both ways comes twice, which the loop below ignores
+    for entity in holders(workspace_id, names):
+        for norm in [entity.normalized, *entity.normalized_aliases]:
+            found.setdefault(norm, entity)
+    return found
+
+
+def holders(workspace_id: int, names: list[str]) -> QuerySet[Entity]:
+    """The workspace's unmerged entities whose normalized name or an alias is one of ``names``,
+    oldest first (an entity holding both ways comes twice)."""
+    # by name UNION ALL by alias, each on its own index (as retrieval.entities_in): one WHERE with
+    # "name OR alias" made the planner scan every entity of the workspace; "<> '{}'" (implied by
+    # the overlap) lets it use the partial GIN index of the entities with aliases
     entities = Entity.objects.filter(workspace_id=workspace_id, merged_into=None)
-    rows = (
+    return (
         entities.filter(normalized__in=names)
         .order_by()
         .union(entities.filter(normalized_aliases__overlap=names).exclude(normalized_aliases=[]).order_by(), all=True)
         .order_by("id")
     )
-    for entity in rows:
-        for norm in [entity.normalized, *entity.normalized_aliases]:
-            found.setdefault(norm, entity)
-    return found
 
 
 def _match(spec: EntitySpec, by_name: dict[str, Entity]) -> Entity | None:
