@@ -54,3 +54,7 @@ def test_memory_collection_indexes_the_models_width(settings, workspace, agent, 
         call_command("vector_reindex", name, "--index-dimensions", "1536", stdout=StringIO())
         assert store.get_spec(name).index_dimensions == 1536
         assert [recalled(workspace, agent, q) for q in queries] == before
+        # and back: how a collection created before at full width moves to the model's width
+        call_command("vector_reindex", name, "--index-dimensions", str(width), stdout=StringIO())
+        assert store.get_spec(name).index_dimensions == width
+        assert [recalled(workspace, agent, q) for q in queries] == before
