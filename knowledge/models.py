@@ -115,6 +115,10 @@ class FactSource(models.Model):
         return f"{self.provenance} doc {self.document_id}"
 
 
+_HAS_DOCUMENT = Q(document_id__isnull=False)
+_HAS_SOURCE_DOCUMENT = Q(source_document_id__isnull=False)
+_HAS_TARGET_DOCUMENT = Q(target_document_id__isnull=False)
+
 #: what makes a relation one (its unique constraint; ``knowledge.writes`` upserts on it)
 RELATION_IDENTITY = (
     "workspace",
@@ -136,18 +140,22 @@ class Relation(models.Model):
     provenances listed. Replacing what one extractor found in one document deletes exactly its
     rows (``provenance`` + ``document_id``)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # every index costs each imported row its upkeep, so there are only those a query uses (see
+    # Meta): workspace_id leads the unique constraint, so its foreign key gets no index of its own
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     label = models.CharField(max_length=63)
-    source_entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    source_entity = models.ForeignKey(
+        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     source_document_id = models.BigIntegerField(null=True, blank=True)
-    target_entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    target_entity = models.ForeignKey(
+        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     target_document_id = models.BigIntegerField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     weight = models.FloatField(default=1.0)
     provenance = models.CharField(max_length=200, help_text="extractor:NAME, import:FILE, manual or merge")
-    document_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="the document this evidence came from"
-    )
+    document_id = models.BigIntegerField(null=True, blank=True, help_text="the document this evidence came from")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,11 +175,18 @@ class Relation(models.Model):
                 nulls_distinct=False,
             ),
         ]
+        # the entity ends (merges, the foreign keys' cascades), and the document columns only where
+        # they are set (extractors' rows, document ends): an imported entity-to-entity row has none
+        # of them, so it keeps four indexes up to date (these two, the key and the unique one)
         indexes = [
-            models.Index(fields=["workspace", "provenance", "document_id"], name="knowledge_rel_prov"),
             models.Index(fields=["source_entity"], name="knowledge_rel_src"),
             models.Index(fields=["target_entity"], name="knowledge_rel_tgt"),
-            models.Index(fields=["source_document_id"], name="knowledge_rel_srcdoc"),
+            models.Index(
+                fields=["workspace", "provenance", "document_id"], name="knowledge_rel_prov", condition=_HAS_DOCUMENT
+            ),
+            models.Index(fields=["document_id"], name="knowledge_rel_doc", condition=_HAS_DOCUMENT),
+            models.Index(fields=["source_document_id"], name="knowledge_rel_srcdoc", condition=_HAS_SOURCE_DOCUMENT),
+            models.Index(fields=["target_document_id"], name="knowledge_rel_tgtdoc", condition=_HAS_TARGET_DOCUMENT),
         ]
 
     def __str__(self) -> str:
