@@ -12,6 +12,10 @@ projection takes the Python path, which also deletes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 NODES = """
 SELECT DISTINCT ON (e.id) %(entity)s::text,
   ((CASE WHEN strpos(e.properties::text, '_strata') > 0 THEN (
@@ -54,3 +58,53 @@ FROM merged m
 JOIN knowledge_entity s ON s.id = m.se AND s.merged_into_id IS NULL
 JOIN knowledge_entity e ON e.id = m.te AND e.merged_into_id IS NULL
 """  # noqa: S608 (constant fragments; values are bound parameters)
+
+# ---------------------------------------------------------------- an import batch's own rows
+
+# While graph_import publishes a batch's event (``staged_import``), its temporary tables
+# (knowledge/import_sql.py, in this session and transaction) hold every relation row the event
+# names (strata_import_triples: the rows just upserted, provenance ``origin``, no document) and
+# each end's key (strata_import_ids). When no other row shares those edges (no row of another
+# provenance or with a document: knowledge_rel_evidence holds exactly those) and no end is a
+# merged entity, each edge's aggregate is its one row, so the projection reads the staged rows
+# instead of the relation and entity tables.
+_STAGED: ContextVar[str | None] = ContextVar("strata_import_staged", default=None)
+
+
+@contextmanager
+def staged_import(*, provenance: str) -> Iterator[None]:
+    """Mark the event published inside this block as one import batch's (see above)."""
+    token = _STAGED.set(provenance)
+    try:
+        yield
+    finally:
+        _STAGED.reset(token)
+
+
+def staged_provenance() -> str | None:
+    """The provenance of the import batch publishing its event now, else None."""
+    return _STAGED.get()
+
+
+# true when the staged rows are each edge's only row (the edges' rows are all staged)
+STAGED_ONLY = """
+SELECT NOT EXISTS (SELECT 1 FROM strata_import_ids WHERE merged)
+  AND NOT EXISTS (SELECT 1 FROM strata_import_triples WHERE se IS NULL OR te IS NULL)
+  AND NOT EXISTS (
+    SELECT 1 FROM strata_import_triples t JOIN knowledge_relation r
+      ON r.workspace_id = %(ws)s AND r.label = t.label AND r.source_entity_id = t.se AND r.target_entity_id = t.te
+    WHERE (r.document_id IS NOT NULL OR NOT (r.provenance = %(origin)s))
+  )
+"""
+
+# EDGES' output from the staged rows: one row per edge, so the weight and properties are its own
+STAGED_EDGES = """
+SELECT t.label, %(entity)s::text, %(prefix)s || s.key, %(entity)s::text, %(prefix)s || e.key,
+  left(((t.props - 'weight' - 'provenance' - 'workspace_id')
+    || jsonb_build_object('provenance', jsonb_build_array(%(origin)s::text), 'workspace_id', %(ws)s))::text, -1)
+  || ', "weight": ' || CASE WHEN t.weight::text ~ '^-?[0-9]+$' THEN t.weight::text || '.0' ELSE t.weight::text END
+  || '}'
+FROM strata_import_triples t
+JOIN strata_import_ids s ON s.id = t.se AND NOT s.merged
+JOIN strata_import_ids e ON e.id = t.te AND NOT e.merged
+"""

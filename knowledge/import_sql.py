@@ -36,7 +36,8 @@ TABLES = (
     "aliases text[], props jsonb, source text, target text, label text, weight float8)",
     "CREATE TEMP TABLE strata_import_text (value text PRIMARY KEY, stripped text, normalized text)",
     "CREATE TEMP TABLE strata_import_docs (key text PRIMARY KEY, id bigint)",
-    "CREATE TEMP TABLE strata_import_ids (key text PRIMARY KEY, id bigint, node boolean, new boolean)",
+    "CREATE TEMP TABLE strata_import_ids (key text PRIMARY KEY, id bigint, node boolean, new boolean, "
+    "merged boolean DEFAULT false)",
     "CREATE TEMP TABLE strata_import_triples (label text, se bigint, sd bigint, te bigint, td bigint, "
     "weight float8, props jsonb)",
 )
@@ -198,9 +199,9 @@ WITH merged AS (
   ON CONFLICT (workspace_id, key) DO UPDATE SET name = EXCLUDED.name, normalized = EXCLUDED.normalized,
     type_id = EXCLUDED.type_id, aliases = EXCLUDED.aliases, normalized_aliases = EXCLUDED.normalized_aliases,
     properties = knowledge_entity.properties || EXCLUDED.properties, updated_at = now()
-  RETURNING key, coalesce(merged_into_id, id) AS id
+  RETURNING key, coalesce(merged_into_id, id) AS id, merged_into_id IS NOT NULL AS merged
 )
-INSERT INTO strata_import_ids (key, id, node, new) SELECT key, id, true, false FROM up
+INSERT INTO strata_import_ids (key, id, node, new, merged) SELECT key, id, true, false, merged FROM up
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 # the edges' entity ends no node line of the batch named, with their ids where they exist
@@ -212,7 +213,7 @@ WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
   AND NOT EXISTS (SELECT 1 FROM strata_import_ids x WHERE x.key = v.k)
 """
 ENDS_FOUND = """
-UPDATE strata_import_ids x SET id = coalesce(e.merged_into_id, e.id)
+UPDATE strata_import_ids x SET id = coalesce(e.merged_into_id, e.id), merged = e.merged_into_id IS NOT NULL
 FROM knowledge_entity e WHERE x.id IS NULL AND e.workspace_id = %(ws)s AND e.key = x.key
 """
 # and the bare entities created for the others

@@ -31,12 +31,12 @@ from django.db import transaction
 from content import selectors as content
 from core.services import audit_record
 from core.storage import write_stores
-from knowledge import import_sql, stores, writes
+from knowledge import graph_sql, import_sql, stores, writes
 from knowledge.entities import lock_workspace, types_by_name
-from knowledge.models import Entity, Relation
+from knowledge.models import IMPORT_PROVENANCE, Entity, Relation
 from knowledge.normalize import normalize_name
 
-PROVENANCE = "import"
+PROVENANCE = IMPORT_PROVENANCE
 BATCH_LINES = 20000
 MAX_LINE_BYTES = 1024 * 1024
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
@@ -292,7 +292,8 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
         cursor.execute(import_sql.EVENT_LISTS)
         edges, entities, documents = (orjson.loads(text) for text in cursor.fetchone())
-        writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
+        with graph_sql.staged_import(provenance=PROVENANCE):  # its projection may read the staged rows
+            writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
     report.errors.extend(errors[n] for n in sorted(errors))
 
 

@@ -115,6 +115,8 @@ class FactSource(models.Model):
         return f"{self.provenance} doc {self.document_id}"
 
 
+#: the provenance of imported rows (``manage.py graph_import``)
+IMPORT_PROVENANCE = "import"
 _HAS_DOCUMENT = Q(document_id__isnull=False)
 _HAS_SOURCE_DOCUMENT = Q(source_document_id__isnull=False)
 _HAS_TARGET_DOCUMENT = Q(target_document_id__isnull=False)
@@ -177,7 +179,9 @@ class Relation(models.Model):
         ]
         # the entity ends (merges, the foreign keys' cascades), and the document columns only where
         # they are set (extractors' rows, document ends): an imported entity-to-entity row has none
-        # of them, so it keeps four indexes up to date (these two, the key and the unique one)
+        # of them, so it keeps four indexes up to date (these two, the key and the unique one).
+        # knowledge_rel_evidence holds the rows that are not a document-less import: an import
+        # batch whose edges it does not name projects them from its own staged rows (graph_sql)
         indexes = [
             models.Index(fields=["source_entity"], name="knowledge_rel_src"),
             models.Index(fields=["target_entity"], name="knowledge_rel_tgt"),
@@ -187,6 +191,11 @@ class Relation(models.Model):
             models.Index(fields=["document_id"], name="knowledge_rel_doc", condition=_HAS_DOCUMENT),
             models.Index(fields=["source_document_id"], name="knowledge_rel_srcdoc", condition=_HAS_SOURCE_DOCUMENT),
             models.Index(fields=["target_document_id"], name="knowledge_rel_tgtdoc", condition=_HAS_TARGET_DOCUMENT),
+            models.Index(
+                fields=["workspace", "label", "source_entity", "target_entity"],
+                name="knowledge_rel_evidence",
+                condition=_HAS_DOCUMENT | ~Q(provenance=IMPORT_PROVENANCE),
+            ),
         ]
 
     def __str__(self) -> str:

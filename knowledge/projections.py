@@ -13,10 +13,11 @@ Fact vectors cost an embedding call, so they are not a projection run inline: th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection
 
 from core.models import OutboxEvent
 from core.projections import projection
@@ -26,6 +27,7 @@ from knowledge.models import Relation
 from knowledge.writes import EVENT_GRAPH_CHANGED, Triple, aggregate_edges, int_array
 
 BATCH = 5000
+logger = logging.getLogger(__name__)
 
 
 ENTITY_FIELDS = ("id", "workspace_id", "key", "name", "type__name", "aliases", "properties")
@@ -118,8 +120,17 @@ def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str
         "named": orjson.dumps(named).decode(),
         "edges": orjson.dumps(edges).decode(),
     }
+    edges_query = graph_sql.EDGES
+    origin = graph_sql.staged_provenance()
+    if origin is not None and getattr(store, "using", None) == DEFAULT_DB_ALIAS:  # the import's session
+        params["origin"] = origin
+        with connection.cursor() as cursor:
+            cursor.execute(graph_sql.STAGED_ONLY, params)
+            if cursor.fetchone()[0]:
+                edges_query = graph_sql.STAGED_EDGES
+                logger.debug("knowledge.project_graph: %d edges from the import batch's staged rows", len(edges))
     try:
-        loaded = load(nodes=graph_sql.NODES, edges=graph_sql.EDGES, params=params)
+        loaded = load(nodes=graph_sql.NODES, edges=edges_query, params=params)
     except (NodeNotFound, DatabaseError):  # an end without its node, a value the store refuses
         return False
     return loaded == (len({int(pk) for pk, _ in named}), len(edges))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 from django.core.management import call_command
@@ -194,3 +195,61 @@ def test_sql_checks_give_parse_lines_messages(workspace, tmp_path, capsys):
         expected.append(f"{path}:{number}: {error.value}")
     assert reported == expected
     assert not Entity.objects.filter(workspace=workspace).exists()
+
+
+def test_staged_projection_only_where_each_edge_has_its_one_imported_row(workspace, caplog):
+    """An import batch projects its edges from its own staged rows, but not when another row
+    shares one of its edges (its aggregate is more than the imported row) or an end is a merged
+    entity (the edge goes to the entity it was merged into): both write what the Python path does."""
+    from knowledge.merge import entity_merge
+    from knowledge.writes import RelationRow, publish_graph_change, relations_add
+
+    staged = "from the import batch's staged rows"
+    with caplog.at_level(logging.DEBUG, logger="knowledge.projections"):
+        assert not build(workspace.id).errors
+    assert staged in caplog.text
+    store = stores.graph()
+    web, http = (Entity.objects.get(workspace=workspace, key=k) for k in ("web", "http"))
+    triples = relations_add(
+        workspace_id=workspace.id,
+        provenance="manual",
+        rows=[RelationRow("DEPENDS_ON", ("e", web.pk), ("e", http.pk), 2.5, {"note": "by hand"})],
+    )
+    publish_graph_change(workspace_id=workspace.id, triples=triples)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="knowledge.projections"):
+        assert not build(
+            workspace.id,
+            edges=[("web", "http")],
+            extra=[
+                {
+                    "kind": "edge",
+                    "source": "web",
+                    "target": "http",
+                    "label": "DEPENDS_ON",
+                    "properties": {"weight": 4, "since": 2},
+                }
+            ],
+        ).errors
+    assert staged not in caplog.text
+    edge = _graph(workspace.id)[1][
+        ("DEPENDS_ON", stores.node_key(workspace.id, "web"), stores.node_key(workspace.id, "http"))
+    ][0]
+    assert edge["weight"] == 6.5 and edge["note"] == "by hand" and edge["since"] == 2
+    assert sorted(edge["provenance"]) == ["import", "manual"]
+    cli = Entity.objects.get(workspace=workspace, key="cli")
+    entity_merge(
+        workspace_id=workspace.id, keep_id=cli.pk, merge_id=Entity.objects.get(workspace=workspace, key="tools").pk
+    )
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="knowledge.projections"):
+        assert not build(workspace.id, edges=[("tools", "socket")]).errors
+    assert staged not in caplog.text
+    assert ("DEPENDS_ON", "cli", "socket") in graph_edges(workspace.id)
+    before = _graph(workspace.id)
+    events = OutboxEvent.objects.filter(event_type=EVENT_GRAPH_CHANGED, workspace_id=workspace.id).order_by("id")
+    for event in events:  # the Python path over every event changes nothing
+        for start in range(0, max(len(projections._triples(event.payload)), 1), projections.BATCH):
+            triples = projections._triples(event.payload)[start : start + projections.BATCH]
+            projections._project(store, workspace.id, event.payload if start == 0 else {}, triples)
+    assert _graph(workspace.id) == before

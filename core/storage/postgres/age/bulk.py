@@ -14,7 +14,7 @@ from core.storage.ports import NodeNotFound
 from core.storage.postgres.age.base import AgeBase
 
 _TEMP_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_endpoints, pg_temp.strata_graph_edges"
-_QUERY_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_query_edges"
+_QUERY_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_query_edges, pg_temp.strata_graph_query_ends"
 
 
 class BulkLoadMixin(AgeBase):
@@ -63,35 +63,52 @@ class BulkLoadMixin(AgeBase):
                 )
                 cursor.execute(f"INSERT INTO strata_graph_query_edges SELECT q.* FROM ({edges}) q", params)  # noqa: S608
                 edge_count = cursor.rowcount
-                cursor.execute("SELECT etype, slabel, elabel, count(*) FROM strata_graph_query_edges GROUP BY 1, 2, 3")
-                for edge_type, start, end, count in cursor.fetchall():
-                    self._upsert_query_edges(cursor, *(validate_label(x) for x in (edge_type, start, end)), count)
+                if edge_count:
+                    self._resolve_query_ends(cursor)
+                    cursor.execute(
+                        "SELECT etype, slabel, elabel FROM strata_graph_query_edges GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+                    )
+                    for edge_type, start, end in cursor.fetchall():
+                        self._upsert_query_edges(cursor, *(validate_label(x) for x in (edge_type, start, end)))
                 cursor.execute(f"DROP TABLE IF EXISTS {_QUERY_TABLES}")
         return node_count, edge_count
 
-    def _upsert_query_edges(self, cursor: psycopg.Cursor, edge_type: str, start: str, end: str, count: int) -> None:
+    def _resolve_query_ends(self, cursor: psycopg.Cursor) -> None:
+        """The vertex id of each distinct end of ``strata_graph_query_edges``, looked up once on
+        its label's key index (not once per edge); NodeNotFound if any is missing."""
+        cursor.execute(
+            "CREATE TEMP TABLE strata_graph_query_ends ON COMMIT DROP AS "
+            "SELECT slabel AS label, skey AS key, NULL::graphid AS id FROM strata_graph_query_edges "
+            "UNION SELECT elabel, ekey, NULL::graphid FROM strata_graph_query_edges"
+        )
+        cursor.execute("ANALYZE strata_graph_query_ends")
+        cursor.execute("SELECT DISTINCT label FROM strata_graph_query_ends ORDER BY 1")
+        for label in [validate_label(label) for (label,) in cursor.fetchall()]:
+            cursor.execute(
+                sql.SQL(
+                    "UPDATE strata_graph_query_ends x SET id = v.id FROM {} v "
+                    "WHERE x.label = %s AND {} = to_json(x.key)::text::ag_catalog.agtype"
+                ).format(self._table(label), self._key_of("v")),
+                [label],
+            )
+        cursor.execute("SELECT count(*) FROM strata_graph_query_ends WHERE id IS NULL")
+        (missing,) = cursor.fetchone()
+        if missing:
+            raise NodeNotFound(f"{missing} edge endpoints do not exist in graph {self.graph!r}; nothing was written")
+
+    def _upsert_query_edges(self, cursor: psycopg.Cursor, edge_type: str, start: str, end: str) -> None:
         cursor.execute(
             sql.SQL(
-                "WITH found AS (SELECT s.id AS src, t.id AS dst, q.props FROM strata_graph_query_edges q "
-                "JOIN {} s ON {} = to_json(q.skey)::text::ag_catalog.agtype "
-                "JOIN {} t ON {} = to_json(q.ekey)::text::ag_catalog.agtype "
-                "WHERE q.etype = %s AND q.slabel = %s AND q.elabel = %s), "
-                "written AS (INSERT INTO {} AS t (start_id, end_id, properties) "
-                "SELECT src, dst, props::ag_catalog.agtype FROM found "
+                "INSERT INTO {} AS t (start_id, end_id, properties) "
+                "SELECT s.id, e.id, q.props::ag_catalog.agtype FROM strata_graph_query_edges q "
+                "JOIN strata_graph_query_ends s ON s.label = q.slabel AND s.key = q.skey "
+                "JOIN strata_graph_query_ends e ON e.label = q.elabel AND e.key = q.ekey "
+                "WHERE q.etype = %s AND q.slabel = %s AND q.elabel = %s "
                 "ON CONFLICT (start_id, end_id) DO UPDATE SET properties = EXCLUDED.properties "
-                "WHERE t.properties IS DISTINCT FROM EXCLUDED.properties) "
-                "SELECT count(*) FROM found"
-            ).format(
-                self._table(start), self._key_of("s"), self._table(end), self._key_of("t"), self._table(edge_type)
-            ),
+                "WHERE t.properties IS DISTINCT FROM EXCLUDED.properties"
+            ).format(self._table(edge_type)),
             [edge_type, start, end],
         )
-        (found,) = cursor.fetchone()
-        if found != count:
-            raise NodeNotFound(
-                f"{count - found} edge endpoints ({start} or {end} nodes) do not exist in graph {self.graph!r}; "
-                "nothing was written"
-            )
 
     def _load_nodes(self, cursor: psycopg.Cursor, batch: Batch) -> None:
         if not batch.nodes:
