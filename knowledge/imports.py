@@ -38,6 +38,7 @@ from knowledge.normalize import normalize_name
 
 PROVENANCE = IMPORT_PROVENANCE
 BATCH_LINES = 20000
+ANALYZE_AFTER = 10000  # rows written by an import that refresh the planner's statistics after it
 MAX_LINE_BYTES = 1024 * 1024
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 _EDGE_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -168,16 +169,19 @@ def graph_import(
     report = ImportReport()
     with import_sql.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
+        labels: set[str] = set()
         for statement in import_sql.TABLES:
             cursor.execute(statement)
         while chunk := list(islice(stream, batch_lines)):
             first = report.lines + 1
             report.lines += len(chunk)
-            _batch(cursor, workspace_id, name, first, chunk, report)
+            labels |= _batch(cursor, workspace_id, name, first, chunk, report)
             if progress is not None:
                 progress(sum(map(len, chunk)))
         # (after an error they stay until the next import or the end of the session)
         cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
+        if report.nodes + report.edges >= ANALYZE_AFTER:
+            _analyze(cursor, labels)
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -218,7 +222,8 @@ def _stage(chunk: list[bytes], name: str, first: int, errors: dict[int, str]) ->
     return import_sql.escape_copy(data) + b"\n"
 
 
-def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[bytes], report: ImportReport) -> None:
+def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[bytes], report: ImportReport) -> set[str]:
+    """Import one batch (one transaction); returns the edge labels it named."""
     errors: dict[int, str] = {}
     data = _stage(chunk, name, first, errors)
     cursor.execute(
@@ -295,6 +300,18 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
         with graph_sql.staged_import(provenance=PROVENANCE):  # its projection may read the staged rows
             writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
     report.errors.extend(errors[n] for n in sorted(errors))
+    return set(labels)
+
+
+def _analyze(cursor: Any, labels: set[str]) -> None:
+    """After a large import: fresh planner statistics for the rows and the graph's label tables
+    it wrote, so the first queries and traversals are planned from what is there now."""
+    cursor.execute("ANALYZE knowledge_entity")
+    cursor.execute("ANALYZE knowledge_relation")
+    for _, store in write_stores(stores.APP, "graph"):
+        analyze = getattr(store, "analyze", None)  # a store in this database (AGE)
+        if analyze is not None:
+            analyze([stores.ENTITY_LABEL, stores.DOCUMENT_LABEL, *sorted(labels)])
 
 
 def _define_labels(labels: Iterable[str]) -> None:

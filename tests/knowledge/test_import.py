@@ -253,3 +253,23 @@ def test_staged_projection_only_where_each_edge_has_its_one_imported_row(workspa
             triples = projections._triples(event.payload)[start : start + projections.BATCH]
             projections._project(store, workspace.id, event.payload if start == 0 else {}, triples)
     assert _graph(workspace.id) == before
+
+
+def test_a_large_import_refreshes_the_planner_statistics(workspace, monkeypatch):
+    from django.db import connection
+
+    from knowledge import imports
+
+    def reltuples(table):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+            return cursor.fetchone()[0]
+
+    extra = [{"kind": "edge", "source": "app", "target": "cli", "label": "FRESHLY_ANALYZED"}]
+    monkeypatch.setattr(imports, "ANALYZE_AFTER", 10**9)
+    assert not build(workspace.id, extra=extra).errors
+    table = f'{stores.graph().graph}."FRESHLY_ANALYZED"'
+    assert reltuples(table) == -1  # a new table, never analyzed
+    monkeypatch.setattr(imports, "ANALYZE_AFTER", 5)
+    assert not build(workspace.id, extra=extra).errors
+    assert reltuples(table) == 1 and reltuples("knowledge_relation") >= 7

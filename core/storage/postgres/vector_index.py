@@ -74,9 +74,7 @@ def indexed_expression(index_type: str, dims: int = STORED_DIMENSION) -> Indexed
         if index_type == "halfvec":
             return Indexed(f"(embedding::{_HALFVEC})", "{}::" + _HALFVEC)
         if index_type == "binary":
-            return Indexed(
-                f"(binary_quantize(embedding)::{_BIT})", "binary_quantize({}::vector)::" + _BIT, "<~>", True
-            )
+            return Indexed(f"(binary_quantize(embedding)::{_BIT})", "binary_quantize({}::vector)::" + _BIT, "<~>", True)
         return Indexed("embedding")
     lead, query = f"subvector(embedding, 1, {dims})", f"subvector({{}}::vector, 1, {dims})"
     if index_type == "halfvec":

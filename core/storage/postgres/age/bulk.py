@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -72,6 +72,16 @@ class BulkLoadMixin(AgeBase):
                         self._upsert_query_edges(cursor, *(validate_label(x) for x in (edge_type, start, end)))
                 cursor.execute(f"DROP TABLE IF EXISTS {_QUERY_TABLES}")
         return node_count, edge_count
+
+    def analyze(self, labels: Iterable[str]) -> None:
+        """Refresh the planner's statistics of these labels' tables (after a bulk load, so the
+        first traversals are planned from the loaded graph, not from autovacuum's last look);
+        names that are not defined are skipped. Best outside a long transaction: ANALYZE's lock
+        (which only conflicts with schema changes and other ANALYZEs) is held to its end."""
+        kinds = self._kinds(labels)
+        with self._connection.wrap_database_errors, self._connection.connection.cursor() as cursor:
+            for label in sorted(kinds):
+                cursor.execute(sql.SQL("ANALYZE {}").format(self._table(validate_label(label))))
 
     def _resolve_query_ends(self, cursor: psycopg.Cursor) -> None:
         """The vertex id of each distinct end of ``strata_graph_query_edges``, looked up once on
