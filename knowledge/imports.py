@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any
@@ -31,7 +31,7 @@ from django.db import transaction
 from content import selectors as content
 from core.services import audit_record
 from core.storage import write_stores
-from knowledge import graph_sql, import_sql, stores, writes
+from knowledge import graph_sql, import_pipeline, import_sql, stores, writes
 from knowledge.entities import lock_workspace, types_by_name
 from knowledge.models import IMPORT_PROVENANCE, Entity, Relation
 from knowledge.normalize import normalize_name
@@ -167,20 +167,27 @@ def graph_import(
     transaction (rows and the graph-changed event; the graph follows by projection). The lines
     are staged, parsed and upserted set-based in PostgreSQL (knowledge/import_sql.py)."""
     report = ImportReport()
-    with import_sql.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
-        labels: set[str] = set()
-        for statement in import_sql.TABLES:
-            cursor.execute(statement)
+    labels: set[str] = set()
+
+    def batches() -> Iterator[tuple[int, list[bytes]]]:
         while chunk := list(islice(stream, batch_lines)):
-            first = report.lines + 1
+            yield report.lines + 1, chunk
             report.lines += len(chunk)
-            labels |= _batch(cursor, workspace_id, name, first, chunk, report)
-            if progress is not None:
-                progress(sum(map(len, chunk)))
-        # (after an error they stay until the next import or the end of the session)
-        cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
-        if report.nodes + report.edges >= ANALYZE_AFTER:
+
+    def prepare(cursor: Any, batch: tuple[int, list[bytes]]) -> _Prepared:
+        return _prepare(cursor, workspace_id, name, *batch)
+
+    for written in import_pipeline.run_in_order(
+        batches(), setup=_create_tables, teardown=_drop_tables, prepare=prepare, write=_write
+    ):
+        report.nodes += written.nodes
+        report.edges += written.edges
+        report.errors.extend(written.errors)
+        labels.update(written.labels)
+        if progress is not None:
+            progress(written.size)
+    if report.nodes + report.edges >= ANALYZE_AFTER:
+        with import_sql.cursor() as cursor:
             _analyze(cursor, labels)
     with transaction.atomic():
         audit_record(
@@ -222,8 +229,40 @@ def _stage(chunk: list[bytes], name: str, first: int, errors: dict[int, str]) ->
     return import_sql.escape_copy(data) + b"\n"
 
 
-def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[bytes], report: ImportReport) -> set[str]:
-    """Import one batch (one transaction); returns the edge labels it named."""
+def _create_tables(cursor: Any) -> None:
+    """The session's staging tables (temporary; after an error they stay until the next import
+    on the session drops them, or the session ends)."""
+    _drop_tables(cursor)
+    for statement in import_sql.TABLES:
+        cursor.execute(statement)
+
+
+def _drop_tables(cursor: Any) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {import_sql.TEMP_TABLES}")
+
+
+@dataclass
+class _Prepared:
+    """A batch staged and parsed in its session, before its transaction."""
+
+    workspace_id: int
+    size: int  # bytes (the progress bar)
+    errors: dict[int, str]
+    type_names: list[str]
+    labels: list[str]
+
+
+@dataclass
+class _Written:
+    size: int
+    nodes: int
+    edges: int
+    errors: list[str]
+    labels: list[str]
+
+
+def _prepare(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[bytes]) -> _Prepared:
+    """Stage, parse and check one batch (nothing other sessions see, but new edge types)."""
     errors: dict[int, str] = {}
     data = _stage(chunk, name, first, errors)
     cursor.execute(
@@ -281,26 +320,32 @@ def _batch(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[by
     )
     type_names, labels = cursor.fetchone()
     _define_labels(labels)
+    return _Prepared(workspace_id, sum(map(len, chunk)), errors, type_names, labels)
+
+
+def _write(cursor: Any, batch: _Prepared) -> _Written:
+    """Write a prepared batch in one transaction: the rows, the event, the inline projection."""
+    workspace_id = batch.workspace_id
     params = {"ws": int(workspace_id), "origin": PROVENANCE}
     with transaction.atomic():
         lock_workspace(workspace_id)
-        types = types_by_name(workspace_id, set(type_names) | {"concept"})
+        types = types_by_name(workspace_id, set(batch.type_names) | {"concept"})
         params.update(type_names=list(types), type_ids=[t.pk for t in types.values()], concept=types["concept"].pk)
         cursor.execute(import_sql.UPSERT_NODES, params)
-        report.nodes += cursor.rowcount
+        nodes = cursor.rowcount
         cursor.execute(import_sql.ENDS)
         cursor.execute("ANALYZE strata_import_ids")
         cursor.execute(import_sql.ENDS_FOUND, params)
         cursor.execute(import_sql.ENDS_ADDED, params)
         cursor.execute(import_sql.TRIPLES)
-        report.edges += cursor.rowcount
+        edges_written = cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
         cursor.execute(import_sql.EVENT_LISTS)
         edges, entities, documents = (orjson.loads(text) for text in cursor.fetchone())
         with graph_sql.staged_import(provenance=PROVENANCE):  # its projection may read the staged rows
             writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
-    report.errors.extend(errors[n] for n in sorted(errors))
-    return set(labels)
+    errors = [batch.errors[n] for n in sorted(batch.errors)]
+    return _Written(batch.size, nodes, edges_written, errors, batch.labels)
 
 
 def _analyze(cursor: Any, labels: set[str]) -> None:

@@ -273,3 +273,87 @@ def test_a_large_import_refreshes_the_planner_statistics(workspace, monkeypatch)
     monkeypatch.setattr(imports, "ANALYZE_AFTER", 5)
     assert not build(workspace.id, extra=extra).errors
     assert reltuples(table) == 1 and reltuples("knowledge_relation") >= 7
+
+
+def _rows(workspace_id):
+    keys = dict(Entity.objects.filter(workspace_id=workspace_id).values_list("id", "key"))
+    entities = {
+        key: (name, type_name, aliases, props)
+        for key, name, type_name, aliases, props in Entity.objects.filter(workspace_id=workspace_id).values_list(
+            "key", "name", "type__name", "aliases", "properties"
+        )
+    }
+    relations = {
+        (label, keys[s], keys[t]): (weight, props)
+        for label, s, t, weight, props in Relation.objects.filter(workspace_id=workspace_id).values_list(
+            "label", "source_entity_id", "target_entity_id", "weight", "properties"
+        )
+    }
+    return entities, relations
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_on_two_sessions_write_what_one_session_writes(workspace, other_workspace, tmp_path, caplog, capsys):
+    """Outside a transaction the batches run on two sessions (one parses while the other
+    writes), in file order: repeats across batches merge as in one session (later lines win),
+    an edge's end named before its node line is filled in later, a bad line is reported."""
+    from knowledge import import_pipeline
+
+    extra = [
+        {"kind": "edge", "source": "app", "target": "late", "label": "USES", "properties": {"weight": 2, "v": 1}},
+        {"kind": "node", "key": "app", "label": "Package", "properties": {"name": "App 2", "tier": 1}},
+        "{not json",
+        {"kind": "edge", "source": "app", "target": "late", "label": "USES", "properties": {"v": 2}},
+        {"kind": "node", "key": "late", "label": "Tool", "properties": {"name": "Late", "aliases": ["l8"]}},
+        {"kind": "node", "key": "app", "label": "Package", "properties": {"tier": 2}},
+    ]
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(lines(extra=extra))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="knowledge.import_pipeline"):
+            with pytest.raises(SystemExit):
+                call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "3")
+        assert "batches on 2 sessions" in caplog.text
+        two = capsys.readouterr()
+        import_pipeline.CONNECTIONS = 1
+        with pytest.raises(SystemExit):
+            call_command("graph_import", str(path), "--workspace", other_workspace.slug, "--batch-size", "3")
+        one = capsys.readouterr()
+    finally:
+        import_pipeline.CONNECTIONS = 2
+    assert two.out == one.out and "failed 1" in two.out
+    assert two.err.count(f"{path}:") == one.err.count(f"{path}:") == 1
+    assert _rows(workspace.id) == _rows(other_workspace.id)
+    entities, relations = _rows(workspace.id)
+    assert entities["app"] == ("app", "package", [], {"tier": 2}) and entities["late"][:3] == ("Late", "tool", ["l8"])
+    assert relations[("USES", "app", "late")] == (1.0, {"v": 2})
+    mine = {k: v for k, v in graph_nodes(workspace.id).items()}
+    theirs = graph_nodes(other_workspace.id)
+    assert {k: {n: x for n, x in v.items() if n not in ("entity_id", "workspace_id")} for k, v in mine.items()} == {
+        k: {n: x for n, x in v.items() if n not in ("entity_id", "workspace_id")} for k, v in theirs.items()
+    }
+    assert graph_edges(workspace.id) == graph_edges(other_workspace.id)
+    for ws in (workspace.id, other_workspace.id):
+        stores.graph().cypher("MATCH (n:Entity) WHERE n.workspace_id = $ws DETACH DELETE n RETURN 1", {"ws": ws})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_failed_batch_no_later_batch_writes():
+    from knowledge import import_pipeline
+
+    written = []
+
+    def write(cursor, k):
+        if k == 2:
+            raise ValueError("batch 2 failed")
+        cursor.execute("SELECT 1")
+        written.append(k)
+        return k
+
+    results = []
+    with pytest.raises(ValueError, match="batch 2 failed"):
+        for k in import_pipeline.run_in_order(
+            range(8), setup=lambda c: None, teardown=lambda c: None, prepare=lambda c, k: k, write=write
+        ):
+            results.append(k)
+    assert results == written == [0, 1]
