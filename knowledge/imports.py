@@ -42,8 +42,11 @@ ANALYZE_AFTER = 10000  # rows written by an import that refresh the planner's st
 MAX_LINE_BYTES = 1024 * 1024
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 _EDGE_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-# numbers orjson may refuse where jsonb does not (beyond 64 bits or a double's range)
-_RISKY_NUMBER = re.compile(rb"\d{19}|[eE][-+]?\d{3}")
+# numbers orjson may refuse where jsonb does not (beyond 64 bits or a double's range): a run of
+# 19 digits or an exponent of 3, found as substrings once digits are folded to 0 (a regex took
+# 40 ns a byte, 3 us of an edge's line)
+_FOLD_DIGITS = bytes.maketrans(b"123456789E", b"000000000e")
+_RISKY_NUMBERS = (b"0" * 19, b"e000", b"e+000", b"e-000")
 RESERVED_LABELS = frozenset({stores.ENTITY_LABEL, stores.DOCUMENT_LABEL, "Document"})
 
 
@@ -208,8 +211,14 @@ def _python_checks(data: bytes, *, longest: int) -> bool:
         or not data.isascii()
         or b"\\u" in data
         or b"\x00" in data
-        or _RISKY_NUMBER.search(data) is not None
+        or _risky_number(data)
     )
+
+
+def _risky_number(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 digits or an e/E, maybe a sign, then 3 digits."""
+    folded = data.translate(_FOLD_DIGITS)
+    return any(pattern in folded for pattern in _RISKY_NUMBERS)
 
 
 def _stage(chunk: list[bytes], name: str, first: int, errors: dict[int, str]) -> bytes:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 from django.core.management import call_command
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from core.models import OutboxEvent
 from knowledge import projections, stores
@@ -357,3 +361,12 @@ def test_after_a_failed_batch_no_later_batch_writes():
         ):
             results.append(k)
     assert results == written == [0, 1]
+
+
+@given(st.binary(max_size=60) | st.text(alphabet="0123456789eE+-.x ", max_size=60).map(str.encode))
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_risky_numbers_are_the_regexs(data):
+    """The digit-folding check finds what ``\\d{19}|[eE][-+]?\\d{3}`` finds."""
+    from knowledge.imports import _risky_number
+
+    assert _risky_number(data) == (re.search(rb"\d{19}|[eE][-+]?\d{3}", data) is not None)
