@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from itertools import chain
-from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from django.db import connection, connections
+from django.conf import settings
+from django.db import connection
 
+from core import parallel
 from knowledge import import_sql
 
 Item = TypeVar("Item")
@@ -33,9 +32,6 @@ State = TypeVar("State")
 Result = TypeVar("Result")
 
 logger = logging.getLogger(__name__)
-
-#: sessions an import writes through (2: one batch is written while the next is parsed)
-CONNECTIONS = 2
 
 
 class _Stopped(Exception):
@@ -77,9 +73,11 @@ def run_in_order(
     sessions: int | None = None,
 ) -> Iterator[Result]:
     """``write(cursor, prepare(cursor, item))`` of each item, yielded in order, each item on one
-    session (``setup(cursor)`` once per session first, ``teardown(cursor)`` after its last item
-    unless one failed); see the module's docstring."""
-    sessions = CONNECTIONS if sessions is None else sessions
+    session (``setup(cursor)`` once per session first); on ``sessions`` threads
+    (``core.parallel.ordered_map``, default ``STRATA_GRAPH_IMPORT_CONNECTIONS``) or, with one,
+    on the caller's connection (``teardown(cursor)`` after the last item); see the module's
+    docstring."""
+    sessions = settings.STRATA_GRAPH_IMPORT_CONNECTIONS if sessions is None else sessions
     items = iter(items)
     head = [item for item in (next(items, None), next(items, None)) if item is not None]
     if sessions < 2 or len(head) < 2 or connection.in_atomic_block:
@@ -89,60 +87,35 @@ def run_in_order(
                 yield write(cursor, prepare(cursor, item))
             teardown(cursor)
         return
-    yield from _pipelined(chain(head, items), setup, teardown, prepare, write, sessions)
+    yield from _pipelined(chain(head, items), setup, prepare, write, sessions)
 
 
-def _pipelined(
-    items: Iterator[Any], setup: Callable, teardown: Callable, prepare: Callable, write: Callable, sessions: int
-) -> Iterator:
+def _pipelined(items: Iterator[Any], setup: Callable, prepare: Callable, write: Callable, sessions: int) -> Iterator:
     logger.debug("graph_import: batches on %d sessions", sessions)
     turns = _Turns()
-    queues: list[SimpleQueue] = [SimpleQueue() for _ in range(sessions)]
+    ready = threading.local()  # per thread: its session has the staging tables
 
-    def work(tasks: SimpleQueue) -> None:
-        error: BaseException | None = None
+    def run(numbered: tuple[int, Any]) -> Any:
+        k, item = numbered
         try:
             with import_sql.cursor() as cursor:  # this thread's own connection
-                try:
+                if not getattr(ready, "tables", False):
                     setup(cursor)
-                except BaseException as exc:
-                    error = exc
-                    turns.stop()
-                while (task := tasks.get()) is not None:
-                    k, item, future = task
-                    if error is not None or turns.stopped:
-                        future.set_exception(error or _Stopped())
-                        continue
-                    try:
-                        state = prepare(cursor, item)
-                        turns.wait(k)
-                        future.set_result(write(cursor, state))
-                        turns.done(k)
-                    except BaseException as exc:
-                        error = exc
-                        turns.stop()
-                        future.set_exception(exc)
-                if error is None:
-                    teardown(cursor)
-        finally:
-            connections.close_all()  # this thread's connections (its staging tables go with them)
+                    ready.tables = True
+                state = prepare(cursor, item)
+                turns.wait(k)
+                result = write(cursor, state)
+            turns.done(k)
+            return result
+        except BaseException:
+            turns.stop()  # no batch after this one writes
+            raise
 
-    threads = [threading.Thread(target=work, args=(q,), name=f"graph_import-{i}") for i, q in enumerate(queues)]
-    for thread in threads:
-        thread.start()
+    # (each thread's connection, and its staging tables, close when the thread ends)
+    outcomes = parallel.ordered_map(run, enumerate(items), workers=sessions)
     try:
-        pending: deque[Future] = deque()
-        for k, item in enumerate(items):
-            future: Future = Future()
-            queues[k % sessions].put((k, item, future))
-            pending.append(future)
-            if len(pending) == sessions:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        for outcome in outcomes:
+            yield outcome.get()
     finally:
-        turns.stop()  # (all done, or a batch failed: none after it writes)
-        for q in queues:
-            q.put(None)
-        for thread in threads:
-            thread.join()
+        turns.stop()  # (all done, or a batch failed or the consumer stopped: none writes after it)
+        outcomes.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from core.settings.env import env_bool
+from core.settings.env import env_bool, env_int
 
 # The extractors every ingested document goes through (knowledge/extraction/): a JSON list of
 # {"BACKEND": "dotted.Class", ...options}; see the README ("Knowledge: extraction").
@@ -19,6 +19,9 @@ STRATA_KNOWLEDGE_EXTRACTORS = json.loads(
 STRATA_GRAPH_SEARCH_WEIGHT = float(os.environ.get("STRATA_GRAPH_SEARCH_WEIGHT", "1.0"))
 # the staff Cypher console's statement timeout (knowledge/console.py)
 STRATA_CYPHER_TIMEOUT_MS = int(os.environ.get("STRATA_CYPHER_TIMEOUT_MS", "2000"))
+# sessions graph_import writes its batches through outside a transaction (one parses while the
+# other writes; knowledge/import_pipeline.py); 1: one session
+STRATA_GRAPH_IMPORT_CONNECTIONS = env_int("STRATA_GRAPH_IMPORT_CONNECTIONS", 2)
 # allow the console where the graph store cannot isolate workspaces row by row (FalkorDB): results
 # are then only graph elements of the workspace, but a WHERE clause can read other workspaces
 STRATA_CYPHER_CONSOLE_UNISOLATED = env_bool("STRATA_CYPHER_CONSOLE_UNISOLATED", False)

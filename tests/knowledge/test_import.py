@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -301,8 +302,6 @@ def test_batches_on_two_sessions_write_what_one_session_writes(workspace, other_
     """Outside a transaction the batches run on two sessions (one parses while the other
     writes), in file order: repeats across batches merge as in one session (later lines win),
     an edge's end named before its node line is filled in later, a bad line is reported."""
-    from knowledge import import_pipeline
-
     extra = [
         {"kind": "edge", "source": "app", "target": "late", "label": "USES", "properties": {"weight": 2, "v": 1}},
         {"kind": "node", "key": "app", "label": "Package", "properties": {"name": "App 2", "tier": 1}},
@@ -313,18 +312,14 @@ def test_batches_on_two_sessions_write_what_one_session_writes(workspace, other_
     ]
     path = tmp_path / "g.jsonl"
     path.write_bytes(lines(extra=extra))
-    try:
-        with caplog.at_level(logging.DEBUG, logger="knowledge.import_pipeline"):
-            with pytest.raises(SystemExit):
-                call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "3")
-        assert "batches on 2 sessions" in caplog.text
-        two = capsys.readouterr()
-        import_pipeline.CONNECTIONS = 1
+    with caplog.at_level(logging.DEBUG, logger="knowledge.import_pipeline"):
         with pytest.raises(SystemExit):
-            call_command("graph_import", str(path), "--workspace", other_workspace.slug, "--batch-size", "3")
-        one = capsys.readouterr()
-    finally:
-        import_pipeline.CONNECTIONS = 2
+            call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "3")
+    assert "batches on 2 sessions" in caplog.text
+    two = capsys.readouterr()
+    with override_settings(STRATA_GRAPH_IMPORT_CONNECTIONS=1), pytest.raises(SystemExit):
+        call_command("graph_import", str(path), "--workspace", other_workspace.slug, "--batch-size", "3")
+    one = capsys.readouterr()
     assert two.out == one.out and "failed 1" in two.out
     assert two.err.count(f"{path}:") == one.err.count(f"{path}:") == 1
     assert _rows(workspace.id) == _rows(other_workspace.id)
