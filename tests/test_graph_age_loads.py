@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from core.storage.ports import Edge, Node, NodeRef
+from core.storage.ports import Edge, Node, NodeNotFound, NodeRef
 from core.storage.postgres.age import AgeGraphStore
 
 
@@ -77,3 +77,29 @@ def test_label_table_stats_name_every_label_with_its_rows_and_size(store):
     assert all(row.bytes > 0 and row.live_rows >= 0 and row.dead_rows >= 0 for row in stats.values())
     assert 0.0 <= stats["Person"].dead_fraction <= 1.0
     assert AgeGraphStore(graph=f"t_{uuid.uuid4().hex[:16]}").label_table_stats() == []
+
+
+@pytest.mark.django_db
+def test_load_query_writes_edges_between_existing_ends_or_nothing(store):
+    """load_query: the edges a query yields between nodes it (or an earlier load) wrote, each end
+    looked up once however many edges name it; a missing end writes nothing (NodeNotFound); a
+    second identical load changes no row; analyze refreshes the label tables' statistics."""
+    nodes = "SELECT 'Person', jsonb_build_object('key', 'p' || i, 'n', i)::text FROM generate_series(0, 9) i"  # noqa: S608
+    edges = (
+        "SELECT 'KNOWS', 'Person', 'p' || i, 'Person', 'p' || ((i + k) %% 10), "
+        "jsonb_build_object('w', i * 10 + k)::text FROM generate_series(0, 9) i, generate_series(1, %(k)s) k"
+    )
+    assert store.load_query(nodes=nodes, edges=edges, params={"k": 3}) == (10, 30)
+    assert tuple_writes(store) == {"Person": (10, 0, 0), "KNOWS": (30, 0, 0)}
+    edge = {(e.source.key, e.target.key): e.properties for e in store.scan_edges("KNOWS", limit=100).items}
+    assert len(edge) == 30 and edge[("p9", "p1")] == {"w": 92}
+    ghost = edges + " UNION ALL SELECT 'KNOWS', 'Person', 'p0', 'Person', 'ghost', '{}'"
+    with pytest.raises(NodeNotFound):
+        store.load_query(nodes="SELECT 'Person', '{}' WHERE false", edges=ghost, params={"k": 4})
+    assert tuple_writes(store) == {"Person": (10, 0, 0), "KNOWS": (30, 0, 0)}  # the 10 new edges were not
+    store.load_query(nodes=nodes, edges=edges, params={"k": 3})
+    assert tuple_writes(store) == {"Person": (10, 0, 0), "KNOWS": (30, 0, 0)}
+    store.analyze(["Person", "KNOWS", "Undefined"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [f'{store.graph}."KNOWS"'])
+        assert cursor.fetchone()[0] == 30
