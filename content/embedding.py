@@ -17,7 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from content import caching, stores, vector_bulk, vector_slices
+from content import caching, pending_loads, stores, vector_bulk, vector_slices
 from content.embeddings import DIMENSION, Embedder, EmbeddingError
 from content.models import Chunk, Document, DocumentSource
 from content.workspace_model import current_embedding, workspace_embedder
@@ -115,6 +115,7 @@ def embed_documents(workspace_id: int, document_ids: Sequence[int], *, again: bo
     """Embed the chunks of these documents of one workspace with its model that are not yet
     embedded with it (``again``: all of them), slice by slice; then mark ready the documents
     with nothing left to embed. Returns the chunks embedded."""
+    pending_loads.settle(document_ids)  # none of them in a running bulk load; dead loads released
     embedder, model = workspace_embedder(workspace_id)
     collection = ensure_collections(workspace_id, model)
     chunks = Chunk.objects.filter(workspace_id=workspace_id, document_id__in=list(document_ids))

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
 
 @outbox.register(services.EVENT_INGESTED, name="content.embed_ingested_documents", transactional=False)
+@outbox.register(services.EVENT_UNEMBEDDED, name="content.embed_ingested_documents", transactional=False)
 def embed_ingested_documents(event: OutboxEvent) -> None:
-    """Embed the chunks of the documents an ingest wrote (a no-op for those already embedded),
-    in committed slices outside any transaction (content/vector_slices.py).
+    """Embed the chunks of the documents an ingest wrote, or an aborted bulk load left unembedded
+    (content/pending_loads.py), a no-op for those already embedded, in committed slices outside
+    any transaction (content/vector_slices.py).
 
     A failing provider or an unreachable vector store makes the outbox retry the event with
     backoff (the slices written so far stay); on its last attempt a failing provider marks the

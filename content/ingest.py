@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
-from content import bm25, caching, embedding, stores, vector_bulk, vector_slices
+from content import bm25, caching, embedding, pending_loads, stores, vector_bulk, vector_slices
 from content.chunking import ChunkSpan, chunk_text
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
 from content.models import Chunk, Document, DocumentSource
@@ -96,7 +96,14 @@ def document_ingest(
             if valid:
                 stores.lock_workspace(workspace_id)
                 with stores.routes_locked():
-                    deferred = _write_batch(workspace_id, valid, prepared, actor=actor, staged=load is not None)
+                    deferred = _write_batch(
+                        workspace_id,
+                        valid,
+                        prepared,
+                        actor=actor,
+                        staged=load is not None,
+                        record=load.record if load is not None else None,
+                    )
     except BaseException:
         if load is not None and load is not bulk:
             load.abort()
@@ -218,9 +225,12 @@ def _write_batch(
     *,
     actor: Any,
     staged: bool = False,
+    record: int | None = None,
 ) -> list[vector_slices.Slice]:
     """Write the batch's rows and event; returns the vector slices to write after the commit
-    (all of them when ``staged``: they go to a bulk load)."""
+    (all of them when ``staged``: they go to a bulk load; with its ``record``, the chunks that
+    have vectors are written carrying the model and their documents recorded in the load:
+    content/pending_loads.py)."""
     existing = _lock_existing(workspace_id, [p.external_id for p, _ in valid])
     # The workspace's embedding model is fixed by its first ingest (this process's provider), so
     # a worker started with other settings still embeds with it.
@@ -241,12 +251,19 @@ def _write_batch(
         return []
     _write_rows(plan)
     removed = _drop_old_chunks([w.document.pk for w in plan.changed])
+    premark = embed and record is not None
+    carried = {w.document.pk for w in plan.written if (inline or premark) and w.item.external_id in prepared.vectors}
     chunk_rows = _insert_chunks(
         workspace_id,
         [(w.document.pk, w.item.title, ordinal, span) for w in plan.written for ordinal, span in enumerate(w.spans)],
-        model=prepared.model if inline else "",
-        embedded_at=now if inline else None,
+        model=prepared.model,
+        carried=carried,
+        embedded_at=now,
     )
+    if premark:
+        pending_loads.record_documents(
+            record, [(w.document.pk, w.item.content_hash) for w in plan.written if w.document.pk in carried]
+        )
     slices = _vector_slices(workspace_id, prepared, plan.written, chunk_rows) if embed else []
     if inline:
         for piece in slices:
@@ -341,11 +358,13 @@ def _drop_old_chunks(changed_ids: list[int]) -> list[int]:
 _INSERT_CHUNKS = """
     INSERT INTO {table} (workspace_id, document_id, ordinal, text, start_offset, end_offset, token_count,
                          embedding_model, embedded_at, search_vector)
-    SELECT %s, t.document_id, t.ordinal, t.text, t.start_offset, t.end_offset, t.token_count, %s, %s,
+    SELECT %s, t.document_id, t.ordinal, t.text, t.start_offset, t.end_offset, t.token_count,
+           CASE WHEN t.carried THEN %s ELSE '' END, CASE WHEN t.carried THEN %s::timestamptz END,
            setweight(to_tsvector('english'::regconfig, t.title), 'A')
            || setweight(to_tsvector('english'::regconfig, t.text), 'B')
-    FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::integer[], %s::integer[], %s::integer[], %s::text[])
-         AS t(document_id, ordinal, text, start_offset, end_offset, token_count, title)
+    FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::integer[], %s::integer[], %s::integer[], %s::text[],
+                %s::boolean[])
+         AS t(document_id, ordinal, text, start_offset, end_offset, token_count, title, carried)
     RETURNING id, document_id, ordinal
 """
 
@@ -355,10 +374,12 @@ def _insert_chunks(
     chunks: Sequence[tuple[int, str, int, ChunkSpan]],
     *,
     model: str,
-    embedded_at: datetime | None,
+    carried: set[int],
+    embedded_at: datetime,
 ) -> list[tuple[int, int, str]]:
     """Insert ``(document_id, title, ordinal, span)`` chunks with their full-text vectors (title
-    weight A, text B) in one set-based statement; returns ``(chunk_id, document_id, text)``.
+    weight A, text B) in one set-based statement, those of the ``carried`` documents carrying
+    ``model`` (embedded at ``embedded_at``); returns ``(chunk_id, document_id, text)``.
 
     (The ORM's bulk_create would compile a SearchVector expression per row, which costs more
     than the whole insert.)"""
@@ -380,6 +401,7 @@ def _insert_chunks(
                     [span.end for _, _, _, span in batch],
                     [span.token_count for _, _, _, span in batch],
                     [title for _, title, _, _ in batch],
+                    [doc_id in carried for doc_id, _, _, _ in batch],
                 ],
             )
             rows.extend((chunk_id, doc_id, texts[doc_id, ordinal]) for chunk_id, doc_id, ordinal in cursor.fetchall())

@@ -108,3 +108,34 @@ class ContentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id}: v{self.version}"
+
+
+class PendingLoad(models.Model):
+    """A staged bulk load of a workspace's chunk vectors that is still open (content/pending_loads.py):
+    the chunks its ingest batches wrote already carry its model, but its vectors are not
+    searchable and its documents not ready until it finishes. Its loading session holds the
+    advisory lock ``content.load:<id>``: a record whose lock is free belongs to a dead process."""
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"load {self.pk} of workspace {self.workspace_id}: {self.model}"
+
+
+class PendingLoadDocument(models.Model):
+    """A document written into an open ``PendingLoad``, with the content hash its vectors were
+    made from (a plain id, not a foreign key: a deleted document's record is dropped with its load)."""
+
+    load = models.ForeignKey(PendingLoad, on_delete=models.CASCADE, related_name="+")
+    document_id = models.BigIntegerField(db_index=True)
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["load", "document_id"], name="content_pendingloaddoc_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} in load {self.load_id}"

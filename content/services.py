@@ -34,12 +34,14 @@ from content.embedding import (
 )
 from content.ingest import EVENT_INGESTED, document_ingest
 from content.items import OUTCOMES, IngestItem, IngestReport, ItemResult, Outcome
+from content.pending_loads import EVENT_UNEMBEDDED
 from content.reembed import workspace_reembed
 from content.vector_bulk import EmbeddingLoad, embedding_bulk_load
 
 __all__ = [
     "EVENT_DELETED",
     "EVENT_INGESTED",
+    "EVENT_UNEMBEDDED",
     "OUTCOMES",
     "IngestItem",
     "IngestReport",

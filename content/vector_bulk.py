@@ -6,14 +6,24 @@ vector backend of the content route: pgvector stages it when it is large against
 collection (COPY into a hidden unindexed copy, one index build, one swap: searches see the old
 vectors until the new index is valid, then all of them), other stores take live batches.
 
-``EmbeddingLoad`` is that load for content: ``add(slice)`` sends a slice's vectors to every
-backend's load (nothing is marked embedded yet), ``finish()`` makes the load visible and then
-marks the chunks embedded as ``write_slice`` does (the documents' content hashes re-checked
-under their row locks; vectors of chunks that vanished meanwhile deleted again), 2,000 chunks
-per transaction on ``STRATA_INGEST_WORKERS`` connections. ``add`` may be called from several
-threads (content/bulk_ingest.py), each inside ``joined()``. A load that fails or is aborted
-marks nothing: the documents' outbox events have the worker embed those chunks (the vectors
-already staged are dropped with the hidden copy).
+``EmbeddingLoad`` is that load for content. Two kinds of slices go into it:
+
+- an ingest batch's (``add(slice, marked=True)``): when every backend stages the load, the
+  batch INSERTed those chunks already carrying the load's model and recorded their documents in
+  the load's ``PendingLoad`` (content/pending_loads.py: the invariant that keeps this honest is
+  in its doc). ``finish`` deletes from the staged copy, before the index build, the vectors of
+  those chunks that vanished meanwhile (one anti-join: ``pending_loads.gone_chunks``), builds
+  and swaps in the index, then marks the documents ready (``pending_loads.complete``): no
+  chunk row is updated;
+- existing chunks' (``add(slice)``: ``document_embed``, ``documents_reembed``): ``finish``
+  marks them embedded after the swap as ``write_slice`` does (the documents' content hashes
+  re-checked under their row locks; vectors of chunks that vanished meanwhile deleted again),
+  2,000 chunks per transaction on ``STRATA_INGEST_WORKERS`` connections.
+
+``add`` may be called from several threads (content/bulk_ingest.py), each inside ``joined()``.
+A load that fails or is aborted marks nothing embedded: chunks written carrying its model are
+unmarked (``pending_loads.release``) and the worker embeds them (the vectors already staged are
+dropped with the hidden copy).
 
 Used, when the load is large (``STRATA_VECTOR_BULK_MIN_ROWS`` vectors or more; the store then
 applies its switch point ``STRATA_VECTOR_BULK_FRACTION``), by ``manage.py ingest --embed`` (one
@@ -30,7 +40,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from content import stores, vector_slices
+from content import pending_loads, stores, vector_slices
 from core import parallel
 from core.storage import routing
 from core.storage.ports import StorageError, VectorLoad, VectorStore
@@ -55,6 +65,8 @@ class EmbeddingLoad:
         self.model = model
         self.mark = mark
         self.pending: list[vector_slices.Slice] = []  # the slices to mark (without their vectors)
+        self.loaded: list[int] = []  # the chunks written carrying the model (``add(marked=True)``)
+        self.record: int | None = None  # their ``PendingLoad`` (content/pending_loads.py)
         self.loads: list[VectorLoad] = []
         try:
             with transaction.atomic():  # the route as it is now (a storage_move may change it later)
@@ -63,6 +75,8 @@ class EmbeddingLoad:
                 vectors: VectorStore = store  # type: ignore[assignment]
                 vector_slices.ensure_collection(vectors, collection, model)
                 self.loads.append(vectors.bulk_load(collection, model=model, rows=rows))
+            if mark and self.loads and all(load.staged for load in self.loads):
+                self.record = pending_loads.open_record(workspace_id=self.workspace_id, model=model)
         except BaseException:
             self.abort()
             raise
@@ -72,10 +86,20 @@ class EmbeddingLoad:
         """Does any backend stage the load (else writing slice by slice is as good)?"""
         return any(load.staged for load in self.loads)
 
-    def add(self, piece: vector_slices.Slice) -> int:
+    @property
+    def premarks(self) -> bool:
+        """Do ingest batches write their chunks carrying the model (module doc)?"""
+        return self.record is not None
+
+    def add(self, piece: vector_slices.Slice, *, marked: bool = False) -> int:
+        """Stage the slice's vectors; ``marked``: its chunks already carry the model and their
+        documents are recorded in ``self.record`` (an ingest batch of a ``premarks`` load)."""
         items = piece.items()
         for load in self.loads:
             load.add(items)
+        if marked:
+            self.loaded.extend(chunk_id for chunk_id, _, _ in piece.rows)
+            return len(items)
         self.pending.append(
             vector_slices.Slice(
                 workspace_id=piece.workspace_id,
@@ -105,18 +129,26 @@ class EmbeddingLoad:
 
     def finish(self, *, workers: int | None = None) -> int:
         """Make the load visible in every backend, then mark its chunks, ``MARK_ROWS`` per
-        transaction on ``workers`` threads (``STRATA_INGEST_WORKERS``); returns those marked
-        (those written, with ``mark=False``)."""
+        transaction on ``workers`` threads (``STRATA_INGEST_WORKERS``), and ready the documents of
+        the chunks written carrying the model; returns the chunks marked or kept (those written,
+        with ``mark=False``)."""
+        marked = 0
         try:
+            if self.loaded:  # fewer vectors to index: those of vanished chunks go first
+                gone = self._drop_gone_loaded()
+                marked += len(self.loaded) - gone
             for load in self.loads:
                 load.finish()
         except BaseException:
             self.abort()
             raise
+        self.loaded = []
+        if self.record is not None:
+            record, self.record = self.record, None
+            pending_loads.complete(record)
         workers = int(settings.STRATA_INGEST_WORKERS) if workers is None else workers
         groups = vector_slices.merged(self.pending, rows=MARK_ROWS)
         self.pending = []
-        marked = 0
         # each group's transaction on a worker's connection; the deletes of vanished chunks'
         # vectors here, through this thread's stores
         outcomes = parallel.ordered_map(
@@ -127,6 +159,16 @@ class EmbeddingLoad:
                 marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
         return marked
 
+    def _drop_gone_loaded(self) -> int:
+        """Delete (this thread is the load's session: from the staged copy) the vectors of the
+        loaded chunks that vanished or whose document changed; returns how many."""
+        gone = pending_loads.gone_chunks(self.record, self.loaded) if self.record is not None else []
+        keys = [str(chunk_id) for chunk_id in gone]
+        for start in range(0, len(keys), 5000):
+            for store in self.loads_stores():
+                store.delete(self.collection, keys[start : start + 5000])
+        return len(gone)
+
     def abort(self) -> None:
         for load in self.loads:
             try:
@@ -134,6 +176,13 @@ class EmbeddingLoad:
             except Exception as error:  # noqa: BLE001 (the first error is the one raised)
                 logger.warning("content: could not abort a vector load of %s: %s", self.collection, error)
         self.pending = []
+        self.loaded = []
+        if self.record is not None:
+            record, self.record = self.record, None
+            try:  # else the worker finds the load dead (its lock is free) and releases it
+                pending_loads.release(record)
+            except Exception as error:  # noqa: BLE001
+                logger.warning("content: could not release bulk load %s of %s: %s", record, self.collection, error)
 
     def loads_stores(self) -> list[Any]:
         return [load.store for load in self.loads]
@@ -193,11 +242,11 @@ def write_after_commit(slices: list[vector_slices.Slice], load: EmbeddingLoad | 
         return
     if not own:
         for piece in slices:
-            load.add(piece)
+            load.add(piece, marked=load.premarks)
         return
     try:
         for piece in slices:
-            load.add(piece)
+            load.add(piece, marked=load.premarks)
         load.finish()
     except StorageError as error:  # the rows are committed: the outbox event has the worker embed them
         load.abort()

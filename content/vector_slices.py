@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from content import caching, stores
 from content.embeddings import DIMENSION, native_dimension
-from content.models import Chunk, Document
+from content.models import Chunk, Document, PendingLoadDocument
 from core.storage import routing
 from core.storage.ports import (
     CollectionConflict,
@@ -140,7 +140,7 @@ def _live_chunks(piece: Slice) -> set[int]:
 
 def mark_embedded(workspace_id: int, chunk_ids: Sequence[int], document_ids: Sequence[int], model: str) -> int:
     """Record chunks embedded with ``model`` and mark ready those of ``document_ids`` that have
-    no chunk left to embed (caller holds their row locks); moves the content version when
+    no chunk left to embed and are in no open bulk load (caller holds their row locks); moves the content version when
     anything changed. Returns the documents marked ready."""
     if chunk_ids:
         Chunk.objects.filter(id__in=list(chunk_ids)).update(embedding_model=model, embedded_at=timezone.now())
@@ -152,6 +152,9 @@ def mark_embedded(workspace_id: int, chunk_ids: Sequence[int], document_ids: Seq
     marked = (
         Document.objects.filter(id__in=[d for d in document_ids if d not in waiting])
         .exclude(status=Document.Status.READY, embedding_model=model)
+        # a document in an open bulk load: its chunks carry the model before its vectors are
+        # searchable (content/pending_loads.py); the load marks it ready
+        .exclude(id__in=PendingLoadDocument.objects.values("document_id"))
         .update(status=Document.Status.READY, embedding_model=model)
     )
     if chunk_ids or marked:  # semantic search and the document pages now show the embedding
