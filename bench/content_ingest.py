@@ -1,7 +1,7 @@
 """The content benchmark's bulk ingest stage (bench/content_bench.py, step 1): ``--docs``
 documents through ``services.document_ingest_batches(embed=True)`` on ``--workers`` writer
 threads into one staged bulk vector load, phase by phase (the batches, the index build and
-swap, the marking), against one document at a time; CPU is this process's threads plus the
+swap, the documents marked ready), against one document at a time; CPU is this process's threads plus the
 whole PostgreSQL server's (bench/common.server_cpu), since the work spans several connections."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Clock:
 
 def bulk_ingest(workspace_id: int, items: list, batch: int, workers: int) -> dict[str, Phase]:
     """Each phase of the bulk path: the batches (``workers`` threads, COPY of the vectors into
-    the hidden copy included), the index build and swap, the marking (``workers`` threads)."""
+    the hidden copy included), the index build and swap, the documents marked ready."""
     clock = Clock()
     load = services.embedding_bulk_load(workspace_id=workspace_id, rows=len(items))
     assert load is not None and load.staged, "a load this large takes the staged path"
@@ -71,11 +71,10 @@ def bulk_ingest(workspace_id: int, items: list, batch: int, workers: int) -> dic
             report = outcome.get()
             assert not report.failed, report.failed[:3]
     phases = {"batches": clock.lap()}
-    for vector_load in load.loads:  # what load.finish() does first: build, swap (then a no-op)
-        vector_load.finish()
+    load.swap()  # what load.finish() does first: vanished chunks' vectors dropped, build, swap
     phases["index build and swap"] = clock.lap()
-    load.finish(workers=workers)  # the chunks marked embedded, the documents ready
-    phases["marking"] = clock.lap()
+    load.finish(workers=workers)  # the documents ready (their chunks were written carrying the model)
+    phases["documents ready"] = clock.lap()
     return phases
 
 
@@ -107,7 +106,7 @@ def bench_ingest(workspace_id: int, corpus: Corpus, args: argparse.Namespace, re
     # spread over min(workers, 2) cores (Python's share of the batches needs the GIL: one core
     # at most), the build on one.
     cores = max(1, min(args.workers, 2))
-    batches, build, marking = phases["batches"], phases["index build and swap"], phases["marking"]
+    batches, build, marking = phases["batches"], phases["index build and swap"], phases["documents ready"]
     idle = max(batches.cpu / cores, batches.py) + build.cpu + marking.cpu / cores
     print(
         f"   on 2 idle cores this CPU would take about {idle:.1f} s = {n / idle:,.0f} docs/s "

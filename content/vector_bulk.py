@@ -132,17 +132,7 @@ class EmbeddingLoad:
         transaction on ``workers`` threads (``STRATA_INGEST_WORKERS``), and ready the documents of
         the chunks written carrying the model; returns the chunks marked or kept (those written,
         with ``mark=False``)."""
-        marked = 0
-        try:
-            if self.loaded:  # fewer vectors to index: those of vanished chunks go first
-                gone = self._drop_gone_loaded()
-                marked += len(self.loaded) - gone
-            for load in self.loads:
-                load.finish()
-        except BaseException:
-            self.abort()
-            raise
-        self.loaded = []
+        marked = self.swap()
         if self.record is not None:
             record, self.record = self.record, None
             pending_loads.complete(record)
@@ -158,6 +148,22 @@ class EmbeddingLoad:
             for outcome in outcomes:
                 marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
         return marked
+
+    def swap(self) -> int:
+        """``finish``'s first step (a no-op once done): the staged vectors of vanished chunks
+        dropped, then every backend's load made visible (the index build and swap); returns the
+        chunks kept of those written carrying the model."""
+        kept = 0
+        try:
+            if self.loaded:  # fewer vectors to index: those of vanished chunks go first
+                kept = len(self.loaded) - self._drop_gone_loaded()
+            for load in self.loads:
+                load.finish()
+        except BaseException:
+            self.abort()
+            raise
+        self.loaded = []
+        return kept
 
     def _drop_gone_loaded(self) -> int:
         """Delete (this thread is the load's session: from the staged copy) the vectors of the
