@@ -9,8 +9,9 @@ The invariant, for every document with a ``PendingLoadDocument`` row:
 
 - its chunks may carry the load's model although their vectors are not searchable yet; the
   document stays ``pending`` (``vector_slices.mark_embedded`` never marks it ready) until the
-  load's ``complete`` marks it ready after the swap, in transactions of ``MARK_DOCUMENTS``,
-  if its content hash is still the recorded one and all its chunks carry the model;
+  load's ``complete`` marks it ready after the swap (``MARK_DOCUMENTS`` per transaction, on
+  ``STRATA_INGEST_WORKERS`` connections), if its content hash is still the recorded one and
+  all its chunks carry the model;
 - the worker (``embedding.embed_documents``) calls ``settle`` first: a document of a load whose
   process is alive (its session holds the advisory lock ``content.load:<id>``) makes it raise
   ``StoreUnavailable``, so the outbox retries the event after the load has ended;
@@ -25,12 +26,13 @@ without a vector after an abort or a crash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 
 from django.db import connection, transaction
 
 from content import caching, stores
 from content.models import Chunk, Document, PendingLoad, PendingLoadDocument
-from core import locks
+from core import locks, parallel
 from core.services import outbox_publish
 from core.storage.ports import StoreUnavailable
 
@@ -103,26 +105,35 @@ _READY = """
 """
 
 
-def complete(load_id: int) -> int:
+def complete(load_id: int, *, workers: int = 1) -> int:
     """After the load's vectors were swapped in: its documents ready (module doc), its records
-    dropped, the content version moved; returns the documents marked ready."""
+    dropped, the content version moved, ``MARK_DOCUMENTS`` documents per transaction on
+    ``workers`` connections; returns the documents marked ready."""
     try:
         record = PendingLoad.objects.filter(pk=load_id).values_list("workspace_id", "model").first()
         if record is None:
             return 0
         workspace_id, model = record
-        ready = 0
-        while True:
-            with transaction.atomic():
+        ids = list(
+            PendingLoadDocument.objects.filter(load_id=load_id)
+            .order_by("document_id")
+            .values_list("document_id", flat=True)
+        )
+        groups = [ids[start : start + MARK_DOCUMENTS] for start in range(0, len(ids), MARK_DOCUMENTS)] or [[]]
+
+        def ready(group: list[int]) -> int:
+            with transaction.atomic():  # the documents' rows locked in id order, the content version last
                 stores.lock_workspace(workspace_id)
-                ids = _lock_documents(load_id, limit=MARK_DOCUMENTS)
-                ready += _mark_ready(load_id, ids, model)
-                PendingLoadDocument.objects.filter(load_id=load_id, document_id__in=ids).delete()
+                _lock(group)
+                marked = _mark_ready(load_id, group, model)
+                PendingLoadDocument.objects.filter(load_id=load_id, document_id__in=group).delete()
                 caching.bump_content_version(workspace_id)  # the swap changed what searches find
-            if len(ids) < MARK_DOCUMENTS:
-                break
+            return marked
+
+        with closing(parallel.ordered_map(ready, groups, workers=workers)) as outcomes:
+            marked = sum(outcome.get() for outcome in outcomes)
         PendingLoad.objects.filter(pk=load_id).delete()
-        return ready
+        return marked
     finally:
         _close(load_id)
 
@@ -136,14 +147,12 @@ def _mark_ready(load_id: int, ids: list[int], model: str) -> int:
         return cursor.rowcount
 
 
-def _lock_documents(load_id: int, *, limit: int | None = None) -> list[int]:
-    """Up to ``limit`` of the load's documents, their rows locked in id order (as every writer
-    locks them); a record of a deleted document is returned too (nothing to lock)."""
-    records = PendingLoadDocument.objects.filter(load_id=load_id).order_by("document_id")
-    ids = list(records.values_list("document_id", flat=True)[: limit or None])
-    if ids:
-        list(Document.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
-    return ids
+def _lock(document_ids: list[int]) -> None:
+    """Lock the documents' rows in id order (as every writer does; a deleted one has none)."""
+    if document_ids:
+        list(
+            Document.objects.select_for_update().filter(id__in=document_ids).order_by("id").values_list("id", flat=True)
+        )
 
 
 def release(load_id: int) -> int:
@@ -163,7 +172,12 @@ def _release(load_id: int) -> int:
         return 0
     workspace_id, model = record
     stores.lock_workspace(workspace_id)
-    ids = _lock_documents(load_id)
+    ids = list(
+        PendingLoadDocument.objects.filter(load_id=load_id)
+        .order_by("document_id")
+        .values_list("document_id", flat=True)
+    )
+    _lock(ids)
     if ids:
         Chunk.objects.filter(document_id__in=ids, embedding_model=model).update(embedding_model="", embedded_at=None)
         for start in range(0, len(ids), 1000):

@@ -133,10 +133,10 @@ class EmbeddingLoad:
         the chunks written carrying the model; returns the chunks marked or kept (those written,
         with ``mark=False``)."""
         marked = self.swap()
+        workers = int(settings.STRATA_INGEST_WORKERS) if workers is None else workers
         if self.record is not None:
             record, self.record = self.record, None
-            pending_loads.complete(record)
-        workers = int(settings.STRATA_INGEST_WORKERS) if workers is None else workers
+            pending_loads.complete(record, workers=workers)
         groups = vector_slices.merged(self.pending, rows=MARK_ROWS)
         self.pending = []
         # each group's transaction on a worker's connection; the deletes of vanished chunks'
