@@ -133,9 +133,7 @@ class PendingLoadDocument(models.Model):
     content_hash = models.CharField(max_length=64)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["load", "document_id"], name="content_pendingloaddoc_uniq")
-        ]
+        constraints = [models.UniqueConstraint(fields=["load", "document_id"], name="content_pendingloaddoc_uniq")]
 
     def __str__(self) -> str:
         return f"{self.document_id} in load {self.load_id}"

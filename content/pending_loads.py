@@ -126,7 +126,8 @@ def complete(load_id: int, *, workers: int = 1) -> int:
                 stores.lock_workspace(workspace_id)
                 _lock(group)
                 marked = _mark_ready(load_id, group, model)
-                PendingLoadDocument.objects.filter(load_id=load_id, document_id__in=group).delete()
+                with connection.cursor() as cursor:
+                    cursor.execute(_FORGET, [load_id, group])
                 caching.bump_content_version(workspace_id)  # the swap changed what searches find
             return marked
 
@@ -147,12 +148,16 @@ def _mark_ready(load_id: int, ids: list[int], model: str) -> int:
         return cursor.rowcount
 
 
+_FORGET = "DELETE FROM content_pendingloaddocument WHERE load_id = %s AND document_id = ANY(%s::bigint[])"
+
+
 def _lock(document_ids: list[int]) -> None:
     """Lock the documents' rows in id order (as every writer does; a deleted one has none)."""
     if document_ids:
-        list(
-            Document.objects.select_for_update().filter(id__in=document_ids).order_by("id").values_list("id", flat=True)
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM content_document WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE", [document_ids]
+            )
 
 
 def release(load_id: int) -> int:
