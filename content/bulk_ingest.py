@@ -23,18 +23,22 @@ audit entry), and:
 
 A batch's exception (a lost connection, a failing store) comes back in its outcome; the batches
 already running finish (their transactions commit or roll back on their own).
+
+With ``STRATA_INGEST_VECTORS_FIRST`` (experimental, off) and a staged load, every batch is
+prepared and its vectors staged first, then the load's index build runs while the rows are
+written (content/ingest_ahead.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
-from content import ingest, vector_bulk
+from content import ingest, ingest_ahead, vector_bulk
 from content.items import IngestItem, IngestReport
 from core import parallel
 
@@ -55,9 +59,24 @@ def document_ingest_batches(
     if connection.in_atomic_block or (embed and bulk is None) or (bulk is not None and not bulk.threadable):
         workers = 1
 
+    ahead: dict[int, parallel.Outcome[list[IngestItem], ingest.Ahead]] = {}
+    if embed and bulk is not None and bulk.premarks and workers > 1 and settings.STRATA_INGEST_VECTORS_FIRST:
+        batches = list(batches)  # two passes (content/ingest_ahead.py)
+
+        def prepare(batch: list[IngestItem]) -> ingest.Ahead:
+            with bulk.joined():
+                return ingest_ahead.prepare(workspace_id=workspace_id, items=batch, load=bulk)
+
+        with closing(parallel.ordered_map(prepare, batches, workers=workers)) as prepared:
+            ahead = {id(outcome.item): outcome for outcome in prepared}
+        bulk.build_ahead()
+
     def run(batch: list[IngestItem]) -> IngestReport:
+        early = ahead[id(batch)].get() if ahead else None  # a batch that failed to prepare fails here
         with bulk.joined() if bulk is not None and workers > 1 else nullcontext():
-            return ingest.document_ingest(workspace_id=workspace_id, items=batch, actor=actor, embed=embed, bulk=bulk)
+            return ingest.document_ingest(
+                workspace_id=workspace_id, items=batch, actor=actor, embed=embed, bulk=bulk, ahead=early
+            )
 
     return parallel.ordered_map(run, batches, workers=workers, keys=_external_ids, first_alone=True)
 

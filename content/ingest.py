@@ -20,16 +20,15 @@ whatever a crash left behind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from psycopg import sql as psycopg_sql
 
-from content import bm25, caching, embedding, pending_loads, stores, vector_bulk, vector_slices
+from content import bm25, caching, chunk_writes, embedding, pending_loads, stores, vector_bulk, vector_slices
 from content.chunking import ChunkSpan, chunk_text
 from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
 from content.models import Chunk, Document, DocumentSource
@@ -64,6 +63,7 @@ def document_ingest(
     actor: Any = None,
     embed: bool = False,
     bulk: vector_bulk.EmbeddingLoad | None = None,
+    ahead: Ahead | None = None,
 ) -> IngestReport:
     """Ingest one batch of documents in ONE transaction; idempotent by (workspace, external_id).
 
@@ -78,15 +78,16 @@ def document_ingest(
     A batch with many chunks to embed (or one given a ``bulk`` load, e.g. by ``manage.py ingest
     --embed`` for a whole file) writes its vectors through the bulk path after the commit
     (content/vector_bulk.py): searches see them all once the index is built, then the documents
-    are marked ready.
+    are marked ready. ``ahead``: the batch as ``content.ingest_ahead.prepare`` validated, chunked
+    and embedded it, its vectors already in ``bulk`` under ids allocated for its rows.
     """
     workspace_id = int(workspace_id)
-    results, valid = _validate(items)
+    results, valid = (ahead.results, ahead.valid) if ahead is not None else validate_items(items)
     if valid:
         bm25.check_writable()  # a clear error instead of PostgreSQL's about the bm25 access method
     if not Workspace.objects.filter(pk=workspace_id).exists():
         raise Workspace.DoesNotExist(f"workspace {workspace_id} does not exist")
-    prepared = _prepare(workspace_id, valid, embed=embed)
+    prepared = ahead.prepared if ahead is not None else prepare_batch(workspace_id, valid, embed=embed)
     load = vector_bulk.load_for_batch(bulk, workspace_id, prepared.collection, prepared.model, prepared.vectors)
     deferred: list[vector_slices.Slice] = []
     try:
@@ -114,7 +115,7 @@ def document_ingest(
     return report
 
 
-def _validate(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple[PreparedItem, ItemResult]]]:
+def validate_items(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple[PreparedItem, ItemResult]]]:
     """Every item's result (invalid ones and repeated external ids already ``failed``) and the
     valid items paired with their (for now ``unchanged``) results, in input order."""
     results: list[ItemResult] = []
@@ -187,20 +188,36 @@ class _Prepared:
     model: str = ""
     collection: str = ""
     vectors: dict[str, Any] = field(default_factory=dict)
+    #: allocated ahead (content/ingest_ahead.py): the document's id and a chunk id per span
+    document_ids: dict[str, int] = field(default_factory=dict)
+    chunk_ids: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _prepare(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *, embed: bool) -> _Prepared:
+@dataclass
+class Ahead:
+    """A batch validated and prepared ahead of its transaction (content/ingest_ahead.py)."""
+
+    results: list[ItemResult]
+    valid: list[tuple[PreparedItem, ItemResult]]
+    prepared: _Prepared
+
+
+def prepare_batch(
+    workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *, embed: bool, allocate: bool = False
+) -> _Prepared:
     """Chunk (and embed) outside any transaction the documents whose stored hash differs (read
-    without a lock: the transaction re-checks it)."""
+    without a lock: the transaction re-checks it); ``allocate``: their document (when new) and
+    chunk ids too."""
     prepared = _Prepared()
     if not valid:
         return prepared
-    stored = dict(
-        Document.objects.filter(
+    stored = {
+        external_id: (doc_id, content_hash)
+        for external_id, doc_id, content_hash in Document.objects.filter(
             workspace_id=workspace_id, external_id__in=[p.external_id for p, _ in valid]
-        ).values_list("external_id", "content_hash")
-    )
-    candidates = [p for p, _ in valid if stored.get(p.external_id) != p.content_hash]
+        ).values_list("external_id", "id", "content_hash")
+    }
+    candidates = [p for p, _ in valid if stored.get(p.external_id, (0, None))[1] != p.content_hash]
     prepared.spans = {p.external_id: chunk_text(p.text) for p in candidates}
     if embed and candidates:
         # the workspace's model (recorded by the transaction below if this is its first ingest)
@@ -215,6 +232,13 @@ def _prepare(workspace_id: int, valid: list[tuple[PreparedItem, ItemResult]], *,
             count = len(prepared.spans[p.external_id])
             prepared.vectors[p.external_id] = matrix[row : row + count]
             row += count
+        if allocate:
+            documents = iter(chunk_writes.allocate_ids(Document, sum(p.external_id not in stored for p in candidates)))
+            chunks = iter(chunk_writes.allocate_ids(Chunk, row))
+            for p in candidates:
+                found = stored.get(p.external_id)
+                prepared.document_ids[p.external_id] = found[0] if found is not None else next(documents)
+                prepared.chunk_ids[p.external_id] = [next(chunks) for _ in prepared.spans[p.external_id]]
     return prepared
 
 
@@ -250,21 +274,38 @@ def _write_batch(
     if not plan.written:
         return []
     _write_rows(plan)
-    removed = _drop_old_chunks([w.document.pk for w in plan.changed])
+    removed = chunk_writes.drop_old_chunks([w.document.pk for w in plan.changed])
     premark = embed and record is not None
-    carried = {w.document.pk for w in plan.written if (inline or premark) and w.item.external_id in prepared.vectors}
-    chunk_rows = _insert_chunks(
+    # ids allocated ahead (their vectors are staged already) hold while the document is the one
+    # prepared: same id, the prepared spans
+    ahead = {
+        w.document.pk: prepared.chunk_ids[w.item.external_id]
+        for w in plan.written
+        if prepared.document_ids.get(w.item.external_id) == w.document.pk
+        and w.spans is prepared.spans.get(w.item.external_id)
+    }
+    carried = {
+        w.document.pk
+        for w in plan.written
+        if (inline or premark)
+        and w.item.external_id in prepared.vectors
+        and (not prepared.chunk_ids or w.document.pk in ahead)
+    }
+    chunk_rows = chunk_writes.insert_chunks(
         workspace_id,
         [(w.document.pk, w.item.title, ordinal, span) for w in plan.written for ordinal, span in enumerate(w.spans)],
         model=prepared.model,
         carried=carried,
         embedded_at=now,
+        ids=ahead,
     )
     if premark:
         pending_loads.record_documents(
             record, [(w.document.pk, w.item.content_hash) for w in plan.written if w.document.pk in carried]
         )
-    slices = _vector_slices(workspace_id, prepared, plan.written, chunk_rows) if embed else []
+    slices = (
+        _vector_slices(workspace_id, prepared, plan.written, chunk_rows) if embed and not prepared.chunk_ids else []
+    )
     if inline:
         for piece in slices:
             vector_slices.upsert_slice(piece, targets)
@@ -322,6 +363,8 @@ def _plan(
         )
         if found is None:
             result.outcome = "added"
+            if p.external_id in prepared.document_ids:  # allocated ahead (nobody else has it)
+                document.pk = prepared.document_ids[p.external_id]
             plan.new.append(_Write(p, result, document, spans))
         else:
             result.outcome = "updated"
@@ -343,70 +386,6 @@ def _write_rows(plan: _Plan) -> None:
         unique_fields=["document"],
         update_fields=["text", "metadata"],
     )
-
-
-def _drop_old_chunks(changed_ids: list[int]) -> list[int]:
-    """A changed document's old chunks; returns their ids (the event has their vectors deleted)."""
-    if not changed_ids:
-        return []
-    old = list(Chunk.objects.filter(document_id__in=changed_ids).order_by("id").values_list("id", flat=True))
-    if old:
-        Chunk.objects.filter(document_id__in=changed_ids).delete()
-    return old
-
-
-_INSERT_CHUNKS = """
-    INSERT INTO {table} (workspace_id, document_id, ordinal, text, start_offset, end_offset, token_count,
-                         embedding_model, embedded_at, search_vector)
-    SELECT %s, t.document_id, t.ordinal, t.text, t.start_offset, t.end_offset, t.token_count,
-           CASE WHEN t.carried THEN %s ELSE '' END, CASE WHEN t.carried THEN %s::timestamptz END,
-           setweight(to_tsvector('english'::regconfig, t.title), 'A')
-           || setweight(to_tsvector('english'::regconfig, t.text), 'B')
-    FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::integer[], %s::integer[], %s::integer[], %s::text[],
-                %s::boolean[])
-         AS t(document_id, ordinal, text, start_offset, end_offset, token_count, title, carried)
-    RETURNING id, document_id, ordinal
-"""
-
-
-def _insert_chunks(
-    workspace_id: int,
-    chunks: Sequence[tuple[int, str, int, ChunkSpan]],
-    *,
-    model: str,
-    carried: set[int],
-    embedded_at: datetime,
-) -> list[tuple[int, int, str]]:
-    """Insert ``(document_id, title, ordinal, span)`` chunks with their full-text vectors (title
-    weight A, text B) in one set-based statement, those of the ``carried`` documents carrying
-    ``model`` (embedded at ``embedded_at``); returns ``(chunk_id, document_id, text)``.
-
-    (The ORM's bulk_create would compile a SearchVector expression per row, which costs more
-    than the whole insert.)"""
-    statement = psycopg_sql.SQL(_INSERT_CHUNKS).format(table=psycopg_sql.Identifier(Chunk._meta.db_table))
-    texts = {(doc_id, ordinal): span.text for doc_id, _, ordinal, span in chunks}
-    rows: list[tuple[int, int, str]] = []
-    with connection.cursor() as cursor:
-        for batch in embedding.batches(chunks, _DB_BATCH):
-            cursor.execute(
-                statement.as_string(connection.connection),
-                [
-                    workspace_id,
-                    model,
-                    embedded_at,
-                    [doc_id for doc_id, _, _, _ in batch],
-                    [ordinal for _, _, ordinal, _ in batch],
-                    [span.text for _, _, _, span in batch],
-                    [span.start for _, _, _, span in batch],
-                    [span.end for _, _, _, span in batch],
-                    [span.token_count for _, _, _, span in batch],
-                    [title for _, title, _, _ in batch],
-                    [doc_id in carried for doc_id, _, _, _ in batch],
-                ],
-            )
-            rows.extend((chunk_id, doc_id, texts[doc_id, ordinal]) for chunk_id, doc_id, ordinal in cursor.fetchall())
-    rows.sort()
-    return rows
 
 
 def _vector_slices(

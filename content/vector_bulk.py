@@ -149,6 +149,12 @@ class EmbeddingLoad:
                 marked += vector_slices.drop_gone(outcome.item, outcome.get(), self.loads_stores())
         return marked
 
+    def build_ahead(self) -> None:
+        """Start every backend's index build now, on its own connection (content/ingest_ahead.py);
+        ``swap`` waits for it."""
+        for load in self.loads:
+            load.build_ahead()
+
     def swap(self) -> int:
         """``finish``'s first step (a no-op once done): the staged vectors of vanished chunks
         dropped, then every backend's load made visible (the index build and swap); returns the

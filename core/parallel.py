@@ -125,3 +125,24 @@ def _work(tasks: queue.Queue[tuple[Future[Any], Callable[[Any], Any], Any] | Non
     finally:
         storages.close_all()
         connections.close_all()
+
+
+def start(call: Callable[[], R], *, name: str = "strata-db-background") -> Future[R]:
+    """``call()`` on a thread of its own (its own database connections, closed when it ends);
+    the future carries its result or exception (a staged load's index build while the rows of
+    a bulk ingest are written)."""
+    future: Future[R] = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as error:  # noqa: BLE001 (handed to whoever waits for the future)
+            future.set_exception(error)
+        finally:
+            storages.close_all()
+            connections.close_all()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+

@@ -7,7 +7,7 @@ import json
 import os
 
 from core import embedded
-from core.settings.env import env_int
+from core.settings.env import env_bool, env_int
 
 STRATA_MAX_DOCUMENT_BYTES = env_int("STRATA_MAX_DOCUMENT_BYTES", 4 * 1024 * 1024)
 STRATA_MAX_METADATA_BYTES = env_int("STRATA_MAX_METADATA_BYTES", 64 * 1024)
@@ -40,8 +40,12 @@ STRATA_OPENAI_MAX_RETRIES = env_int("STRATA_OPENAI_MAX_RETRIES", 5)
 # file holding many documents (single documents are limited by STRATA_MAX_DOCUMENT_BYTES).
 STRATA_INGEST_BATCH_SIZE = env_int("STRATA_INGEST_BATCH_SIZE", 500)
 # Threads (each with its own database connection) writing a bulk ingest's batches and marking a
-# bulk load's chunks (content/bulk_ingest.py, core/parallel.py); 1: one after the other.
+# bulk load's documents ready (content/bulk_ingest.py, core/parallel.py); 1: one after the other.
 STRATA_INGEST_WORKERS = env_int("STRATA_INGEST_WORKERS", 2)
+# Experimental, off by default: a bulk ingest into a staged load chunks, embeds and COPYs every
+# batch's vectors first (ids allocated ahead), then builds the index while the rows are written
+# (content/ingest_ahead.py).
+STRATA_INGEST_VECTORS_FIRST = env_bool("STRATA_INGEST_VECTORS_FIRST", False)
 STRATA_INGEST_MAX_FILE_BYTES = env_int("STRATA_INGEST_MAX_FILE_BYTES", 256 * 1024 * 1024)
 # Upload form: size limit of one uploaded file.
 STRATA_MAX_UPLOAD_BYTES = env_int("STRATA_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)

@@ -60,6 +60,12 @@ class VectorLoad:
         (module doc); a live load needs nothing."""
         yield
 
+    def build_ahead(self) -> None:
+        """Start the expensive part of ``finish`` now, on another connection (a staged load's
+        index build), while the caller goes on with other work; ``finish`` waits for it. Rows
+        added afterwards are still included (at a live insert's cost). A live load: nothing."""
+        return None
+
     def finish(self) -> int:
         """Make everything added visible (a staged load builds and swaps here); returns the rows."""
         if not self.done:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -167,6 +168,7 @@ class StagedLoad(VectorLoad):
         self.using = store.using
         self.live = spec
         self.locked = False
+        self.builder: Future[None] | None = None  # ``build_ahead``'s build
         try:
             locks.advisory_session_lock(lock_name(spec.id), using=self.using)
             self.locked = True
@@ -228,18 +230,32 @@ class StagedLoad(VectorLoad):
             self.pg._run(self.pg._do_upsert, self.shadow, keys, matrix, metadata)
         return len(keys)
 
+    def build_ahead(self) -> None:
+        """The index build on a thread and connection of its own (``core.parallel.start``);
+        ``finish`` waits for it, then swaps. Rows added or deleted meanwhile are handled by
+        ``CREATE INDEX CONCURRENTLY`` itself (its validation pass)."""
+        if self.builder is None and not self.done:
+            self.builder = parallel.start(self._build, name="strata-hnsw-build")
+
+    def _build(self) -> None:
+        with self._cursor() as cursor:
+            vector_index.build_concurrently(
+                cursor,
+                collection_id=self.shadow.id,
+                metric=self.shadow.metric,
+                index_type=self.shadow.index_type,
+                name=vector_index.index_name(self.shadow.id, self.shadow.index_type),
+                dims=self.shadow.index_dimensions,
+            )
+
     def _finish(self) -> None:
         started = time.perf_counter()
         try:
+            if self.builder is not None:
+                self.builder.result()  # its error, if any, raised here
+            else:
+                self._build()
             with self._cursor() as cursor:
-                vector_index.build_concurrently(
-                    cursor,
-                    collection_id=self.shadow.id,
-                    metric=self.shadow.metric,
-                    index_type=self.shadow.index_type,
-                    name=vector_index.index_name(self.shadow.id, self.shadow.index_type),
-                    dims=self.shadow.index_dimensions,
-                )
                 with transaction.atomic(using=self.using):  # the swap
                     cursor.execute(
                         "UPDATE strata_vector_collection SET name = %s WHERE id = %s",
@@ -267,6 +283,8 @@ class StagedLoad(VectorLoad):
 
     def _abort(self) -> None:
         try:
+            if self.builder is not None:  # a build running on the copy ends before it is dropped
+                self.builder.exception()
             if getattr(self, "shadow", None) is not None:
                 self._drop(self.shadow.id)
         finally:
