@@ -280,6 +280,11 @@ def main() -> int:
         "--ef-sweep", type=int, nargs="*", default=[40, 200, 400], help="hnsw.ef_search values also measured"
     )
     parser.add_argument("--ingest-only", action="store_true", help="only the ingest runs (no search, no pages)")
+    parser.add_argument(
+        "--vectors-first",
+        action="store_true",
+        help="STRATA_INGEST_VECTORS_FIRST: stage every batch's vectors first, build while the rows are written",
+    )
     parser.add_argument("--pages", type=int, default=100, help="documents for the document-page timing")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--index", nargs="*", default=["halfvec", "binary"], help="one ingest run per index type")
@@ -287,6 +292,7 @@ def main() -> int:
         "--provider", default="synthetic", help="embedding provider; synthetic: the bench-only one (module doc)"
     )
     args = parser.parse_args()
+    settings.STRATA_INGEST_VECTORS_FIRST = args.vectors_first
     if args.provider == "synthetic":
         from bench.synthetic_vectors import SyntheticEmbedder
         from content import embeddings

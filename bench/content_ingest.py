@@ -80,7 +80,11 @@ def bulk_ingest(workspace_id: int, items: list, batch: int, workers: int) -> dic
 
 def bench_ingest(workspace_id: int, corpus: Corpus, args: argparse.Namespace, results: list, index: str) -> None:
     settings.STRATA_VECTOR_INDEX = index  # the workspace's collection is created with this index
-    print(f"\n1. ingest through services.document_ingest_batches(embed=True), {index} index [{get_embedder().model}]")
+    first = ", vectors first (STRATA_INGEST_VECTORS_FIRST)" if settings.STRATA_INGEST_VECTORS_FIRST else ""
+    print(
+        f"\n1. ingest through services.document_ingest_batches(embed=True), {index} index{first} "
+        f"[{get_embedder().model}]"
+    )
     items = corpus.items(f"bulk-{index}", args.docs)
     load0 = Path("/proc/loadavg").read_text().split()[0]
     phases = bulk_ingest(workspace_id, items, args.batch, args.workers)

@@ -30,13 +30,12 @@ from django.utils import timezone
 
 from content import bm25, caching, chunk_writes, embedding, pending_loads, stores, vector_bulk, vector_slices
 from content.chunking import ChunkSpan, chunk_text
-from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, prepare_item
+from content.items import IngestItem, IngestReport, ItemResult, PreparedItem, validate_items
 from content.models import Chunk, Document, DocumentSource
 from content.workspace_model import current_embedding
 from core.models import Workspace
 from core.services import audit_record, outbox_publish
 from core.storage import routing
-from core.storage.ports import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -113,46 +112,6 @@ def document_ingest(
     report = IngestReport(results)
     logger.info("content ingest into workspace %s (embed=%s): %s", workspace_id, embed, report.counts)
     return report
-
-
-def validate_items(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple[PreparedItem, ItemResult]]]:
-    """Every item's result (invalid ones and repeated external ids already ``failed``) and the
-    valid items paired with their (for now ``unchanged``) results, in input order."""
-    results: list[ItemResult] = []
-    valid: list[tuple[PreparedItem, ItemResult]] = []
-    first_seen: dict[str, ItemResult] = {}
-    for position, item in enumerate(items):
-        try:
-            candidate = prepare_item(item, position)
-        except (InvalidInput, ValueError, TypeError, RecursionError) as exc:  # any bad value fails its item only
-            results.append(
-                ItemResult(
-                    _shown(item.external_id),
-                    "failed",
-                    error=_shown(str(exc)),
-                    source=_shown(item.source),
-                    line=item.line,
-                )
-            )
-            continue
-        result = ItemResult(candidate.external_id, "unchanged", source=candidate.source, line=item.line)
-        first = first_seen.get(candidate.external_id)
-        if first is not None:
-            result.outcome, result.error = "failed", f"duplicate external_id {candidate.external_id!r} in this batch"
-            result.error += f" (first at {first.location})"
-        else:
-            first_seen[candidate.external_id] = result
-            valid.append((candidate, result))
-        results.append(result)
-    return results, valid
-
-
-def _shown(value: Any) -> str:
-    """A refused item's value as text any page, log or terminal can show (a lone surrogate in
-    an external id broke the upload result page): lone surrogates become ``\\udXXX`` escapes."""
-    if not isinstance(value, str):
-        return "" if value is None else repr(value)
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---------------------------------------------------------------- the batch write

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from content import bm25, ingest, vector_bulk, vector_slices
-from content.items import IngestItem
+from content.items import IngestItem, validate_items
 
 
 def prepare(*, workspace_id: int, items: Sequence[IngestItem], load: vector_bulk.EmbeddingLoad) -> ingest.Ahead:
     """Validate, chunk and embed the batch, allocate its ids and stage its vectors in ``load``."""
-    results, valid = ingest.validate_items(items)
+    results, valid = validate_items(items)
     if valid:
         bm25.check_writable()
     prepared = ingest.prepare_batch(int(workspace_id), valid, embed=True, allocate=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -183,3 +183,43 @@ def prepare_item(item: IngestItem, position: int) -> PreparedItem:
         source=source,
         content_hash=digest,
     )
+
+
+def validate_items(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[tuple[PreparedItem, ItemResult]]]:
+    """Every item's result (invalid ones and repeated external ids already ``failed``) and the
+    valid items paired with their (for now ``unchanged``) results, in input order."""
+    results: list[ItemResult] = []
+    valid: list[tuple[PreparedItem, ItemResult]] = []
+    first_seen: dict[str, ItemResult] = {}
+    for position, item in enumerate(items):
+        try:
+            candidate = prepare_item(item, position)
+        except (InvalidInput, ValueError, TypeError, RecursionError) as exc:  # any bad value fails its item only
+            results.append(
+                ItemResult(
+                    _shown(item.external_id),
+                    "failed",
+                    error=_shown(str(exc)),
+                    source=_shown(item.source),
+                    line=item.line,
+                )
+            )
+            continue
+        result = ItemResult(candidate.external_id, "unchanged", source=candidate.source, line=item.line)
+        first = first_seen.get(candidate.external_id)
+        if first is not None:
+            result.outcome, result.error = "failed", f"duplicate external_id {candidate.external_id!r} in this batch"
+            result.error += f" (first at {first.location})"
+        else:
+            first_seen[candidate.external_id] = result
+            valid.append((candidate, result))
+        results.append(result)
+    return results, valid
+
+
+def _shown(value: Any) -> str:
+    """A refused item's value as text any page, log or terminal can show (a lone surrogate in
+    an external id broke the upload result page): lone surrogates become ``\\udXXX`` escapes."""
+    if not isinstance(value, str):
+        return "" if value is None else repr(value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
