@@ -33,6 +33,7 @@ def prepare(*, workspace_id: int, items: Sequence[IngestItem], load: vector_bulk
     if prepared.chunk_ids and (prepared.collection, prepared.model) == (load.collection, load.model):
         for piece in _slices(int(workspace_id), prepared, valid):
             load.add(piece, marked=True)
+        prepared.vectors = dict.fromkeys(prepared.vectors)  # staged: only which documents have them
     else:  # another model's vectors (a re-embed switched it): the batch is written as usual
         prepared.chunk_ids, prepared.document_ids = {}, {}
     return ingest.Ahead(results=results, valid=valid, prepared=prepared)

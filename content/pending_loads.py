@@ -74,32 +74,31 @@ def record_documents(load_id: int, documents: Sequence[tuple[int, str]]) -> None
             cursor.execute(_RECORD, [load_id, [d for d, _ in documents], [h for _, h in documents]])
 
 
-_GONE = """
-    SELECT k.id FROM unnest(%s::bigint[]) AS k(id)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM content_chunk c
-        JOIN content_document d ON d.id = c.document_id
-        JOIN content_pendingloaddocument p ON p.document_id = c.document_id AND p.load_id = %s
-        WHERE c.id = k.id AND d.content_hash = p.content_hash
-    )
+_CURRENT = """
+    SELECT c.id, c.document_id, d.content_hash FROM content_chunk c JOIN content_document d ON d.id = c.document_id
+    WHERE c.id = ANY(%s::bigint[])
 """
 
 
 def gone_chunks(load_id: int, chunk_ids: Sequence[int]) -> list[int]:
     """Those of the load's chunks that vanished since their vectors were made (a later batch or
-    a delete replaced them) or whose document no longer has the recorded hash: one anti-join."""
+    a delete replaced them) or whose document no longer has the recorded hash: one set-based
+    read of the chunks (by primary key) beside the load's records."""
     if not chunk_ids:
         return []
+    recorded = dict(PendingLoadDocument.objects.filter(load_id=load_id).values_list("document_id", "content_hash"))
     with connection.cursor() as cursor:
-        cursor.execute(_GONE, [list(chunk_ids), load_id])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(_CURRENT, [list(chunk_ids)])
+        live = {
+            chunk_id for chunk_id, doc_id, content_hash in cursor.fetchall() if recorded.get(doc_id) == content_hash
+        }
+    return [chunk_id for chunk_id in chunk_ids if chunk_id not in live]
 
 
 _READY = """
     UPDATE content_document d SET status = %s, embedding_model = %s
-    FROM content_pendingloaddocument p
-    WHERE p.load_id = %s AND p.document_id = d.id AND d.id = ANY(%s::bigint[])
-      AND d.content_hash = p.content_hash
+    FROM unnest(%s::bigint[], %s::text[]) AS p(document_id, content_hash)
+    WHERE d.id = p.document_id AND d.content_hash = p.content_hash
       AND NOT (d.status = %s AND d.embedding_model = %s)
       AND NOT EXISTS (SELECT 1 FROM content_chunk c WHERE c.document_id = d.id AND c.embedding_model <> %s)
 """
@@ -114,20 +113,22 @@ def complete(load_id: int, *, workers: int = 1) -> int:
         if record is None:
             return 0
         workspace_id, model = record
-        ids = list(
+        recorded = list(
             PendingLoadDocument.objects.filter(load_id=load_id)
             .order_by("document_id")
-            .values_list("document_id", flat=True)
+            .values_list("document_id", "content_hash")
         )
-        groups = [ids[start : start + MARK_DOCUMENTS] for start in range(0, len(ids), MARK_DOCUMENTS)] or [[]]
+        size = MARK_DOCUMENTS
+        groups = [recorded[start : start + size] for start in range(0, len(recorded), size)] or [[]]
 
-        def ready(group: list[int]) -> int:
+        def ready(group: list[tuple[int, str]]) -> int:
+            ids = [document_id for document_id, _ in group]
             with transaction.atomic():  # the documents' rows locked in id order, the content version last
                 stores.lock_workspace(workspace_id)
-                _lock(group)
-                marked = _mark_ready(load_id, group, model)
+                _lock(ids)
+                marked = _mark_ready(group, model)
                 with connection.cursor() as cursor:
-                    cursor.execute(_FORGET, [load_id, group])
+                    cursor.execute(_FORGET, [load_id, ids])
                 caching.bump_content_version(workspace_id)  # the swap changed what searches find
             return marked
 
@@ -139,12 +140,14 @@ def complete(load_id: int, *, workers: int = 1) -> int:
         _close(load_id)
 
 
-def _mark_ready(load_id: int, ids: list[int], model: str) -> int:
-    if not ids:
+def _mark_ready(group: list[tuple[int, str]], model: str) -> int:
+    """Ready those of the ``(document_id, recorded hash)`` documents that kept their hash and
+    whose chunks all carry ``model`` (the arrays drive the plan: primary-key lookups)."""
+    if not group:
         return 0
     ready = Document.Status.READY
     with connection.cursor() as cursor:
-        cursor.execute(_READY, [ready, model, load_id, ids, ready, model, model])
+        cursor.execute(_READY, [ready, model, [d for d, _ in group], [h for _, h in group], ready, model, model])
         return cursor.rowcount
 
 
