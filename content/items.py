@@ -162,6 +162,7 @@ def prepare_item(item: IngestItem, position: int) -> PreparedItem:
         max_bytes=settings.STRATA_MAX_METADATA_BYTES - _VECTOR_METADATA_ENVELOPE,
         sort_keys=True,
         limit_name=_METADATA_LIMIT_NAME,
+        max_depth=validation.MAX_METADATA_DEPTH,
     )
     # the body's size as the document store measures it (compact JSON)
     body_json = f'{{"title":{_json(title)},"text":{_json(text)},"metadata":{metadata_json}}}'

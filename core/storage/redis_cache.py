@@ -172,6 +172,9 @@ class RedisCache(Cache):
                 encoded = self._django.client.encode(value)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
                 raise InvalidInput(f"cache value for {key!r} cannot be pickled: {exc}") from exc
+            except RecursionError:  # data nested deeper than pickle's recursion (a document's metadata)
+                logger.warning("cache value for %r is nested too deeply to pickle; not cached", key)
+                return
             script = self._redis.register_script(_SET)
             script(
                 keys=[value_key, self._tags_record_key(value_key), *(self._tag_key(tag) for tag in tags)],

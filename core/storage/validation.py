@@ -16,6 +16,13 @@ from core.storage.ports.errors import InvalidInput, InvalidName, MalformedDocume
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 MAX_KEY_LENGTH = 255
+# Objects and arrays nested deeper than this are refused: far beyond real data, and well inside
+# what Python's json, pickle and the pages' templates can recurse through when they read it back
+# (a document whose metadata nested 900 levels was stored, then its page failed with a 500).
+# Ingest allows metadata MAX_METADATA_DEPTH levels (MongoDB's limit), leaving room for the
+# envelopes the stores wrap it in (the document body, vector metadata).
+MAX_JSON_DEPTH = 128
+MAX_METADATA_DEPTH = 100
 
 
 def collection_name(name: Any) -> str:
@@ -98,6 +105,19 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+def json_depth_over(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest deeper than ``limit`` levels (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
+    return False
+
+
 def _parse(raw: str | bytes | bytearray, what: str) -> Any:
     try:
         return json.loads(raw, parse_constant=_refuse_constant)
@@ -105,13 +125,22 @@ def _parse(raw: str | bytes | bytearray, what: str) -> Any:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 
-def json_object_text(value: Any, *, what: str, max_bytes: int, sort_keys: bool = False, limit_name: str = "") -> str:
+def json_object_text(
+    value: Any,
+    *,
+    what: str,
+    max_bytes: int,
+    sort_keys: bool = False,
+    limit_name: str = "",
+    max_depth: int = MAX_JSON_DEPTH,
+) -> str:
     """The compact JSON text of a JSON object under a size limit, ready for a ``jsonb`` column.
 
     The one check of "a JSON object under a size limit" that adapters, services and forms share.
     ``str``/``bytes`` are parsed first. Raises MalformedDocument for anything that is not a
-    JSON object or that PostgreSQL's jsonb refuses (NaN/Infinity, NUL characters, lone
-    surrogates, values json cannot serialise) and PayloadTooLarge when the UTF-8 text is
+    JSON object, that nests objects and arrays deeper than ``max_depth`` levels, or that
+    PostgreSQL's jsonb refuses (NaN/Infinity, NUL characters, lone surrogates, values json
+    cannot serialise) and PayloadTooLarge when the UTF-8 text is
     over ``max_bytes`` (``limit_name``, e.g. the setting, is named in the message).
     ``sort_keys`` gives a canonical text (for content hashes).
     """
@@ -119,6 +148,8 @@ def json_object_text(value: Any, *, what: str, max_bytes: int, sort_keys: bool =
         value = _parse(value, what)
     if not isinstance(value, Mapping):
         raise MalformedDocument(f"{what} must be a JSON object, got {type(value).__name__}")
+    if json_depth_over(value, max_depth):
+        raise MalformedDocument(f"{what} nests objects and arrays deeper than {max_depth} levels")
     try:
         dumped = json.dumps(
             value,

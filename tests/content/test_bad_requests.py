@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
+from content.models import Document
 from content.services import IngestItem
 from tests.content.helpers import ingest
 
@@ -135,3 +140,37 @@ def test_nul_anywhere_in_a_request_is_a_400(client, request_kwargs):
     response = call(request_kwargs["path"], request_kwargs.get("data", {}))
     assert response.status_code == 400
     assert b"NUL character" in response.content
+
+
+def _nested(levels: int) -> str:
+    return '{"a": ' * levels + '"Barn"' + "}" * levels  # ``levels`` objects
+
+
+def test_metadata_nested_past_100_levels_is_refused_and_pages_of_100_levels_answer(tmp_path, client, staff, workspace):
+    """Metadata nested 900 levels deep used to be stored (found ingesting a generated file) and
+    then its document page failed with a 500 (too deep to pickle for the cache, to indent, even
+    to read back with json.loads in a view's stack). Now it is a per-item error past 100 levels,
+    and a document at the limit has working pages."""
+    (tmp_path / "deep.jsonl").write_text(
+        '{"external_id": "ok", "title": "Deep", "text": "Barn owls.", "metadata": ' + _nested(100) + "}\n"
+        '{"external_id": "no", "title": "Deeper", "text": "Barn owls.", "metadata": ' + _nested(101) + "}\n"
+        '{"external_id": "far", "title": "Far", "text": "Barn owls.", "metadata": ' + _nested(900) + "}\n"
+    )
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "ingest", str(tmp_path), "--workspace", workspace.slug, "--embed", stdout=io.StringIO(), stderr=err
+        )
+    assert err.getvalue().splitlines() == [
+        f"{tmp_path}/deep.jsonl:{line}: metadata nests objects and arrays deeper than 100 levels" for line in (2, 3)
+    ]
+    document = Document.objects.get(workspace=workspace)
+    assert document.external_id == "ok"
+    client.force_login(staff)
+    for url in (
+        reverse("content:document-detail", args=[document.pk]),
+        reverse("admin:content_document_change", args=[document.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
+    for mode in ("hybrid", "semantic", "fulltext", "graph"):
+        assert client.get(reverse("content:search"), {"q": "barn owls", "mode": mode}).status_code == 200

@@ -127,6 +127,13 @@ class CacheContract(FeatureGate):
             store.set("key", lambda: 1)
         assert store.get("key") is None
 
+    def test_a_value_nested_too_deeply_to_pickle_is_served_but_not_cached(self, store):
+        deep: dict = {}
+        for _ in range(5000):  # deeper than pickle's recursion; JSON data can nest this deep
+            deep = {"a": deep}
+        assert store.get_or_set("deep", lambda: deep) is deep
+        assert store.get("deep") is None
+
     # ------------------------------------------------------------ get_or_set
 
     def test_get_or_set_computes_once(self, store):

@@ -79,7 +79,8 @@ class Cache(Store):
 
     @abstractmethod
     def _do_set(self, key: str, value: Any, timeout: float | None, tags: list[str]) -> None:
-        """InvalidInput when the value cannot be pickled (nothing written)."""
+        """InvalidInput when the value cannot be pickled (nothing written); a value nested too deeply
+        to pickle (data, not a programming error) is not cached, with a logged warning."""
 
     @abstractmethod
     def _do_delete(self, key: str) -> bool: ...
