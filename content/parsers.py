@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
+from content.decoding import bom_encoding, decode
 from content.services import IngestItem
 
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
@@ -109,7 +110,8 @@ def count_items(paths: Iterable[str | os.PathLike[str]]) -> int:
                     total += sum(1 for line in handle if line.strip())
                 continue
             if extension == ".json" and entry[0].stat().st_size <= _limit(extension)[0]:
-                value = json.loads(entry[0].read_bytes().decode("utf-8-sig"))
+                text = decode(entry[0].read_bytes())
+                value = json.loads(text) if isinstance(text, str) else None
                 total += len(value) if isinstance(value, list) else 1
                 continue
         except (OSError, ValueError, RecursionError):  # iter_items reports the file's error
@@ -199,7 +201,7 @@ def parse_uploads(files: Iterable[Any]) -> tuple[list[IngestItem], list[ParseErr
 
 
 def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, name: str) -> Iterator[Parsed]:
-    text = _decode(data)
+    text = decode(data, html=extension in HTML_TYPES)
     if not isinstance(text, str):
         yield ParseError(source, text[0], text[1])
     elif extension == ".json":
@@ -215,17 +217,6 @@ def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, nam
         content_type = TEXT_TYPES[extension]
         title = markdown_title(text) if content_type == "text/markdown" else ""
         yield IngestItem(relative, title or name, text, content_type=content_type, source=source)
-
-
-def _decode(data: bytes, line: int | None = None) -> str | tuple[str, int | None]:
-    """The UTF-8 text of ``data`` or ``(message, line)`` for binary / undecodable content."""
-    if b"\x00" in data:
-        return ("binary file (contains NUL bytes); only UTF-8 text is supported", line)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        where = line if line is not None else data.count(b"\n", 0, exc.start) + 1
-        return (f"not valid UTF-8 (byte {exc.start}); only UTF-8 text is supported", where)
 
 
 # ---------------------------------------------------------------- JSON and JSONL
@@ -326,6 +317,10 @@ def _parse_jsonl(handle: BinaryIO, source: str, relative: str) -> Iterator[Parse
     # A line holds one document: its JSON may escape characters, hence the headroom.
     limit = 2 * settings.STRATA_MAX_DOCUMENT_BYTES + settings.STRATA_MAX_METADATA_BYTES
     head = handle.read(_SNIFF_BYTES)
+    bom = bom_encoding(head)
+    if bom is not None:
+        yield ParseError(source, f"{bom[1]} text (it starts with a {bom[1]} byte order mark); JSON Lines must be UTF-8")
+        return
     if b"\x00" in head:
         yield ParseError(source, "binary file (contains NUL bytes); only UTF-8 text is supported")
         return
@@ -345,7 +340,7 @@ def _parse_jsonl(handle: BinaryIO, source: str, relative: str) -> Iterator[Parse
             raw = raw[3:]
         if not raw.strip():
             continue
-        text = _decode(raw, number)
+        text = decode(raw, line=number)
         if not isinstance(text, str):
             yield ParseError(source, text[0], number)
             continue
