@@ -136,8 +136,10 @@ def test_ingest_refuses_unknown_workspaces_and_bad_options(tmp_path, workspace):
     (tmp_path / "a.txt").write_text("text")
     with pytest.raises(CommandError, match="unknown workspace 'nope'"):
         call_command("ingest", str(tmp_path), "--workspace", "nope")
-    with pytest.raises(CommandError, match="unknown workspace '999999'"):
+    with pytest.raises(CommandError, match="unknown workspace '999999'") as refused:
         call_command("ingest", str(tmp_path), "--workspace", "999999")
+    # the slugs to use are named: "Default workspace" is default-workspace, not "default"
+    assert f"give its slug or id; workspaces: {workspace.slug} (id {workspace.pk})" in str(refused.value)
     with pytest.raises(CommandError, match="--batch-size must be at least 1"):
         call_command("ingest", str(tmp_path), "--workspace", workspace.slug, "--batch-size", "0")
     _, err, error = run(str(tmp_path / "missing"), "--workspace", workspace.slug)
