@@ -114,6 +114,8 @@ class MultipleFileField(forms.FileField):
 
         # The file picker offers the supported types first (the server still checks every file).
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUPPORTED_EXTENSIONS)}))
+        # An empty file is one failed item (named in the report), not a refusal of the whole upload.
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:

@@ -279,6 +279,22 @@ def test_upload_reports_unsupported_files(client, user, workspace):
     assert not Document.objects.filter(workspace=workspace).exists()
 
 
+def test_an_empty_file_among_good_ones_is_one_failed_item(client, user, workspace):
+    """Django's FileField refused the whole upload ("The submitted file is empty.", naming no file)
+    when one of the files was empty; the command line reports it as one failed item, and so does
+    the upload now."""
+    client.force_login(user)
+    files = [SimpleUploadedFile("good.txt", b"Barn owls hunt voles."), SimpleUploadedFile("empty.txt", b"")]
+    response = client.post(reverse("content:document-list"), {"files": files}, follow=True)
+    assert response.redirect_chain == [(reverse("content:document-list"), 302)]
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == [
+        "2 files uploaded: 1 added, 0 updated, 0 unchanged, 1 failed.",
+        "empty.txt: text is missing or empty",
+    ]
+    assert list(Document.objects.filter(workspace=workspace).values_list("external_id", flat=True)) == ["good.txt"]
+
+
 def test_a_viewer_cannot_upload(client, user, other_user, workspace):
     core_services.membership_add(workspace=workspace, user=other_user, role=Membership.Role.VIEWER)
     client.force_login(other_user)
