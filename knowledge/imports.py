@@ -93,12 +93,25 @@ def _key(value: Any, what: str) -> str:
     return value
 
 
+def _json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON. orjson writes at most 254 levels of nesting, which a
+    line may hold (orjson reads 1,024, and PostgreSQL stores what the set-based path accepts), so
+    deeper values are measured by the standard library, up to its recursion limit."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        try:
+            return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        except RecursionError:
+            raise LineError("properties are nested too deeply") from None
+
+
 def _properties(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise LineError("properties must be a JSON object")
-    if value and len(orjson.dumps(value)) > settings.STRATA_MAX_METADATA_BYTES:
+    if value and _json_size(value) > settings.STRATA_MAX_METADATA_BYTES:
         raise LineError(f"properties are larger than {settings.STRATA_MAX_METADATA_BYTES} bytes")
     if any(not isinstance(k, str) or k == "key" or k.startswith("_strata") for k in value):
         raise LineError("property names 'key' and '_strata...' are reserved")

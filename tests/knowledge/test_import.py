@@ -365,3 +365,21 @@ def test_risky_numbers_are_the_regexs(data):
     from knowledge.imports import _risky_number
 
     assert _risky_number(data) == (re.search(rb"\d{19}|[eE][-+]?\d{3}", data) is not None)
+
+
+def test_properties_nested_past_orjsons_depth_are_imported_or_reported_never_a_crash(workspace, tmp_path, capsys):
+    """A line whose properties nest 300 levels (orjson writes at most 254) crashed the whole
+    import with "TypeError: Recursion limit reached" when Python checked it (a non-ASCII or long
+    line); the set-based path stores such a line, so the Python check now measures it too."""
+
+    def node(key: str, levels: int) -> str:
+        value = "[" * levels + "]" * levels
+        return '{"kind": "node", "key": "' + key + '", "label": "Package", "properties": {"név": ' + value + "}}"
+
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join([node("deep", 300), node("deeper", 1000)]) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        call_command("graph_import", str(path), "--workspace", workspace.slug)
+    err = capsys.readouterr().err
+    assert f"{path}:2: " in err and f"{path}:1: " not in err
+    assert list(Entity.objects.filter(workspace=workspace).values_list("key", flat=True)) == ["deep"]
