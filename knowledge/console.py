@@ -208,7 +208,7 @@ def run(*, workspace_id: int, query: str, params: dict[str, Any]) -> ConsoleResu
         if isolated:
             rows = _run_read_only(store, query, arguments, columns, timeout, workspace_id=workspace_id)
         else:
-            rows = store.cypher(query, arguments, columns=columns, read_only=True)
+            rows = store.cypher(query, arguments, columns=columns, read_only=True, max_rows=MAX_ROWS + 1)
     except NotSupported as exc:
         raise ConsoleError(str(exc)) from None
     except InvalidInput as exc:
@@ -240,6 +240,8 @@ def _result(workspace_id: int, columns: list[str], rows: list[dict[str, Any]], *
             result.truncated = True
             break
         result.rows.append([_show(workspace_id, v) for v in values])
+    if len(rows) > MAX_ROWS:  # the store read MAX_ROWS + 1 rows at most: there may be more
+        result.truncated = True
     return result
 
 
@@ -261,6 +263,6 @@ def _run_read_only(
                     cursor.execute("SET TRANSACTION READ ONLY")
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{timeout}ms"])
             console_rls.enter(workspace_id)
-            raise _Rollback(store.cypher(query, arguments, columns=columns, read_only=True))
+            raise _Rollback(store.cypher(query, arguments, columns=columns, read_only=True, max_rows=MAX_ROWS + 1))
     except _Rollback as done:
         return done.rows

@@ -67,6 +67,18 @@ class GraphQueryCases(GraphFixtures):
             edges=[Edge("KNOWS", BOB, CAROL, {"since": 2002})],
         )
 
+    @skip_unless_feature("supports_cypher")
+    def test_cypher_reads_at_most_max_rows(self, social):
+        """What the console asks for: MATCH (n) RETURN n over a big graph read and converted every
+        node (2 s for 55,000 of them) to show 200."""
+        everything = social.cypher("MATCH (n) RETURN n.key ORDER BY n.key")
+        assert len(everything) > 2
+        assert social.cypher("MATCH (n) RETURN n.key ORDER BY n.key", max_rows=2) == everything[:2]
+        assert social.cypher("MATCH (n) RETURN n.key ORDER BY n.key", max_rows=10**6) == everything
+        for bad in (0, -1, True, "2", 2.5):
+            with pytest.raises(InvalidInput):
+                social.cypher("RETURN 1", max_rows=bad)
+
     @skip_if_feature("supports_cypher")
     def test_cypher_is_refused_without_the_feature(self, social):
         with pytest.raises(NotSupported):

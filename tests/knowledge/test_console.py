@@ -94,7 +94,8 @@ def test_injection_strings_stay_inert(graphs, name):
 def test_the_timeout_fires(graphs, settings):
     ws, _ = graphs
     settings.STRATA_CYPHER_TIMEOUT_MS = 50
-    query = "MATCH (a), (b), (c), (d), (e), (f) WHERE a.workspace_id = $workspace RETURN a"
+    # a count reads every row of the product (the console stops a plain RETURN after 201 rows)
+    query = "MATCH (a), (b), (c), (d), (e), (f) WHERE a.workspace_id = $workspace RETURN count(a)"
     build(ws, edges=[(f"n{i}", f"n{i + 1}") for i in range(60)])
     with pytest.raises(console.ConsoleError, match="longer than 50 ms"):
         console.run(workspace_id=ws, query=query, params={})
@@ -227,3 +228,14 @@ def test_console_page_is_for_staff_editors(client, user, graphs, workspace):
     assert page.status_code == 200 and "web" in page.content.decode()
     page = client.post(reverse("knowledge:console"), {"query": "CREATE (n) RETURN n", "params": ""})
     assert page.status_code == 400 and "read-only" in page.content.decode()
+
+
+def test_a_result_past_max_rows_is_cut_there_and_says_so(graphs, monkeypatch):
+    ws, _ = graphs
+    everything = console.run(workspace_id=ws, query="MATCH (n:Entity) RETURN n.key ORDER BY n.key", params={})
+    assert not everything.truncated and len(everything.rows) > 2
+    monkeypatch.setattr(console, "MAX_ROWS", 2)
+    cut = console.run(workspace_id=ws, query="MATCH (n:Entity) RETURN n.key ORDER BY n.key", params={})
+    assert cut.rows == everything.rows[:2] and cut.truncated
+    exact = console.run(workspace_id=ws, query="MATCH (n:Entity) RETURN n.key ORDER BY n.key LIMIT 2", params={})
+    assert exact.rows == everything.rows[:2] and not exact.truncated

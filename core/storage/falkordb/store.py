@@ -172,7 +172,7 @@ class FalkorGraphStore(TraversalMixin, FalkorBase):
     # ------------------------------------------------------------ cypher
 
     def _do_cypher(
-        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False, max_rows: int | None = None
     ) -> list[dict[str, Any]]:
         """Run Cypher with the parameters in FalkorDB's parameter header (``read_only``: through
         ``GRAPH.RO_QUERY``, so the engine refuses a write); values come back as the port's
@@ -182,7 +182,7 @@ class FalkorGraphStore(TraversalMixin, FalkorBase):
             result = self._query(query, arguments or None, read_only=read_only)
         except (redis.ResponseError, ValueError) as error:
             raise InvalidInput(f"cypher query refused: {error}") from error
-        rows = result.result_set
+        rows = result.result_set if max_rows is None else result.result_set[:max_rows]
         if rows and len(rows[0]) != len(columns):
             raise InvalidInput(f"the query returns {len(rows[0])} columns, not {len(columns)} ({columns})")
         ids = values.node_ids(rows)

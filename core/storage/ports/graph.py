@@ -263,19 +263,23 @@ class GraphStore(Store):
         *,
         columns: Sequence[str] = ("result",),
         read_only: bool = False,
+        max_rows: int | None = None,
     ) -> list[dict[str, Any]]:
         """Run a Cypher query with ``$name`` parameters (never format values into the text); one
         dict per row keyed by ``columns``. Values come back neutral: ``Node``, ``Edge``, ``Path``
         (nodes and edges), lists, dicts and JSON scalars. Only where ``features.supports_cypher``.
         ``read_only``: the engine refuses a write (FalkorDB: ``GRAPH.RO_QUERY``; AGE: the query
         runs in a READ ONLY transaction, or, nested in a read-write one, is refused by the
-        caller, see ``knowledge/console.py``)."""
+        caller, see ``knowledge/console.py``). ``max_rows``: at most that many rows are read and
+        converted (AGE stops the query there), whatever the query returns."""
         if not self.features.supports_cypher:
             raise NotSupported(f"{type(self).__name__} does not run Cypher")
         names = graph_input.check_columns(columns)
         query = graph_input.check_cypher(query)
         arguments = graph_input.properties_json(params, what="cypher params")
-        return self._run(self._do_cypher, query, arguments, names, read_only=bool(read_only))
+        if max_rows is not None:
+            max_rows = validation.bounded_int(max_rows, what="max_rows", low=1, high=10**9)
+        return self._run(self._do_cypher, query, arguments, names, read_only=bool(read_only), max_rows=max_rows)
 
     # ------------------------------------------------------------ helpers
 
@@ -393,6 +397,6 @@ class GraphStore(Store):
     def _do_count_edges(self, edge_type: str | None) -> int: ...
 
     def _do_cypher(
-        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False, max_rows: int | None = None
     ) -> list[dict[str, Any]]:
         raise NotSupported(f"{type(self).__name__} does not run Cypher")

@@ -22,7 +22,7 @@ class CypherMixin(AgeBase):
     """``cypher()``: ad hoc Cypher through AGE, with server-side bound parameters."""
 
     def _do_cypher(
-        self, query: str, params: str, columns: list[str], *, read_only: bool = False
+        self, query: str, params: str, columns: list[str], *, read_only: bool = False, max_rows: int | None = None
     ) -> list[dict[str, Any]]:
         """Run Cypher through AGE's ``cypher()`` function; one dict per row keyed by ``columns``.
 
@@ -37,7 +37,7 @@ class CypherMixin(AgeBase):
         # from closing the quote early together with the first "$" of the closing tag.
         if _CYPHER_TAG[:-1] in query.lower():
             raise InvalidInput(f"the cypher query may not contain {_CYPHER_TAG[:-1]!r}")
-        statement = self._cypher_statement(query, columns)
+        statement = self._cypher_statement(query, columns, max_rows)
         connection = self._connection
         connection.ensure_connection()
         try:
@@ -55,14 +55,16 @@ class CypherMixin(AgeBase):
         refs = self._refs_by_id(_edge_ends(parsed)) if parsed else {}
         return [dict(zip(columns, (_neutral(v, refs) for v in row), strict=True)) for row in parsed]
 
-    def _cypher_statement(self, query: str, columns: list[str]) -> str:
+    def _cypher_statement(self, query: str, columns: list[str], max_rows: int | None = None) -> str:
         body = _CYPHER_TAG + query.replace("%", "%%") + _CYPHER_TAG
+        limit = sql.SQL("") if max_rows is None else sql.SQL(" LIMIT {}").format(sql.Literal(int(max_rows)))
         return self._sql(
-            sql.SQL("SELECT {selected} FROM ag_catalog.cypher({graph}, {body}, %s) AS t({defined})").format(
+            sql.SQL("SELECT {selected} FROM ag_catalog.cypher({graph}, {body}, %s) AS t({defined}){limit}").format(
                 selected=sql.SQL(", ").join(map(sql.Identifier, columns)),
                 graph=sql.Literal(self.graph),
                 body=sql.SQL(body),
                 defined=sql.SQL(", ").join(sql.SQL("{} ag_catalog.agtype").format(sql.Identifier(c)) for c in columns),
+                limit=limit,
             )
         )
 
