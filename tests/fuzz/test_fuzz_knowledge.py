@@ -36,6 +36,14 @@ line_values = st.one_of(
             "properties": st.one_of(st.none(), st.dictionaries(s.short_text, s.short_text, max_size=3), s.short_text),
         }
     ).map(json.dumps),
+    # properties nested past orjson's 254 levels, ASCII or not (which path checks them differs)
+    st.builds(
+        lambda depth, name: (
+            '{"kind": "node", "key": "deep", "properties": {"' + name + '": ' + "[" * depth + "]" * depth + "}}"
+        ),
+        st.sampled_from([254, 255, 300, 1023, 1025]),
+        st.sampled_from(["a", "n\u00e9v", "n\u00e9v\u00e9"]),
+    ),
 )
 
 
