@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -26,7 +27,7 @@ from typing import IO, Any
 import orjson
 import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from content import selectors as content
 from core.services import audit_record
@@ -83,6 +84,20 @@ class ImportReport:
     @property
     def failed(self) -> int:
         return len(self.errors)
+
+
+class ImportInterrupted(Exception):
+    """PostgreSQL stopped a batch (the connection was lost, or the server failed it): that
+    batch's transaction was rolled back, the batches before it are stored (``report`` counts
+    them) and re-running the import is safe."""
+
+    def __init__(self, report: ImportReport, first: int, last: int, cause: BaseException) -> None:
+        self.report, self.first, self.last, self.cause = report, first, last, cause
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(cause.__cause__, "sqlstate", None) or ""
+        lost = sqlstate[:2] in {"", "08", "57"}
+        self.what = "lost the connection to PostgreSQL" if lost else "PostgreSQL failed the batch"
+        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        super().__init__(f"{self.what} while importing lines {first}-{last} ({detail})")
 
 
 def _key(value: Any, what: str) -> str:
@@ -187,21 +202,29 @@ def graph_import(
 
     def batches() -> Iterator[tuple[int, list[bytes]]]:
         while chunk := list(islice(stream, batch_lines)):
+            pending.append(len(chunk))
             yield report.lines + 1, chunk
             report.lines += len(chunk)
 
     def prepare(cursor: Any, batch: tuple[int, list[bytes]]) -> _Prepared:
         return _prepare(cursor, workspace_id, name, *batch)
 
-    for written in import_pipeline.run_in_order(
-        batches(), setup=_create_tables, teardown=_drop_tables, prepare=prepare, write=_write
-    ):
-        report.nodes += written.nodes
-        report.edges += written.edges
-        report.errors.extend(written.errors)
-        labels.update(written.labels)
-        if progress is not None:
-            progress(written.size)
+    pending: deque[int] = deque()  # the line counts of the batches not written yet, in order
+    stored = 0
+    try:
+        for written in import_pipeline.run_in_order(
+            batches(), setup=_create_tables, teardown=_drop_tables, prepare=prepare, write=_write
+        ):
+            stored += pending.popleft()
+            report.nodes += written.nodes
+            report.edges += written.edges
+            report.errors.extend(written.errors)
+            labels.update(written.labels)
+            if progress is not None:
+                progress(written.size)
+    except (psycopg.Error, DatabaseError) as exc:  # the server stopped a batch: it was rolled back
+        report.lines = stored
+        raise ImportInterrupted(report, stored + 1, stored + (pending[0] if pending else 0), exc) from exc
     if report.nodes + report.edges >= ANALYZE_AFTER:
         with import_sql.cursor() as cursor:
             _analyze(cursor, labels)

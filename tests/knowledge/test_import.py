@@ -383,3 +383,48 @@ def test_properties_nested_past_orjsons_depth_are_imported_or_reported_never_a_c
     err = capsys.readouterr().err
     assert f"{path}:2: " in err and f"{path}:1: " not in err
     assert list(Entity.objects.filter(workspace=workspace).values_list("key", flat=True)) == ["deep"]
+
+
+@pytest.mark.django_db(transaction=True)  # the import's connection is killed: no test transaction around it
+def test_a_lost_connection_stops_the_import_with_a_summary_and_rerunning_finishes_it(workspace, tmp_path, monkeypatch):
+    """pg_terminate_backend during graph_import printed a psycopg traceback (AdminShutdown) and
+    no summary; now the stored batches are counted, the interrupted one is named and rolled back."""
+    import psycopg
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    from knowledge import imports
+
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(lines(edges=[(f"p{i}", f"p{i + 1}") for i in range(5)]))
+    total = len(path.read_bytes().splitlines())
+    real_write, calls = imports._write, []
+
+    def write_then_lose_the_connection(cursor, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second batch: its session is ended by the server, as an admin would
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return real_write(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(imports, "_write", write_then_lose_the_connection)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as stopped:
+        call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "3", stdout=out)
+    assert str(stopped.value).startswith("lost the connection to PostgreSQL while importing lines 4-6 (")
+    assert "rolled back; the lines before it are stored. Re-running the same command is safe" in str(stopped.value)
+    assert out.getvalue().strip().endswith("from 3 lines; failed 0")
+    connection.close()  # the killed session
+    assert Entity.objects.filter(workspace=workspace).count() == 3  # the first batch's nodes
+
+    monkeypatch.setattr(imports, "_write", real_write)
+    out = io.StringIO()
+    call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "3", stdout=out)
+    assert out.getvalue().strip().endswith(f"from {total} lines; failed 0")
+    keys = {f"p{i}" for i in range(6)} | {"tools"}
+    assert set(Entity.objects.filter(workspace=workspace).values_list("key", flat=True)) == keys
+    assert len(graph_edges(workspace.id)) == 5
+    stores.graph().cypher(  # graph nodes outlive the test's flush
+        "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": workspace.id}, columns=("n",)
+    )

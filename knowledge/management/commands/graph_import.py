@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from core.management.arguments import workspace_argument
-from knowledge.imports import BATCH_LINES, graph_import
+from knowledge.imports import BATCH_LINES, ImportInterrupted, graph_import
 
 
 class Command(BaseCommand):
@@ -31,18 +31,27 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         total = os.fstat(stream.fileno()).st_size if path != "-" and stream.seekable() else None
+        stopped: ImportInterrupted | None = None
         with stream, tqdm(total=total, unit="B", unit_scale=True, desc="graph_import", file=sys.stderr) as bar:
-            report = graph_import(
-                stream=stream,
-                name=path,
-                workspace_id=workspace.id,
-                progress=bar.update,
-                batch_lines=options["batch_size"],
-            )
+            try:
+                report = graph_import(
+                    stream=stream,
+                    name=path,
+                    workspace_id=workspace.id,
+                    progress=bar.update,
+                    batch_lines=options["batch_size"],
+                )
+            except ImportInterrupted as exc:
+                stopped, report = exc, exc.report
         for error in report.errors:
             self.stderr.write(error)
         self.stdout.write(
             f"imported {report.nodes} nodes and {report.edges} edges from {report.lines} lines; failed {report.failed}"
         )
+        if stopped is not None:
+            raise CommandError(
+                f"{stopped}. That batch was rolled back; the lines before it are stored. "
+                "Re-running the same command is safe: what is already imported stays as it is."
+            )
         if report.failed:
             raise SystemExit(1)
