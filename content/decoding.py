@@ -6,8 +6,10 @@ UTF-16 or UTF-32 byte order mark (what Windows Notepad writes as "Unicode") is r
 encoding: the mark says it unambiguously. An HTML page that is not valid UTF-8 is read in the
 encoding its ``<meta charset>``, ``<meta http-equiv="Content-Type" content="...; charset=...">``
 or XML declaration names within its first 1,024 bytes (where the HTML standard's prescan looks),
-``ISO-8859-1`` and ``US-ASCII`` meaning windows-1252 as browsers read them. Anything else that
-is not UTF-8, and text holding NUL, is refused with a message saying why. The patterns only
+``ISO-8859-1`` and ``US-ASCII`` meaning windows-1252 as browsers read them; a page that declares
+nothing is read as windows-1252, as browsers read it (HTML 4's default, and what undeclared pages
+such as libxslt's own docs are written in). Any other file that is not UTF-8, and text holding
+NUL, is refused with a message saying why. The patterns only
 look at a bounded prefix, so decoding stays linear in the input.
 """
 
@@ -78,11 +80,11 @@ def decode(data: bytes, *, html: bool = False, line: int | None = None) -> Decod
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            declared = declared_html_encoding(data) if html else None
-            if declared is None:
+            if not html:
                 where = line if line is not None else _line_of(data, exc.start)
                 return (f"not valid UTF-8 (byte {exc.start}); only UTF-8 text is supported", where)
-            text = _decode_declared(data, declared)
+            # what the page declares, else what browsers assume of an undeclared page: windows-1252
+            text = _decode_declared(data, declared_html_encoding(data) or "cp1252")
             if not isinstance(text, str):
                 return text
     if "\x00" in text:

@@ -43,10 +43,13 @@ def test_html_in_its_declared_encoding_and_utf16_with_a_bom_are_read(tmp_path, w
     (tmp_path / "notepad.txt").write_bytes(notepad.encode("utf-16-le"))
     (tmp_path / "be.md").write_bytes("# T\xedtulo\n\nBody".encode("utf-16"))  # BOM + native order
     (tmp_path / "list.json").write_bytes('{"title": "J", "text": "\u65e5\u672c"}'.encode("utf-16"))
+    # declaring nothing (libxslt's xslt.html) or no text encoding: windows-1252, as browsers read it
+    (tmp_path / "undeclared.html").write_bytes("<p>caf\xe9 \x93quoted\x94</p>".encode("latin-1"))
+    (tmp_path / "base64.html").write_bytes(b'<meta charset="base64"><p>caf\xe9</p>')
 
     out, err = _ingest(tmp_path, workspace=workspace)
 
-    assert out == "added 5, updated 0, unchanged 0, failed 0", err
+    assert out == "added 7, updated 0, unchanged 0, failed 0", err
     docs = {d.external_id: d for d in Document.objects.filter(workspace=workspace)}
     assert docs["xslt.html"].title == "Caf\xe9 cr\xe8me"
     # 0x96 is windows-1252's en dash, as browsers read a page declaring ISO-8859-1
@@ -55,27 +58,25 @@ def test_html_in_its_declared_encoding_and_utf16_with_a_bom_are_read(tmp_path, w
     assert _text(docs["notepad.txt"]) == "Za\u017c\xf3\u0142\u0107 g\u0119\u015bl\u0105"
     assert docs["be.md"].title == "T\xedtulo"
     assert _text(docs["list.json"]) == "\u65e5\u672c"
+    assert _text(docs["undeclared.html"]) == "caf\xe9 \u201cquoted\u201d"
+    assert _text(docs["base64.html"]) == "caf\xe9"
 
 
 @pytest.mark.django_db
 def test_what_cannot_be_read_as_text_is_refused_per_file_with_the_reason(tmp_path, workspace):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))  # no declaration: not guessed
-    (tmp_path / "undeclared.html").write_bytes("<p>caf\xe9</p>".encode("latin-1"))
     (tmp_path / "nul16.txt").write_bytes("\ufeffa\x00b".encode("utf-16-le"))
     (tmp_path / "odd16.txt").write_bytes(b"\xff\xfea\x00b")  # a BOM and an odd number of bytes
     (tmp_path / "lines.jsonl").write_bytes('{"title": "a", "text": "b"}\n'.encode("utf-16"))
-    (tmp_path / "base64.html").write_bytes(b'<meta charset="base64"><p>\xe9</p>')  # not a text encoding
 
     out, err = _ingest(tmp_path, workspace=workspace)
 
-    assert out == "added 0, updated 0, unchanged 0, failed 6"
+    assert out == "added 0, updated 0, unchanged 0, failed 4"
     assert sorted(line.replace(f"{tmp_path}/", "") for line in err.splitlines()) == [
-        "base64.html:1: not valid UTF-8 (byte 26); only UTF-8 text is supported",
         "latin1.txt:1: not valid UTF-8 (byte 3); only UTF-8 text is supported",
         "lines.jsonl: UTF-16 text (it starts with a UTF-16 byte order mark); JSON Lines must be UTF-8",
         "nul16.txt: binary file (contains NUL bytes); only UTF-8 text is supported",
         "odd16.txt: not valid UTF-16 (byte 4) although it starts with a UTF-16 byte order mark",
-        "undeclared.html:1: not valid UTF-8 (byte 6); only UTF-8 text is supported",
     ]
     assert not Document.objects.filter(workspace=workspace).exists()
 
