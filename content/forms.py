@@ -32,17 +32,23 @@ def _scalar(value: str) -> Any:
     return parsed if not isinstance(parsed, dict | list) else value
 
 
-def _checked_object(value: Any, *, what: str, max_bytes: int, limit_name: str) -> dict[str, Any]:
+def _checked_object(
+    value: Any, *, what: str, max_bytes: int, limit_name: str, max_depth: int = validation.MAX_JSON_DEPTH
+) -> dict[str, Any]:
     """``value`` through the validator the services and storage adapters use
-    (``core.storage.validation.json_object_text``: NaN, NUL, lone surrogates, size)."""
+    (``core.storage.validation.json_object_text``: nesting, NaN, NUL, lone surrogates, size)."""
     try:
-        checked = validation.json_object_text(value, what=what, max_bytes=max_bytes, limit_name=limit_name)
+        checked = validation.json_object_text(
+            value, what=what, max_bytes=max_bytes, limit_name=limit_name, max_depth=max_depth
+        )
     except InvalidInput as exc:
         raise ValidationError(str(exc), code="invalid_json_object") from None
     return json.loads(checked)
 
 
-def parse_json_object(text: str, *, what: str, max_bytes: int, limit_name: str = "") -> dict[str, Any]:
+def parse_json_object(
+    text: str, *, what: str, max_bytes: int, limit_name: str = "", max_depth: int = validation.MAX_JSON_DEPTH
+) -> dict[str, Any]:
     """A JSON object typed into a form, checked like everything the services store; raises
     ValidationError (for nesting too deep to parse too)."""
     try:
@@ -51,7 +57,7 @@ def parse_json_object(text: str, *, what: str, max_bytes: int, limit_name: str =
         raise ValidationError(f"Invalid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
         raise ValidationError("Invalid JSON: nested too deeply.", code="invalid_json") from None
-    return _checked_object(parsed, what=what, max_bytes=max_bytes, limit_name=limit_name)
+    return _checked_object(parsed, what=what, max_bytes=max_bytes, limit_name=limit_name, max_depth=max_depth)
 
 
 def parse_metadata_filter(text: str | None) -> dict[str, Any] | None:
@@ -209,4 +215,5 @@ class DocumentAddForm(forms.Form):
             what="Metadata",
             max_bytes=settings.STRATA_MAX_DOCUMENT_BYTES,
             limit_name="STRATA_MAX_DOCUMENT_BYTES",
+            max_depth=validation.MAX_METADATA_DEPTH,
         )

@@ -181,6 +181,11 @@ def test_add_form_refuses_bad_input_and_writes_nothing(client, staff, workspace,
     response = client.post(url, {**data, "metadata": too_big})
     assert response.status_code == 200
     assert "metadata is" in response.content.decode() and "STRATA_MAX_METADATA_BYTES" in response.content.decode()
+    # the form names the limit ingest applies to metadata (100 levels), not the stores' (128)
+    for levels in (101, 150):
+        deep = '{"a": ' * levels + "1" + "}" * levels
+        response = client.post(url, {**data, "metadata": deep})
+        assert "Metadata nests objects and arrays deeper than 100 levels" in response.content.decode()
     assert not Document.objects.exists()
 
 
