@@ -117,19 +117,35 @@ class TraversalMixin(AgeBase):
     def _do_neighbours(
         self, ref: NodeRef, direction: str, types: list[str] | None, limit: int | None, properties: bool
     ) -> list[Node]:
-        """Nodes one edge away (the start node itself only through a self-loop)."""
+        """Nodes one edge away (the start node itself only through a self-loop).
+
+        With a limit, the neighbours (ids, then their vertex rows) are MATERIALIZED CTEs that the
+        ORDER BY ... LIMIT reads: inlined, the planner (estimating 200 distinct ids) sorted every
+        vertex of the graph in a parallel scan and filtered them, 200-400 ms on 55,000 nodes for a
+        document with 26 entities (the document page's knowledge panel), where reading the ids
+        first and probing the vertex indexes takes 1-2 ms."""
 
         def build() -> sql.Composable:
+            ids = sql.SQL("SELECT DISTINCT x.dst FROM s JOIN ({steps}) x ON x.src = s.id").format(
+                steps=self._steps(direction, types)
+            )
+            if limit is None:  # no ORDER BY: the inline join plans well
+                ctes, reads = sql.SQL(""), sql.SQL("({}) n JOIN {} v ON v.id = n.dst").format(ids, self._vertices())
+            else:
+                ctes = sql.SQL(
+                    ", n AS MATERIALIZED ({}), v AS MATERIALIZED (SELECT v.id, v.properties FROM n JOIN {} v "
+                    "ON v.id = n.dst)"
+                ).format(ids, self._vertices())
+                reads = sql.SQL("v")
             query = sql.SQL(
-                "WITH s AS ({find}) SELECT 0 AS depth, s.id::text, NULL::text, NULL::text, {version} FROM s "
-                "UNION ALL (SELECT 1, {columns}, NULL FROM (SELECT DISTINCT x.dst FROM s JOIN ({steps}) x "
-                "ON x.src = s.id) n JOIN {vertices} v ON v.id = n.dst"
+                "WITH s AS ({find}){ctes} SELECT 0 AS depth, s.id::text, NULL::text, NULL::text, {version} FROM s "
+                "UNION ALL (SELECT 1, {columns}, NULL FROM {reads}"
             ).format(
                 find=self._find(ref),
+                ctes=ctes,
                 version=self._version_sql(),
                 columns=self._node_columns("v", properties),
-                steps=self._steps(direction, types),
-                vertices=self._vertices(),
+                reads=reads,
             )
             if limit is not None:
                 query += _ORDER.format(
