@@ -3,6 +3,7 @@ duplicates merged, idempotent re-import, documents linked by doc:<external_id>, 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -82,8 +83,11 @@ def test_export_round_trips(workspace, other_workspace, tmp_path):
     extra = [{"kind": "edge", "source": "doc:guide.md", "target": "web", "label": "MENTIONS"}]
     assert not build(workspace.id, extra=extra).errors
     path = tmp_path / "out.jsonl"
-    call_command("graph_export", "--workspace", workspace.slug, "--output", str(path))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # where the progress bar goes
+        call_command("graph_export", "--workspace", workspace.slug, "--output", str(path))
     exported = [json.loads(line) for line in path.read_text().splitlines()]
+    assert f"graph_export: {len(exported)} lines" in err.getvalue()  # the progress bar counted every line
     assert {
         "kind": "edge",
         "source": "doc:guide.md",
