@@ -75,11 +75,15 @@ def read_known_items(path: str | Path, *, limit: int | None = None) -> list[Know
     """The ``{"query", "external_id"}`` lines of a JSONL file; EvaluationError names a bad line."""
     items: list[KnownItem] = []
     try:
-        handle = Path(path).open(encoding="utf-8")
+        handle = Path(path).open("rb")  # decoded line by line: a bad byte is named by its line
     except OSError as exc:
         raise EvaluationError(f"cannot read {path}: {exc}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise EvaluationError(f"{path}:{number}: not valid UTF-8 (byte {exc.start} of the line)") from None
             if not line.strip():
                 continue
             try:
