@@ -20,6 +20,10 @@ every few seconds as a safety net), which calls ``relay()``:
 * A failing handler does not stop the others. The event is retried later with exponential
   backoff and becomes a dead letter after ``STRATA_OUTBOX_MAX_ATTEMPTS`` failed attempts;
   ``replay()`` (``manage.py outbox_replay``) puts it back.
+* A handler that cannot run *yet* (another process owns the work right now, e.g. a bulk load
+  that will write these vectors itself) raises ``Deferred``: the event comes back after
+  ``Deferred.delay`` seconds and the attempt is not counted, so waiting however long never
+  turns it into a dead letter.
 
 Handlers live in each app's ``handlers.py`` (found by ``autodiscover_handlers``) or in the
 modules named by ``settings.STRATA_OUTBOX_HANDLER_MODULES``::
@@ -63,6 +67,8 @@ MAX_BACKOFF_SECONDS = 6 * 3600.0
 BACKOFF_JITTER = 0.1
 #: ``last_error`` keeps at most this many characters.
 MAX_ERROR_CHARS = 8000
+#: Seconds a ``Deferred`` event waits before it is tried again, unless the handler says otherwise.
+DEFER_SECONDS = 30.0
 
 _HANDLER_NAME_MAX = OutboxDelivery._meta.get_field("handler").max_length
 _EVENT_TYPE_MAX = OutboxEvent._meta.get_field("event_type").max_length
@@ -71,6 +77,16 @@ _EVENT_TYPE_MAX = OutboxEvent._meta.get_field("event_type").max_length
 _registry: dict[str, dict[str, Handler]] = {}
 # (event type, handler name) of the handlers that run outside the relay's transaction
 _outside_transaction: set[tuple[str, str]] = set()
+
+
+class Deferred(Exception):  # noqa: N818 (an outcome, not an error)
+    """Raised by a handler that cannot run yet, through no fault: the relay puts the event back
+    for ``delay`` seconds without counting the attempt (module doc). Only for a wait that ends
+    by itself (the owner of the work finishes or dies); a real failure raises anything else."""
+
+    def __init__(self, reason: str, *, delay: float = DEFER_SECONDS) -> None:
+        super().__init__(reason)
+        self.delay = max(float(delay), 0.0)
 
 
 # ---------------------------------------------------------------- handlers
@@ -257,6 +273,8 @@ def replay(
 from core.outbox_relay import RelayResult, relay  # noqa: E402
 
 __all__ = [
+    "DEFER_SECONDS",
+    "Deferred",
     "Handler",
     "RelayResult",
     "autodiscover_handlers",

@@ -19,6 +19,8 @@
   all (exactly once in effect for database work).
 * A failing handler does not stop the others. The event is retried later with exponential
   backoff and becomes a dead letter after ``STRATA_OUTBOX_MAX_ATTEMPTS`` failed attempts.
+* A handler that raises ``core.outbox.Deferred`` has not failed: unless another handler failed,
+  the event is put back for the longest delay asked, with the claim's attempt given back.
 """
 
 from __future__ import annotations
@@ -47,16 +49,18 @@ class RelayResult:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    deferred: int = 0
 
     @property
     def processed(self) -> int:
-        return self.delivered + self.retried + self.dead
+        return self.delivered + self.retried + self.dead + self.deferred
 
     def __add__(self, other: RelayResult) -> RelayResult:
         return RelayResult(
             delivered=self.delivered + other.delivered,
             retried=self.retried + other.retried,
             dead=self.dead + other.dead,
+            deferred=self.deferred + other.deferred,
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -78,7 +82,13 @@ def relay(*, batch_size: int | None = None) -> RelayResult:
             break
         result += outcome
     if result.processed:
-        logger.info("outbox relay: %d delivered, %d retried, %d dead", result.delivered, result.retried, result.dead)
+        logger.info(
+            "outbox relay: %d delivered, %d retried, %d dead, %d deferred",
+            result.delivered,
+            result.retried,
+            result.dead,
+            result.deferred,
+        )
     return result
 
 
@@ -143,7 +153,8 @@ def _relay_one() -> RelayResult | None:
         event = OutboxEvent.objects.get(pk=claimed.event_id)
         event.attempts = claimed.attempts - 1  # what handlers see: the attempts that failed before
         event.last_error = claimed.previous_error
-        errors = _run_outside_transaction(event)
+        deferrals: list[outbox.Deferred] = []
+        errors = _run_outside_transaction(event, deferrals)
         with transaction.atomic():
             locked = (
                 OutboxEvent.objects.select_for_update()
@@ -154,8 +165,8 @@ def _relay_one() -> RelayResult | None:
                 return RelayResult()
             locked.attempts = claimed.attempts - 1
             locked.last_error = claimed.previous_error
-            errors += _run_in_transaction(locked)
-            return _settle(locked, errors)
+            errors += _run_in_transaction(locked, deferrals)
+            return _settle(locked, errors, deferrals)
     finally:
         advisory_session_unlock(claimed.lock)
 
@@ -182,7 +193,19 @@ def _failure(event: OutboxEvent, name: str, exc: Exception) -> str:
     return f"{name}: {''.join(traceback.format_exception(exc)).strip()}"
 
 
-def _run_outside_transaction(event: OutboxEvent) -> list[str]:
+def _deferral(event: OutboxEvent, name: str, deferral: outbox.Deferred) -> outbox.Deferred:
+    logger.info(
+        "outbox: handler %s deferred %s event %s by %.0f s: %s",
+        name,
+        event.event_type,
+        event.id,
+        deferral.delay,
+        deferral,
+    )
+    return deferral
+
+
+def _run_outside_transaction(event: OutboxEvent, deferrals: list[outbox.Deferred]) -> list[str]:
     """The ``transactional=False`` handlers: each commits its own work; its delivery row is
     written once it returns."""
     errors: list[str] = []
@@ -190,6 +213,8 @@ def _run_outside_transaction(event: OutboxEvent) -> list[str]:
         try:
             handler(event)
             OutboxDelivery.objects.get_or_create(event=event, handler=name)
+        except outbox.Deferred as deferral:
+            deferrals.append(_deferral(event, name, deferral))
         except Exception as exc:
             errors.append(_failure(event, name, exc))
         else:
@@ -197,7 +222,7 @@ def _run_outside_transaction(event: OutboxEvent) -> list[str]:
     return errors
 
 
-def _run_in_transaction(event: OutboxEvent) -> list[str]:
+def _run_in_transaction(event: OutboxEvent, deferrals: list[outbox.Deferred]) -> list[str]:
     if not outbox.handlers_for(event.event_type):
         logger.warning("outbox: no handler for event type %r; event %s marked delivered", event.event_type, event.id)
         return []
@@ -209,6 +234,8 @@ def _run_in_transaction(event: OutboxEvent) -> list[str]:
                 # here, fails on it before running the handler again.
                 OutboxDelivery.objects.create(event=event, handler=name)
                 handler(event)
+        except outbox.Deferred as deferral:  # its savepoint (and delivery row) rolled back
+            deferrals.append(_deferral(event, name, deferral))
         except Exception as exc:
             errors.append(_failure(event, name, exc))
         else:
@@ -216,9 +243,17 @@ def _run_in_transaction(event: OutboxEvent) -> list[str]:
     return errors
 
 
-def _settle(event: OutboxEvent, errors: list[str]) -> RelayResult:
+def _settle(event: OutboxEvent, errors: list[str], deferrals: list[outbox.Deferred]) -> RelayResult:
     """Record the attempt's outcome (``event.attempts`` counts the attempts before it)."""
     now = timezone.now()
+    if deferrals and not errors:  # not an attempt: back when the longest wait asked is over
+        event.available_at = now + timedelta(seconds=max(deferral.delay for deferral in deferrals))
+        reasons = "; ".join(dict.fromkeys(str(deferral) for deferral in deferrals))
+        event.last_error = f"deferred (not a failure) until {event.available_at.isoformat()}: {reasons}"[
+            : outbox.MAX_ERROR_CHARS
+        ]
+        event.save(update_fields=["available_at", "attempts", "last_error"])
+        return RelayResult(deferred=1)
     if not errors:
         event.status = OutboxEvent.Status.DELIVERED
         event.delivered_at = event.available_at = now  # (the claim had set the time of a retry)

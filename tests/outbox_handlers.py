@@ -8,6 +8,9 @@ Event types:
     test.audit       record_audit
     test.flaky       record_audit + flaky (fails while event.attempts < payload["fail_times"])
     test.downstream  downstream (fails while the cache flag DOWNSTREAM_DOWN_KEY is set)
+    test.waiting     record_audit + waiting (transactional) + waiting_outside (not): both defer
+                     the event (outbox.Deferred, payload["delay"] s) while WAIT_KEY is set;
+                     waiting_outside fails instead with payload["fail"]
     test.poison      poison (kills the process running it: SIGKILL with payload["kill"],
                      else raises ProcessDied, a BaseException that no handler catches)
 """
@@ -29,6 +32,9 @@ FLAKY_ACTION = "test.outbox.flaky"
 DOWNSTREAM_ACTION = "test.outbox.downstream"
 DOWNSTREAM_DOWN_KEY = "test-outbox-downstream-down"
 POISON_ACTION = "test.outbox.poison"
+WAITING_ACTION = "test.outbox.waiting"
+WAITING_OUTSIDE_ACTION = "test.outbox.waiting-outside"
+WAIT_KEY = "test-outbox-wait"
 
 
 class DownstreamUnavailable(RuntimeError):
@@ -52,6 +58,7 @@ def _effect(event: OutboxEvent, action: str) -> None:
 
 @outbox.register("test.audit")
 @outbox.register("test.flaky")
+@outbox.register("test.waiting")
 def record_audit(event: OutboxEvent) -> None:
     # payload["sleep"] slows the handler so concurrent relays overlap (not a timing assertion)
     if event.payload.get("sleep"):
@@ -73,6 +80,22 @@ def downstream(event: OutboxEvent) -> None:
     _effect(event, DOWNSTREAM_ACTION)
     if cache.get(DOWNSTREAM_DOWN_KEY):
         raise DownstreamUnavailable("downstream service is down")
+
+
+@outbox.register("test.waiting")
+def waiting(event: OutboxEvent) -> None:
+    _effect(event, WAITING_ACTION)  # rolled back with its savepoint while it defers
+    if cache.get(WAIT_KEY):
+        raise outbox.Deferred("waiting for the test's flag", delay=float(event.payload.get("delay", 60)))
+
+
+@outbox.register("test.waiting", transactional=False)
+def waiting_outside(event: OutboxEvent) -> None:
+    if event.payload.get("fail"):
+        raise RuntimeError("waiting_outside: planned failure")
+    if cache.get(WAIT_KEY):
+        raise outbox.Deferred("waiting outside for the test's flag", delay=float(event.payload.get("delay", 60)) / 2)
+    _effect(event, WAITING_OUTSIDE_ACTION)
 
 
 @outbox.register("test.poison")

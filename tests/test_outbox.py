@@ -202,6 +202,55 @@ def test_failed_handler_is_retried_alone_and_its_writes_are_rolled_back(settings
 
 
 @pytest.mark.django_db
+def test_a_deferred_event_waits_without_counting_attempts_and_never_dies(settings):
+    settings.STRATA_OUTBOX_MAX_ATTEMPTS = 2
+    cache.set(h.WAIT_KEY, True, 600)
+    try:
+        event = publish("test.waiting", delay=40)
+        for _ in range(5):  # more waits than the attempts allowed: never a dead letter
+            make_due(event)
+            before = timezone.now()
+            assert outbox.relay() == outbox.RelayResult(deferred=1)
+            stored = refreshed(event)
+            assert stored.status == OutboxEvent.Status.PENDING
+            assert stored.attempts == 0  # the claim's attempt was given back
+            # the longest wait asked (the transactional handler's 40 s, not the other's 20)
+            assert before + timedelta(seconds=40) <= stored.available_at <= timezone.now() + timedelta(seconds=41)
+            assert stored.last_error.startswith("deferred (not a failure) until ")
+            assert "waiting for the test's flag" in stored.last_error
+        assert outbox.relay() == outbox.RelayResult()  # not due yet
+        # the deferring handler's writes rolled back with its savepoint; the other handler ran once
+        assert effects(event, h.WAITING_ACTION) == 0
+        assert effects(event, h.WAITING_OUTSIDE_ACTION) == 0
+        assert effects(event, h.AUDIT_ACTION) == 1
+    finally:
+        cache.delete(h.WAIT_KEY)
+    make_due(event)
+    assert outbox.relay() == outbox.RelayResult(delivered=1)
+    stored = refreshed(event)
+    assert stored.status == OutboxEvent.Status.DELIVERED and stored.attempts == 0
+    assert (effects(event, h.WAITING_ACTION), effects(event, h.WAITING_OUTSIDE_ACTION)) == (1, 1)
+    assert effects(event, h.AUDIT_ACTION) == 1
+
+
+@pytest.mark.django_db
+def test_a_failure_beside_a_deferral_counts_as_a_failed_attempt(settings):
+    settings.STRATA_OUTBOX_BACKOFF_SECONDS = 10
+    cache.set(h.WAIT_KEY, True, 600)
+    try:
+        event = publish("test.waiting", delay=300, fail=True)
+        before = timezone.now()
+        assert outbox.relay() == outbox.RelayResult(retried=1)
+    finally:
+        cache.delete(h.WAIT_KEY)
+    stored = refreshed(event)
+    assert stored.attempts == 1  # counted: a real failure, retried with the backoff, not the wait
+    assert stored.available_at <= before + timedelta(seconds=12)
+    assert "waiting_outside: planned failure" in stored.last_error and "deferred" not in stored.last_error
+    assert effects(event, h.WAITING_ACTION) == 0 and effects(event, h.AUDIT_ACTION) == 1
+
+
+@pytest.mark.django_db
 def test_backoff_doubles_then_the_event_becomes_a_dead_letter(settings, caplog):
     settings.STRATA_OUTBOX_BACKOFF_SECONDS = 10
     settings.STRATA_OUTBOX_MAX_ATTEMPTS = 3
@@ -398,9 +447,9 @@ def test_relay_skips_an_event_locked_by_another_relay_instead_of_waiting():
 @pytest.mark.django_db
 def test_relay_task_loops_while_batches_are_full():
     events = [publish(n=n) for n in range(5)]
-    assert tasks.outbox_relay(batch_size=2) == {"delivered": 5, "retried": 0, "dead": 0}
+    assert tasks.outbox_relay(batch_size=2) == {"delivered": 5, "retried": 0, "dead": 0, "deferred": 0}
     assert all(effects(e) == 1 for e in events)
-    assert tasks.outbox_relay() == {"delivered": 0, "retried": 0, "dead": 0}
+    assert tasks.outbox_relay() == {"delivered": 0, "retried": 0, "dead": 0, "deferred": 0}
 
 
 def test_test_handlers_are_registered_from_settings():
