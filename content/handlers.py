@@ -10,6 +10,7 @@ from django.conf import settings
 
 from content import (  # noqa: F401  (importing projections registers them)
     bm25_workspaces,
+    pending_loads,
     projections,
     services,
     workspace_cleanup,
@@ -30,10 +31,13 @@ def embed_ingested_documents(event: OutboxEvent) -> None:
 
     A failing provider or an unreachable vector store makes the outbox retry the event with
     backoff (the slices written so far stay); on its last attempt a failing provider marks the
-    documents ``failed`` instead of leaving a dead letter."""
+    documents ``failed`` instead of leaving a dead letter. Documents that a running bulk load
+    writes itself defer the event (not an attempt) until the load has ended."""
     document_ids = event.payload.get("document_ids") or []
     try:
         services.document_embed(document_ids=document_ids)
+    except pending_loads.LoadRunning as running:
+        raise outbox.Deferred(str(running)) from running
     except EmbeddingError as exc:
         if event.attempts + 1 < settings.STRATA_OUTBOX_MAX_ATTEMPTS:
             raise

@@ -14,7 +14,9 @@ The invariant, for every document with a ``PendingLoadDocument`` row:
   all its chunks carry the model;
 - the worker (``embedding.embed_documents``) calls ``settle`` first: a document of a load whose
   process is alive (its session holds the advisory lock ``content.load:<id>``) makes it raise
-  ``StoreUnavailable``, so the outbox retries the event after the load has ended;
+  ``LoadRunning`` (a ``StoreUnavailable``); the outbox handler defers the event
+  (``core.outbox.Deferred``: back in 30 s, the attempt not counted), so however long the load
+  runs its documents' events never become dead letters, and they are handled once it has ended;
 - a load that is aborted, or whose process died (its lock is free: ``settle`` finds it), is
   ``release``d: its documents' chunks carrying its model are unmarked set-based, its records
   dropped and a ``content.documents.unembedded`` event makes the worker embed them.
@@ -37,6 +39,10 @@ from core.services import outbox_publish
 from core.storage.ports import StoreUnavailable
 
 EVENT_UNEMBEDDED = "content.documents.unembedded"
+
+
+class LoadRunning(StoreUnavailable):
+    """Documents are in a bulk load whose process is still running: wait for it (module doc)."""
 
 #: documents marked ready per transaction when a load completes
 MARK_DOCUMENTS = 5000
@@ -202,15 +208,15 @@ def _release(load_id: int) -> int:
 
 def settle(document_ids: Sequence[int]) -> None:
     """Before the worker embeds these documents: the open loads holding any of them that belong
-    to a dead process are released; one that is still running raises ``StoreUnavailable`` (the
-    outbox retries the event once the load has ended)."""
+    to a dead process are released; one that is still running raises ``LoadRunning`` (the
+    outbox handler defers the event until the load has ended)."""
     held = sorted(
         set(PendingLoadDocument.objects.filter(document_id__in=list(document_ids)).values_list("load_id", flat=True))
     )
     for load_id in held:
         with transaction.atomic():
             if load_id in _OPEN or not locks.try_advisory_xact_lock(lock_name(load_id)):
-                raise StoreUnavailable(
+                raise LoadRunning(
                     "these documents are in a bulk embedding load that is still running; retry when it has finished"
                 )
             _release(load_id)

@@ -11,10 +11,12 @@ from contextlib import closing
 import numpy as np
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from content import pending_loads, services, stores
 from content.models import Chunk, Document, PendingLoad, PendingLoadDocument
 from core import locks, outbox
+from core.models import OutboxEvent
 from core.storage.ports import StoreUnavailable
 from tests.content.test_bulk_ingest import batches, ingest
 from tests.content.test_vector_bulk import answers, collection_of, hidden_collections, items
@@ -52,7 +54,7 @@ def test_chunks_carry_the_model_from_their_insert_but_nothing_is_ready_before_th
     assert PendingLoadDocument.objects.filter(load_id=load.record).count() == 26
     assert vector_keys(workspace.pk) == before  # searches still use the old collection and index
     assert set(Document.objects.filter(id__in=doc_ids).values_list("status", flat=True)) == {"pending"}
-    with pytest.raises(StoreUnavailable):  # the worker waits for the load (the outbox retries)
+    with pytest.raises(StoreUnavailable):  # the worker waits for the load (the outbox defers the event)
         services.document_embed(document_ids=doc_ids[:3])
     assert set(Document.objects.filter(id__in=doc_ids).values_list("status", flat=True)) == {"pending"}
 
@@ -63,6 +65,27 @@ def test_chunks_carry_the_model_from_their_insert_but_nothing_is_ready_before_th
     assert not PendingLoad.objects.exists() and not PendingLoadDocument.objects.exists()
     assert hidden_collections() == []
     assert services.document_embed(document_ids=doc_ids) == 0  # the worker then finds nothing to do
+
+
+def test_the_outbox_defers_a_running_loads_embedding_events_however_long_it_runs(workspace, bulk, settings):
+    settings.STRATA_OUTBOX_MAX_ATTEMPTS = 1  # a counted attempt would make each a dead letter at once
+    reports, load = ingest(workspace.pk, batches(items(20), 5), workers=2, finish=False)
+    doc_ids = [r.document_id for report in reports for r in report.results]
+    events = OutboxEvent.objects.filter(event_type=services.EVENT_INGESTED, workspace_id=workspace.pk)
+    for _ in range(3):  # the worker comes back again and again while the load runs
+        events.update(available_at=timezone.now())
+        while outbox.relay().processed:
+            pass
+        assert set(events.values_list("status", "attempts")) == {(OutboxEvent.Status.PENDING, 0)}
+        assert all(e.startswith("deferred (not a failure)") for e in events.values_list("last_error", flat=True))
+        assert all(e > timezone.now() for e in events.values_list("available_at", flat=True))
+
+    load.finish()
+    events.update(available_at=timezone.now())
+    while outbox.relay().processed:
+        pass
+    assert set(events.values_list("status", flat=True)) == {OutboxEvent.Status.DELIVERED}
+    assert not Document.objects.filter(id__in=doc_ids).exclude(status=Document.Status.READY).exists()
 
 
 def test_an_aborted_load_unmarks_its_chunks_and_the_worker_embeds_them(workspace, other_workspace, bulk):
