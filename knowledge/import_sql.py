@@ -143,7 +143,8 @@ PARSE_GUARDED = _PARSE.replace("{cast}", "CASE WHEN pg_input_is_valid(raw, 'json
 
 def _text(column: str, field: str) -> str:
     """``strata_import_text``'s ``field`` for a non-ASCII value (computed by Python), else the SQL
-    equivalent for ASCII text."""
+    equivalent for ASCII text. ``column`` must be qualified (or not a column name of that table:
+    an unqualified ``stripped`` would bind to the lookup table's own column inside the subquery)."""
     ascii_value = {
         "stripped": f"btrim({column}, {_WS})",
         "normalized": (
@@ -191,7 +192,9 @@ WITH merged AS (
 ), up AS (
   INSERT INTO knowledge_entity (workspace_id, key, name, normalized, type_id, aliases, normalized_aliases,
     properties, origin, created_at, updated_at)
-  SELECT %(ws)s, key, stripped, {_text("stripped", "normalized")}, type_id, aliases,
+  -- normalized from the name as written: normalize_name strips it anyway, and the lookup table
+  -- holds the names as written (non-ASCII ones)
+  SELECT %(ws)s, key, stripped, {_text("typed.name", "normalized")}, type_id, aliases,
     CASE WHEN cardinality(aliases) = 0 THEN '{{}}'::text[] ELSE
       ARRAY(SELECT {_text("a", "normalized")} FROM unnest(aliases) WITH ORDINALITY x(a, o) ORDER BY o) END,
     props, %(origin)s, now(), now()

@@ -18,6 +18,8 @@ from knowledge import console
 from knowledge.extraction import SourceDocument
 from knowledge.extraction.heuristic import HeuristicExtractor
 from knowledge.imports import LineError, parse_line
+from knowledge.models import Entity
+from knowledge.normalize import normalize_name
 from knowledge.services import graph_import
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import examples
@@ -36,6 +38,16 @@ line_values = st.one_of(
             "properties": st.one_of(st.none(), st.dictionaries(s.short_text, s.short_text, max_size=3), s.short_text),
         }
     ).map(json.dumps),
+    # names (and aliases) that Python normalizes for the SQL path: several non-ASCII ones in a
+    # batch, padded, or differing only in their Unicode form
+    st.builds(
+        lambda key, name, alias: json.dumps(
+            {"kind": "node", "key": key, "properties": {"name": name, "aliases": [alias]}}, ensure_ascii=False
+        ),
+        st.sampled_from(["n1", "n2", "N\u00e9", "Ne\u0301", "ok"]),
+        st.one_of(s.short_text, st.sampled_from(["N\u00e9", "Ne\u0301", "  Zo\u00eb  M ", "\u041c\u0430", "\ufb01x"])),
+        st.one_of(s.short_text, st.sampled_from(["n\u00e9", " \u00c9 ", "plain"])),
+    ),
     # properties nested past orjson's 254 levels, ASCII or not (which path checks them differs)
     st.builds(
         lambda depth, name: (
@@ -68,6 +80,11 @@ def test_import_lines(request, workspace, count):
         assert bad <= reported, (bad, report.errors)  # every unparsable line is named
         # the only other errors: edges or nodes naming a document that does not exist
         assert all("no document" in e for e in report.errors if int(e.split(":")[1]) not in bad), report.errors
+        for name, normalized, aliases, normalized_aliases in Entity.objects.filter(workspace=workspace).values_list(
+            "name", "normalized", "aliases", "normalized_aliases"
+        ):  # the SQL path normalizes as normalize_name does
+            assert normalized == normalize_name(name), name
+            assert normalized_aliases == [normalize_name(a) for a in aliases], aliases
 
     run()
     assert count.ran() >= 200
