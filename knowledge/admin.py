@@ -50,7 +50,11 @@ def _writable_by_workspace(model_admin: WorkspaceScopedAdmin, request: HttpReque
 @admin.register(Entity)
 class EntityAdmin(WorkspaceScopedAdmin):
     list_display = ("name", "key", "type", "workspace", "merged_into", "origin")
-    list_filter = ("type", ("workspace", admin.RelatedOnlyFieldListFilter), ("merged_into", admin.EmptyFieldListFilter))
+    list_filter = (
+        ("type", admin.RelatedOnlyFieldListFilter),  # a plain "type" lists every workspace's own types
+        ("workspace", admin.RelatedOnlyFieldListFilter),
+        ("merged_into", admin.EmptyFieldListFilter),
+    )
     search_fields = ("name", "key", "normalized")
     list_select_related = ("type", "workspace", "merged_into")
     show_full_result_count = False

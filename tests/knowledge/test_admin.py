@@ -81,3 +81,15 @@ def test_reextract_action(client, staff, workspace, structured_only):
     assert event.payload["document_ids"] == [ids["r.md"]]
     drain()
     assert ExtractionRun.objects.get(pk=run.pk).updated_at > run.updated_at  # extracted again, even unchanged
+
+
+def test_the_type_filter_lists_no_other_workspaces_types(client, staff, graphs, other_workspace, other_user):
+    # the changelist's "By type" filter once listed every workspace's own entity types
+    from knowledge import services as knowledge_services
+
+    knowledge_services.entity_type_create(workspace_id=other_workspace.id, name="zeppelinclass", actor=other_user)
+    client.force_login(staff)
+    page = client.get(reverse(CHANGELIST))
+    assert page.status_code == 200
+    assert "zeppelinclass" not in page.content.decode()
+    assert client.get(reverse(CHANGELIST), {"type__id__exact": "1"}).status_code == 200
