@@ -13,6 +13,7 @@ class AgentsConfig(AppConfig):
             stores.APP,
             document_collections=(stores.MESSAGES, stores.STATE),
             vector_prefix=stores.VECTOR_PREFIX,
+            index_dimensions_from="content.selectors.native_dimension",
             node_labels=(stores.MEMORY_LABEL, stores.ENTITY_LABEL),
             edge_types=(stores.ABOUT,),
         )

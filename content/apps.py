@@ -13,6 +13,7 @@ class ContentConfig(AppConfig):
             stores.APP,
             document_collections=(stores.DOCUMENTS_COLLECTION,),
             vector_prefix=stores.VECTOR_PREFIX,
+            index_dimensions_from="content.selectors.native_dimension",
             node_labels=(stores.GRAPH_LABEL,),
             edge_types=stores.GRAPH_EDGE_TYPES,
         )

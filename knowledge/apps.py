@@ -12,6 +12,7 @@ class KnowledgeConfig(AppConfig):
         namespaces.declare(
             stores.APP,
             vector_prefix=stores.VECTOR_PREFIX,
+            index_dimensions_from="content.selectors.native_dimension",
             node_labels=(stores.ENTITY_LABEL, stores.DOCUMENT_LABEL),
             edge_types=stores.BUILTIN_EDGE_TYPES,
             edge_types_from="knowledge.stores.edge_types_in_use",

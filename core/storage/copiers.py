@@ -207,12 +207,16 @@ class VectorCopier(Copier):
 
     def prepare(self, unit: str) -> None:
         spec = self.source.get_collection(unit)
+        # the index width travels with the collection: the source's own (PostgreSQL records it),
+        # else what the app asks for the model (a store that does not record it, e.g. Qdrant)
+        width = spec.index_dimensions or self.namespace.index_dimensions(spec.model)
         self.target.create_collection(
             unit,
             dimension=spec.dimension,
             model=spec.model,
             metric=spec.metric,
             indexed_fields=dict(spec.indexed_fields) or None,
+            index_dimensions=min(width, spec.dimension) if width else None,
         )
 
     def count(self, store: Store, unit: str) -> int:

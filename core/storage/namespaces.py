@@ -30,6 +30,13 @@ class Namespace:
     edge_types: tuple[str, ...] = ()
     #: dotted path of a function returning more edge types the app uses (e.g. labels users loaded)
     edge_types_from: str | None = None
+    #: dotted path of a function ``model name -> int``: the leading components a model's vectors
+    #: use, for a collection copied from a store that does not record its index width
+    index_dimensions_from: str | None = None
+
+    def index_dimensions(self, model: str) -> int | None:
+        """The index width the app asks for a collection of ``model`` (None: not declared)."""
+        return int(import_string(self.index_dimensions_from)(model)) if self.index_dimensions_from else None
 
     def all_edge_types(self) -> tuple[str, ...]:
         if not self.edge_types_from:
@@ -63,6 +70,7 @@ def declare(
     node_labels: tuple[str, ...] = (),
     edge_types: tuple[str, ...] = (),
     edge_types_from: str | None = None,
+    index_dimensions_from: str | None = None,
 ) -> Namespace:
     current = _namespaces.get(app, Namespace())
     merged = replace(
@@ -72,6 +80,7 @@ def declare(
         node_labels=tuple(dict.fromkeys((*current.node_labels, *node_labels))),
         edge_types=tuple(dict.fromkeys((*current.edge_types, *edge_types))),
         edge_types_from=edge_types_from or current.edge_types_from,
+        index_dimensions_from=index_dimensions_from or current.index_dimensions_from,
     )
     _namespaces[app] = merged
     return merged

@@ -42,6 +42,9 @@ class VectorCollection:
     metric: Metric = "cosine"
     #: metadata paths the store indexes for filtering, as sorted (dotted path, field type) pairs
     indexed_fields: tuple[tuple[str, FieldType], ...] = ()
+    #: the leading components the store's index covers (``create_collection(index_dimensions=)``);
+    #: None when the store does not say (it indexes them all). Not part of the collection's identity.
+    index_dimensions: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
