@@ -397,4 +397,4 @@ class VectorRecordAdmin(SuperuserReadOnlyAdmin):
         return pretty_json(obj.metadata)
 
 
-from core import admin_storage  # noqa: E402,F401  (storage routes and moves)
+from core import admin_storage, admin_users  # noqa: E402,F401  (storage routes and moves; users and groups)
