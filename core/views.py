@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -39,8 +40,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @staff_member_required
 def storage_report(request: HttpRequest) -> HttpResponse:
-    """The storage advisor for staff: aggregate figures per app and kind of store (no workspace's
-    content; per-collection counts are in ``manage.py storage_report``)."""
+    """The storage advisor for superusers: figures per app and kind of store. It is not scoped to a
+    workspace (its AGE tables are named after every workspace's edge labels), so staff who are
+    not superusers get a 403, as for the storage adapters' tables in the admin."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("The storage report covers every workspace: superusers only.")
     from core.storage.report import storage_report as measure
 
     return render(
