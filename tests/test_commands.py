@@ -151,3 +151,15 @@ def test_stop_leaves_external_servers_alone(separate_instance):
     assert result.returncode == 0, result.stderr
     assert "PostgreSQL: DATABASE_URL is set; there is no embedded server to stop." in result.stdout
     assert "Redis: REDIS_URL is set; there is no embedded server to stop." in result.stdout
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["²", "١٢", "9" * 30, "", "  "])
+def test_workspace_argument_refuses_what_is_no_workspace_id(value):
+    # "²".isdigit() is true but int("²") fails; ids beyond bigint; blank: all a CommandError, no traceback
+    from django.core.management.base import CommandError
+
+    from core.management.arguments import workspace_argument
+
+    with pytest.raises(CommandError, match="unknown workspace"):
+        workspace_argument(value)

@@ -14,7 +14,7 @@ def workspace_argument(value: str) -> Workspace:
     there is none."""
     value = (value or "").strip()
     workspace = Workspace.objects.filter(slug=value).first()
-    if workspace is None and value.isdigit():
+    if workspace is None and value.isascii() and value.isdigit():
         workspace = Workspace.objects.filter(pk=int(value)).first()
     if workspace is None:
         known = list(Workspace.objects.order_by("pk").values_list("slug", "pk")[: _LISTED + 1])
