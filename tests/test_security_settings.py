@@ -44,3 +44,15 @@ def test_responses_carry_the_security_headers(client, user):
         assert page["X-Content-Type-Options"] == "nosniff"
         assert page["Referrer-Policy"] == "same-origin"
         assert page["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+OFF_SITE = ["https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_login_never_redirects_off_site(client, user, target):
+    answer = client.post(reverse("login") + f"?next={target}", {"username": "alice", "password": "pw-alice-123"})
+    assert answer.status_code == 302 and answer["Location"] == reverse("home")
+    out = client.post(reverse("logout") + f"?next={target}")
+    assert out.status_code == 302 and "evil" not in out["Location"] and "javascript" not in out["Location"]
