@@ -62,7 +62,7 @@ def chat(request: HttpRequest, agent_id: int) -> HttpResponse:
     ws, conversation, history = request.workspace.id, None, []
     raw = request.GET.get("c", "")
     if raw:
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             return HttpResponse("Bad conversation id.", status=400)
         conversation = conversations.conversation_get(
             workspace_id=ws, conversation_id=int(raw), user_id=request.user.pk

@@ -236,7 +236,7 @@ def document_ids_matching_metadata(*, workspace_id: int | None, metadata: Mappin
         ids = stores.documents().find_ids(stores.DOCUMENTS_COLLECTION, contains=contains)
     except UnknownCollection:  # nothing was ever ingested
         return []
-    return [int(doc_id) for doc_id in ids if doc_id.isdigit()]
+    return [int(doc_id) for doc_id in ids if doc_id.isascii() and doc_id.isdigit()]
 
 
 def workspace_summary(*, workspace_id: int) -> dict[str, Any]:

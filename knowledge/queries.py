@@ -62,7 +62,7 @@ def ref_for(workspace_id: int, key: str) -> NodeRef:
         raise GraphQueryError("a node key is 1-200 characters")
     if key.startswith(stores.DOCUMENT_PREFIX):
         number = key[len(stores.DOCUMENT_PREFIX) :]
-        if not number.isdigit() or len(number) > 18:
+        if not (number.isascii() and number.isdigit()) or len(number) > 18:
             raise GraphQueryError(f"invalid document key {key!r}: expected doc:<document id>")
         return stores.document_ref(workspace_id, int(number))
     return stores.entity_ref(workspace_id, key)

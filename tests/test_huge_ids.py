@@ -44,3 +44,16 @@ def test_admin_ids_out_of_range(client, django_user_model):
     client.raise_request_exception = False
     for model in ("content/document", "knowledge/entity", "agents/conversation", "core/workspace", "auth/user"):
         assert client.get(f"/admin/{model}/{HUGE}/change/").status_code in (302, 404), model
+
+
+@pytest.mark.parametrize("digits", ["²", "١٢", "𝟗"])
+def test_non_ascii_digits_are_a_4xx(client, user, workspace, digits):
+    # str.isdigit() says yes to "²", "١٢" and "𝟗", and int() refuses "²"
+    from agents import services as agents
+
+    agent = agents.agent_create(workspace_id=workspace.id, config=agents.AgentConfig(name="A"), user_id=user.pk)
+    client.force_login(user)
+    client.raise_request_exception = False
+    assert client.get(reverse("agents:chat", args=[agent.pk]), {"c": digits}).status_code in (400, 404)
+    graph = client.get(reverse("knowledge:graph-json"), {"key": f"doc:{digits}"})
+    assert graph.status_code in (400, 404)

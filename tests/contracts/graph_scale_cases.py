@@ -109,8 +109,9 @@ class GraphScaleCases(GraphFixtures):
         assert schema.neighbours_page(hub).items == [] and schema.neighbours_page(hub).next_cursor is None
 
     def test_page_arguments_are_checked(self, social):
-        with pytest.raises(InvalidInput):
-            social.neighbours_page(ALICE, after="not a cursor of this store")
+        for cursor in ("not a cursor of this store", "²", "١٢"):  # str.isdigit() says yes to the last two
+            with pytest.raises(InvalidInput):
+                social.neighbours_page(ALICE, after=cursor)
         for limit in (0, -1, "5", 10**9):
             with pytest.raises(InvalidInput):
                 social.neighbours_page(ALICE, limit=limit)

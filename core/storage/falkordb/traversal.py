@@ -101,7 +101,7 @@ class TraversalMixin(FalkorBase):
     def _do_neighbours_page(
         self, ref: NodeRef, direction: str, types: list[str] | None, after: str | None, limit: int, properties: bool
     ) -> Page[Node]:
-        if after is not None and not after.isdigit():
+        if after is not None and not (after.isascii() and after.isdigit()):
             raise InvalidInput(f"after must be the next_cursor of a previous page of this store, got {after!r}")
         rows = self._rows(
             f"MATCH (a:{quoted(ref.label)} {{key: $key}}) OPTIONAL MATCH {_pattern(direction, types)} "

@@ -31,7 +31,7 @@ class ScanMixin(AgeBase):
         return Page(items=items, next_cursor=items[-1].key if len(rows) > limit else None)
 
     def _do_scan_edges(self, edge_type: str, after: str | None, limit: int) -> Page[Edge]:
-        if after is not None and not after.isdigit():
+        if after is not None and not (after.isascii() and after.isdigit()):
             raise InvalidInput(f"after must be the next_cursor of a previous page of this store, got {after!r}")
         rows = self._execute(
             sql.SQL(

@@ -171,7 +171,7 @@ class TraversalMixin(AgeBase):
         """A page of neighbours in graphid order: the start's id is an InitPlan parameter, so each
         edge table's (start_id, end_id) or (end_id, start_id) index yields the page in order from
         ``after`` on and the walk stops after ``limit + 1`` rows, however large the hub."""
-        if after is not None and not after.isdigit():
+        if after is not None and not (after.isascii() and after.isdigit()):
             raise InvalidInput(f"after must be the next_cursor of a previous page of this store, got {after!r}")
 
         def build() -> sql.Composable:
