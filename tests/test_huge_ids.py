@@ -57,3 +57,13 @@ def test_non_ascii_digits_are_a_4xx(client, user, workspace, digits):
     assert client.get(reverse("agents:chat", args=[agent.pk]), {"c": digits}).status_code in (400, 404)
     graph = client.get(reverse("knowledge:graph-json"), {"key": f"doc:{digits}"})
     assert graph.status_code in (400, 404)
+
+
+@pytest.mark.parametrize("page", ["²", str(HUGE), "-1", "1e3", "0x10", " 2", "NaN"])
+def test_odd_page_numbers_never_500(client, user, workspace, page):
+    client.force_login(user)
+    client.raise_request_exception = False
+    for name in ("content:document-list", "knowledge:entity-list"):
+        assert client.get(reverse(name), {"page": page}).status_code in (200, 400, 404), name
+    assert client.get(reverse("content:search"), {"q": "x", "page": page}).status_code in (200, 400, 404)
+    assert client.get(reverse("agents:analytics"), {"days": page}).status_code in (200, 400)
