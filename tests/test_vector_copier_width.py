@@ -1,6 +1,6 @@
 """storage_move keeps a collection's index width: a MiniLM collection (384 of its 1536 components
 used) moved from PostgreSQL to Qdrant and back to PostgreSQL indexes 384 components again, and a
-collection copied to another PostgreSQL database keeps the width its source has."""
+collection copied to another PostgreSQL database keeps the index kind and width its source has."""
 
 from __future__ import annotations
 
@@ -75,14 +75,15 @@ def second_postgres():
 
 
 @pytest.mark.django_db(databases=["default", "documents"])
-def test_a_collection_copied_to_another_postgres_keeps_its_own_width(second_postgres):
+def test_a_collection_copied_to_another_postgres_keeps_its_index_kind_and_width(second_postgres):
     # a model the app does not know (1536 by default) keeps the width its PostgreSQL collection has
     name = "content.ws999.other"
     postgres = PostgresVectorStore()
-    postgres.create_collection(name, dimension=DIM, model="model-x", index_dimensions=256)
+    postgres.create_collection(name, dimension=DIM, model="model-x", index="binary", index_dimensions=256)
     rng = np.random.default_rng(3)
     vectors = np.zeros((5, DIM), np.float32)
     vectors[:, :256] = rng.standard_normal((5, 256))
     postgres.upsert(name, [VectorItem(f"k{i}", vectors[i]) for i in range(5)], model="model-x")
     assert copy(postgres, second_postgres, name) == 5
-    assert second_postgres.get_spec(name).index_dimensions == 256
+    copied = second_postgres.get_spec(name)
+    assert (copied.index_type, copied.index_dimensions) == ("binary", 256)

@@ -207,8 +207,8 @@ class VectorCopier(Copier):
 
     def prepare(self, unit: str) -> None:
         spec = self.source.get_collection(unit)
-        # the index width travels with the collection: the source's own (PostgreSQL records it),
-        # else what the app asks for the model (a store that does not record it, e.g. Qdrant)
+        # the index travels with the collection: the source's kind and width (PostgreSQL records
+        # them), else the target's default kind and the app's width for the model (e.g. from Qdrant)
         width = spec.index_dimensions or self.namespace.index_dimensions(spec.model)
         self.target.create_collection(
             unit,
@@ -216,6 +216,7 @@ class VectorCopier(Copier):
             model=spec.model,
             metric=spec.metric,
             indexed_fields=dict(spec.indexed_fields) or None,
+            index=spec.index_type,
             index_dimensions=min(width, spec.dimension) if width else None,
         )
 

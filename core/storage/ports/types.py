@@ -45,6 +45,9 @@ class VectorCollection:
     #: the leading components the store's index covers (``create_collection(index_dimensions=)``);
     #: None when the store does not say (it indexes them all). Not part of the collection's identity.
     index_dimensions: int | None = field(default=None, compare=False)
+    #: the index kind the store built (one of ``vector_input.INDEX_KINDS``; None when the store
+    #: builds its own kind of index). Not part of the collection's identity.
+    index_type: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
