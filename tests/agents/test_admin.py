@@ -95,3 +95,18 @@ def test_forget_action_removes_memories_from_every_store(client, staff, workspac
         reverse("admin:agents_memory_changelist"), {"action": "export_jsonl", "_selected_action": [theirs.memory_id]}
     )
     assert export.content.decode() == ""
+
+
+def test_a_viewer_forgets_nothing(client, django_user_model, workspace, agent):
+    from core import services as core_services
+
+    kept = services.memory_add(workspace_id=workspace.id, agent_id=agent.pk, user_id=None, statement="Lunch at noon")
+    drain()
+    vera = django_user_model.objects.create_user(username="vera", password="pw-vera-123", is_staff=True)
+    vera.user_permissions.add(*Permission.objects.filter(content_type__app_label="agents"))
+    core_services.membership_add(workspace=workspace, user=vera, role="viewer")
+    client.force_login(vera)
+    client.post(reverse("admin:agents_memory_changelist"), {"action": "forget", "_selected_action": [kept.memory_id]})
+    drain()
+    assert Memory.objects.filter(pk=kept.memory_id).exists()
+    assert stores.graph().get_node(stores.memory_ref(workspace.id, kept.memory_id)) is not None

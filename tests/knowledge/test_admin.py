@@ -93,3 +93,28 @@ def test_the_type_filter_lists_no_other_workspaces_types(client, staff, graphs, 
     assert page.status_code == 200
     assert "zeppelinclass" not in page.content.decode()
     assert client.get(reverse(CHANGELIST), {"type__id__exact": "1"}).status_code == 200
+
+
+def test_a_viewer_neither_re_extracts_nor_undoes_merges(client, django_user_model, user, workspace, structured_only):
+    from core import services as core_services
+    from knowledge import services as knowledge_services
+
+    ids = ingest(workspace.id, doc("r.md", "x", name="r", depends=["s", "t"]))
+    drain()
+    s, t = (Entity.objects.get(workspace=workspace, key=k) for k in "st")
+    knowledge_services.entities_merge_into(workspace_id=workspace.id, keep_id=s.pk, merge_ids=[t.pk], actor=user)
+    drain()
+    vera = django_user_model.objects.create_user(username="vera", password="pw-vera-123", is_staff=True)
+    vera.user_permissions.add(*Permission.objects.filter(content_type__app_label="knowledge"))
+    core_services.membership_add(workspace=workspace, user=vera, role="viewer")
+    client.force_login(vera)
+    run = ExtractionRun.objects.get(document_id=ids["r.md"])
+    before = OutboxEvent.objects.count()
+    client.post(
+        reverse("admin:knowledge_extractionrun_changelist"), {"action": "reextract", "_selected_action": [run.pk]}
+    )
+    client.post(reverse(CHANGELIST), {"action": "reextract_mentioning", "_selected_action": [s.pk]})
+    client.post(reverse(CHANGELIST), {"action": "undo_merge", "_selected_action": [t.pk]})
+    assert not OutboxEvent.objects.filter(event_type=EVENT_EXTRACT_REQUESTED).exists()
+    assert Entity.objects.get(pk=t.pk).merged_into_id == s.pk
+    assert OutboxEvent.objects.count() == before
