@@ -102,3 +102,18 @@ def test_metrics_admin_is_scoped(client, staff, workspace, events):
         )
     )
     assert [r["workspace_id"] for r in rows] == [str(workspace.id)]
+
+
+def test_feedback_is_deleted_by_editors_of_its_workspace_only(client, staff, events, other_workspace):
+    from core import services as core_services
+
+    core_services.membership_add(workspace=other_workspace, user=staff, role="viewer")
+    client.force_login(staff)
+    url = reverse("admin:agents_feedback_changelist")
+    ids = list(Feedback.objects.values_list("pk", flat=True))
+    theirs = Feedback.objects.get(workspace_id=other_workspace.id)
+    refused = client.post(url, {"action": "delete_selected", "_selected_action": ids, "post": "yes"})
+    assert refused.status_code in (200, 403) and Feedback.objects.count() == 2  # one viewer's row: nothing deleted
+    mine = [pk for pk in ids if pk != theirs.pk]
+    client.post(url, {"action": "delete_selected", "_selected_action": mine, "post": "yes"})
+    assert list(Feedback.objects.values_list("pk", flat=True)) == [theirs.pk]
