@@ -92,6 +92,9 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == self.workspace_field and not request.user.is_superuser:
             kwargs["queryset"] = selectors.workspaces_for_user(user=request.user, roles=self.write_roles)
+            # a nullable workspace (e.g. entity types: null is built in, seen by every workspace)
+            # is still required: only superusers write rows of no workspace
+            kwargs["required"] = True
         restrict_user_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -101,10 +104,10 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             writable = selectors.workspaces_for_user(user=request.user, roles=self.write_roles)
             choices = [(w.pk, str(w)) for w in writable]
             return forms.TypedChoiceField(
-                choices=[("", "---------"), *choices] if db_field.null else choices,
+                choices=choices,
                 coerce=int,
                 empty_value=None,
-                required=not db_field.blank,
+                required=True,  # as above: no row of no workspace
                 label=db_field.verbose_name.capitalize(),
             )
         return super().formfield_for_dbfield(db_field, request, **kwargs)

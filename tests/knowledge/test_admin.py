@@ -118,3 +118,17 @@ def test_a_viewer_neither_re_extracts_nor_undoes_merges(client, django_user_mode
     assert not OutboxEvent.objects.filter(event_type=EVENT_EXTRACT_REQUESTED).exists()
     assert Entity.objects.get(pk=t.pk).merged_into_id == s.pk
     assert OutboxEvent.objects.count() == before
+
+
+def test_a_staff_user_adds_types_to_his_workspaces_only(client, staff, workspace, other_workspace):
+    # the type's workspace may be empty in the model (the built-in types): only superusers add those
+    from knowledge.pages import entity_types
+
+    client.force_login(staff)
+    url = reverse("admin:knowledge_entitytype_add")
+    client.post(url, {"workspace": "", "name": "everywhere", "description": ""})
+    client.post(url, {"workspace": str(other_workspace.pk), "name": "theirs", "description": ""})
+    assert "everywhere" not in entity_types(workspace_id=other_workspace.id)
+    assert "theirs" not in entity_types(workspace_id=other_workspace.id)
+    client.post(url, {"workspace": str(workspace.pk), "name": "mine", "description": ""})
+    assert "mine" in entity_types(workspace_id=workspace.id)
