@@ -21,6 +21,7 @@ MODES = ("hybrid", "semantic", "fulltext", "graph")
 SHARED = [
     doc("pulsar", "Jocelyn Bell discovered the first pulsar at Cambridge.", authors=["Jocelyn Bell"]),
     doc("quasar", "Maarten Schmidt measured the first quasar redshift.", authors=["Maarten Schmidt"]),
+    doc("pulsar-again", "Jocelyn Bell discovered the first pulsar at Cambridge in 1967.", authors=["Jocelyn Bell"]),
 ]
 THEIRS = doc("vault", "Jocelyn Bell kept the pulsar vault code 4711 in a notebook.", authors=["Jocelyn Bell"])
 
@@ -64,6 +65,11 @@ def test_pages_with_the_other_workspaces_ids_are_404(client, user, other_workspa
     _, theirs = twins
     client.force_login(user)
     assert client.get(reverse("content:document-detail", args=[theirs["pulsar"]])).status_code == 404
+    mine = twins[0]
+    page = client.get(reverse("content:document-detail", args=[mine["pulsar"]])).content.decode()
+    # similar documents: its near twin; the other workspace's identical copy would score higher still
+    assert mine["pulsar-again"] in document_ids(page) and document_ids(page) <= set(mine.values())
+    assert "4711" not in page
     entity = Entity.objects.get(workspace=other_workspace, key="jocelyn-bell")
     assert client.get(reverse("knowledge:entity-detail", args=[entity.pk])).status_code == 404
     graph = client.get(reverse("knowledge:graph-json"), {"key": "jocelyn-bell", "depth": 2})
