@@ -67,3 +67,11 @@ def test_odd_page_numbers_never_500(client, user, workspace, page):
         assert client.get(reverse(name), {"page": page}).status_code in (200, 400, 404), name
     assert client.get(reverse("content:search"), {"q": "x", "page": page}).status_code in (200, 400, 404)
     assert client.get(reverse("agents:analytics"), {"days": page}).status_code in (200, 400)
+
+
+@pytest.mark.parametrize("q", ["abc", str(HUGE), "-1", "²", "1.5"])
+def test_admin_searches_on_number_columns_never_500(client, django_user_model, q):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x"))
+    client.raise_request_exception = False
+    for model in ("agents/interactionevent", "agents/feedback", "knowledge/extractionrun", "core/auditentry"):
+        assert client.get(f"/admin/{model}/", {"q": q}).status_code == 200, model
