@@ -7,6 +7,7 @@ to a workspace are for superusers."""
 
 from __future__ import annotations
 
+import pytest
 from django.contrib import admin
 from django.contrib.admin.filters import EmptyFieldListFilter, RelatedOnlyFieldListFilter
 from django.contrib.auth import get_user_model
@@ -65,3 +66,23 @@ def test_admins_not_scoped_to_a_workspace_are_for_superusers():
         and model_admin.has_view_permission(request)
     ]
     assert open_to_staff == []
+
+
+@pytest.mark.django_db
+def test_history_and_delete_pages_of_another_workspaces_rows_show_nothing(client, django_user_model, other_workspace):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    from content.services import IngestItem
+    from core import services
+    from tests.content.helpers import ingest
+
+    ids = ingest(other_workspace.pk, IngestItem("secret", "Secret plans", "The zeppelin plans."), embed=False)
+    staff = django_user_model.objects.create_user("sam", password="x", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.all())
+    services.workspace_create(name="Sam's", owner=staff)
+    client.force_login(staff)
+    for view in ("history", "delete", "change"):
+        answer = client.get(reverse(f"admin:content_document_{view}", args=[ids["secret"]]))
+        assert answer.status_code in (302, 403, 404), view
+        assert "Secret plans" not in answer.content.decode(), view
