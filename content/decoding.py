@@ -30,6 +30,11 @@ _META_CHARSET = re.compile(rb"<meta\b[^>]{0,512}?\bcharset\s*=\s*[\"']?\s*" + _L
 _XML_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]{0,200}?\bencoding\s*=\s*[\"']" + _LABEL, re.IGNORECASE)
 # What browsers read for these labels (the WHATWG Encoding standard): windows-1252.
 _WINDOWS_1252 = {"iso8859-1", "latin-1", "ascii"}
+_SNIFF_CHARS = 8192
+# C0 controls that text files use: tab, line feed, vertical tab, form feed (man pages, GNU
+# ChangeLogs), carriage return, escape (ANSI colours) and backspace (nroff overstrike).
+_TEXT_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1b\x08")
+_BINARY_CONTROL_SHARE = 0.05
 _NUL = "binary file (contains NUL bytes); only UTF-8 text is supported"
 
 Decoded = str | tuple[str, int | None]
@@ -90,6 +95,18 @@ def decode(data: bytes, *, html: bool = False, line: int | None = None) -> Decod
     if "\x00" in text:
         return (_NUL, line)
     return text
+
+
+def binary_reason(text: str) -> str | None:
+    """Why decoded ``text`` looks binary rather than text, else ``None``: a file of an unknown
+    type decodes as UTF-8 yet is binary when more than 5% of its first 8,192 characters are
+    control characters that text does not use (``decode`` already refuses NUL and bytes
+    that are not UTF-8)."""
+    head = text[:_SNIFF_CHARS]
+    controls = sum(1 for char in head if (char < " " or char == "\x7f") and char not in _TEXT_CONTROLS)
+    if head and controls > _BINARY_CONTROL_SHARE * len(head):
+        return f"binary data: {controls} control characters in its first {len(head)}"
+    return None
 
 
 def _decode_declared(data: bytes, codec: str) -> Decoded:

@@ -116,10 +116,9 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from content.parsers import SUPPORTED_EXTENSIONS
-
-        # The file picker offers the supported types first (the server still checks every file).
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUPPORTED_EXTENSIONS)}))
+        # No ``accept`` filter: any UTF-8 text file (README, NEWS, copyright) is a document too;
+        # the server refuses binary files per file.
+        kwargs.setdefault("widget", MultipleFileInput())
         # An empty file is one failed item (named in the report), not a refusal of the whole upload.
         kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)

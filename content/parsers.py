@@ -3,8 +3,10 @@
 Supported: ``.txt``, ``.md``/``.markdown`` (title: first heading), ``.html``/``.htm`` (text
 without tags, scripts and styles; title: ``<title>``), ``.json`` (an object
 ``{"external_id"?, "title", "text", "metadata"?, "content_type"?}`` or a list of them) and
-``.jsonl`` (one such object per line). Directories are walked recursively in sorted order,
-skipping hidden entries. A plain file's ``external_id`` is its path relative to the root it
+``.jsonl`` (one such object per line). A file with no extension or an unknown one (``README``,
+``NEWS``, ``copyright``, ``README.Debian``) is one plain-text document when it decodes as text
+(``content.decoding.binary_reason``); a binary one is refused per file. Directories are walked
+recursively in sorted order, skipping hidden entries. A plain file's ``external_id`` is its path relative to the root it
 was found under (the directory given, or the file's own directory).
 
 Files are size-checked before they are read: single documents against
@@ -25,7 +27,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
-from content.decoding import bom_encoding, decode
+from content.decoding import binary_reason, bom_encoding, decode
 from content.services import IngestItem
 
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
@@ -126,10 +128,11 @@ def _limit(extension: str) -> tuple[int, str]:
     return settings.STRATA_MAX_DOCUMENT_BYTES, "STRATA_MAX_DOCUMENT_BYTES"
 
 
-def _unsupported(extension: str) -> str | None:
-    if extension in SUPPORTED_EXTENSIONS:
-        return None
-    return f"unsupported file type {extension or '(no extension)'}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+def _not_text(extension: str, reason: str) -> str:
+    """The refusal of a file of no or an unknown extension that is not text."""
+    kind = f"unsupported file type {extension}" if extension else "no file extension"
+    reason = reason.split(";")[0]  # "binary file (contains NUL bytes)", "not valid UTF-8 (byte 3)"
+    return f"{kind} and not text ({reason}); supported: {', '.join(SUPPORTED_EXTENSIONS)} or any UTF-8 text"
 
 
 def parse_file(path: Path, root: Path) -> Iterator[Parsed]:
@@ -137,10 +140,6 @@ def parse_file(path: Path, root: Path) -> Iterator[Parsed]:
     source = str(path)
     relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     extension = path.suffix.lower()
-    refusal = _unsupported(extension)
-    if refusal:
-        yield ParseError(source, refusal)
-        return
     try:
         if extension == ".jsonl":
             with _open_regular(path) as handle:
@@ -178,10 +177,6 @@ def parse_uploads(files: Iterable[Any]) -> tuple[list[IngestItem], list[ParseErr
     for upload in files:
         name = Path(upload.name or "upload").name
         extension = Path(name).suffix.lower()
-        refusal = _unsupported(extension)
-        if refusal:
-            errors.append(ParseError(name, refusal))
-            continue
         upload.seek(0)
         if extension == ".jsonl":
             parsed: Iterable[Parsed] = _parse_jsonl(upload, name, name)
@@ -202,6 +197,12 @@ def parse_uploads(files: Iterable[Any]) -> tuple[list[IngestItem], list[ParseErr
 
 def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, name: str) -> Iterator[Parsed]:
     text = decode(data, html=extension in HTML_TYPES)
+    known = extension in SUPPORTED_EXTENSIONS
+    if not known:  # README, NEWS, copyright, README.Debian: plain text when the bytes are text
+        reason = text[0] if not isinstance(text, str) else binary_reason(text)
+        if reason is not None:
+            yield ParseError(source, _not_text(extension, reason))
+            return
     if not isinstance(text, str):
         yield ParseError(source, text[0], text[1])
     elif extension == ".json":
@@ -214,7 +215,7 @@ def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, nam
             return
         yield IngestItem(relative, title or name, body, content_type="text/html", source=source)
     else:
-        content_type = TEXT_TYPES[extension]
+        content_type = TEXT_TYPES.get(extension, "text/plain")
         title = markdown_title(text) if content_type == "text/markdown" else ""
         yield IngestItem(relative, title or name, text, content_type=content_type, source=source)
 

@@ -44,6 +44,7 @@ EVENT_UNEMBEDDED = "content.documents.unembedded"
 class LoadRunning(StoreUnavailable):
     """Documents are in a bulk load whose process is still running: wait for it (module doc)."""
 
+
 #: documents marked ready per transaction when a load completes
 MARK_DOCUMENTS = 5000
 

@@ -85,7 +85,8 @@ def test_ingest_a_tree_of_every_file_type(tmp_path, workspace):
         f'{docs}/data.json:3: missing "text"',
         f"{docs}/empty.md: text is missing or empty",
         f"{docs}/huge.txt: file is 5000 bytes; the limit is 4000 (STRATA_MAX_DOCUMENT_BYTES)",
-        f"{docs}/image.png: unsupported file type .png; supported: .txt, .md, .markdown, .htm, .html, .json, .jsonl",
+        f"{docs}/image.png: unsupported file type .png and not text (binary file (contains NUL bytes)); "
+        "supported: .txt, .md, .markdown, .htm, .html, .json, .jsonl or any UTF-8 text",
         f"{docs}/items.jsonl:2: invalid JSON: Expecting value (column 50)",
         f'{docs}/items.jsonl:3: missing "text"',
         f'{docs}/items.jsonl:5: "metadata" must be a JSON object',
@@ -113,6 +114,37 @@ def test_ingest_a_tree_of_every_file_type(tmp_path, workspace):
     out, err, error = run(str(docs), "--workspace", workspace.slug)
     assert out.strip() == "added 0, updated 0, unchanged 8, failed 10" and error is not None
     assert f"{docs}/items.jsonl:2: invalid JSON" in err
+
+
+@pytest.mark.django_db
+def test_extensionless_and_unknown_text_files_are_plain_text_and_binary_ones_are_refused(tmp_path, workspace):
+    """The new-user trial over /usr/share/doc: README, NEWS, README.Debian, copyright and
+    changelog (53 of 241 files) were refused as unsupported types; binary files stay refused."""
+    docs = tmp_path / "usr-share-doc" / "apt"
+    docs.mkdir(parents=True)
+    (docs / "README").write_text("APT is the Advanced Package Tool.\n")
+    (docs / "README.Debian").write_text("Debian notes\x0c\nfor apt.\n")  # a form feed is text
+    (docs / "copyright").write_text("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n")
+    (docs / "NEWS").write_bytes("apt (2.6) \u2014 caf\u00e9\n".encode())
+    (docs / "changelog.Debian.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03")
+    (docs / "apt-helper").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(1, 8)) * 20)  # UTF-8, no NUL
+    (docs / "blob").write_bytes(b"text\x00more")
+    out, err, error = run(str(docs), "--workspace", workspace.slug)
+
+    supported = "supported: .txt, .md, .markdown, .htm, .html, .json, .jsonl or any UTF-8 text"
+    assert out.strip() == "added 4, updated 0, unchanged 0, failed 3"
+    assert sorted(err.strip().splitlines()) == [
+        f"{docs}/apt-helper: no file extension and not text (binary data: 144 control characters in its first 147); "
+        + supported,
+        f"{docs}/blob: no file extension and not text (binary file (contains NUL bytes)); " + supported,
+        f"{docs}/changelog.Debian.gz: unsupported file type .gz and not text (not valid UTF-8 (byte 1)); " + supported,
+    ]
+    documents = {d.external_id: d for d in Document.objects.filter(workspace=workspace)}
+    assert sorted(documents) == ["NEWS", "README", "README.Debian", "copyright"]
+    assert {d.content_type for d in documents.values()} == {"text/plain"}
+    assert documents["README.Debian"].title == "README.Debian"
+    body = stores.documents().get(stores.DOCUMENTS_COLLECTION, str(documents["NEWS"].pk))
+    assert body["text"] == "apt (2.6) \u2014 caf\u00e9\n"
 
 
 @pytest.mark.django_db

@@ -275,8 +275,19 @@ def test_upload_reports_unsupported_files(client, user, workspace):
     assert response.redirect_chain == [(reverse("content:document-list"), 302)]
     shown = [str(m) for m in response.context["messages"]]
     assert shown[0] == "Nothing was added. 1 file uploaded: 0 added, 0 updated, 0 unchanged, 1 failed."
-    assert shown[1].startswith("image.png: unsupported file type .png")
+    assert shown[1].startswith("image.png: unsupported file type .png and not text (not valid UTF-8 (byte 0))")
     assert not Document.objects.filter(workspace=workspace).exists()
+
+
+def test_upload_takes_an_extensionless_text_file_as_plain_text(client, user, workspace):
+    client.force_login(user)
+    files = [SimpleUploadedFile("README", b"Read me first."), SimpleUploadedFile("core", b"\x7fELF\x00\x01")]
+    response = client.post(reverse("content:document-list"), {"files": files}, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown[0] == "2 files uploaded: 1 added, 0 updated, 0 unchanged, 1 failed."
+    assert shown[1].startswith("core: no file extension and not text (binary file (contains NUL bytes))")
+    document = Document.objects.get(workspace=workspace)
+    assert (document.external_id, document.title, document.content_type) == ("README", "README", "text/plain")
 
 
 def test_an_empty_file_among_good_ones_is_one_failed_item(client, user, workspace):
