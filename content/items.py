@@ -39,6 +39,7 @@ class IngestItem:
     content_type: str = Document.ContentType.TEXT
     source: str = ""  # where it came from (file path), for messages
     line: int | None = None  # line in ``source`` (JSONL/JSON items)
+    item: int | None = None  # number (from 1) of the element in a ``.json`` array
 
 
 @dataclass
@@ -49,12 +50,19 @@ class ItemResult:
     error: str = ""
     source: str = ""
     line: int | None = None
+    item: int | None = None
 
     @property
     def location(self) -> str:
-        """``source:line`` (or whichever of them is known) for messages."""
-        where = self.source or self.external_id
-        return f"{where}:{self.line}" if self.line is not None else where
+        """``source:line: item N`` (or whichever of them is known) for messages."""
+        return locate(self.source or self.external_id, line=self.line, item=self.item)
+
+
+def locate(source: str, *, line: int | None = None, item: int | None = None) -> str:
+    """Where an item is, for messages: ``file:line``, ``file: item 17`` (an element of a JSON
+    array, numbered from 1), ``file:3: item 2`` or ``file``."""
+    where = source if line is None else f"{source}:{line}"
+    return where if item is None else f"{where}: item {item}"
 
 
 @dataclass
@@ -203,10 +211,11 @@ def validate_items(items: Iterable[IngestItem]) -> tuple[list[ItemResult], list[
                     error=_shown(str(exc)),
                     source=_shown(item.source),
                     line=item.line,
+                    item=item.item,
                 )
             )
             continue
-        result = ItemResult(candidate.external_id, "unchanged", source=candidate.source, line=item.line)
+        result = ItemResult(candidate.external_id, "unchanged", source=candidate.source, line=item.line, item=item.item)
         first = first_seen.get(candidate.external_id)
         if first is not None:
             result.outcome, result.error = "failed", f"duplicate external_id {candidate.external_id!r} in this batch"

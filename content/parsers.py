@@ -16,6 +16,7 @@ Files are size-checked before they are read: single documents against
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 
 from content.decoding import binary_reason, bom_encoding, decode
+from content.items import locate
 from content.services import IngestItem
 
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
@@ -41,15 +43,14 @@ class ParseError:
     source: str
     message: str
     line: int | None = None
+    item: int | None = None  # the element's number (from 1) in a ``.json`` array
 
     @property
     def error(self) -> str:  # the same name as ``ItemResult.error``
         return self.message
 
     def __str__(self) -> str:
-        return (
-            f"{self.source}:{self.line}: {self.message}" if self.line is not None else f"{self.source}: {self.message}"
-        )
+        return f"{locate(self.source, line=self.line, item=self.item)}: {self.message}"
 
 
 Parsed = IngestItem | ParseError
@@ -223,7 +224,14 @@ def _parse_bytes(data: bytes, *, extension: str, source: str, relative: str, nam
 # ---------------------------------------------------------------- JSON and JSONL
 
 
-def _item_from_object(value: Any, *, source: str, line: int | None, default_id: str) -> Parsed:
+def _item_from_object(value: Any, *, source: str, line: int | None, default_id: str, item: int | None = None) -> Parsed:
+    result = _checked_object(value, source=source, line=line, default_id=default_id)
+    if item is not None:
+        result = dataclasses.replace(result, item=item)
+    return result
+
+
+def _checked_object(value: Any, *, source: str, line: int | None, default_id: str) -> Parsed:
     if not isinstance(value, dict):
         return ParseError(source, f"expected a JSON object, got {type(value).__name__}", line)
     external_id = value.get("external_id", default_id)
@@ -275,7 +283,11 @@ def _json_values(text: str) -> list[tuple[int, Any]]:
         while True:
             line += text.count("\n", counted, pos)
             counted = pos
-            value, pos = decoder.raw_decode(text, pos)
+            try:
+                value, pos = decoder.raw_decode(text, pos)
+            except (ValueError, RecursionError) as exc:
+                exc.item = len(values) + 1  # type: ignore[attr-defined]  # the element it stopped in
+                raise
             values.append((line, value))
             pos = space.match(text, pos).end()
             if text[pos : pos + 1] == ",":
@@ -284,7 +296,9 @@ def _json_values(text: str) -> list[tuple[int, Any]]:
                 pos += 1
                 break
             else:
-                raise json.JSONDecodeError("Expecting ',' or ']'", text, pos)
+                error = json.JSONDecodeError("Expecting ',' or ']'", text, pos)
+                error.item = len(values)  # type: ignore[attr-defined]  # after this element
+                raise error
     pos = space.match(text, pos).end()
     if pos != len(text):
         raise json.JSONDecodeError("Extra data", text, pos)
@@ -305,12 +319,18 @@ def _parse_json(text: str, source: str, relative: str) -> Iterator[Parsed]:
         values = _json_values(text)
     except (ValueError, RecursionError) as exc:
         message, line = _json_error(exc)
-        yield ParseError(source, message, line)
+        yield ParseError(source, message, line, getattr(exc, "item", None))
         return
-    single = len(values) == 1 and not text.lstrip().startswith("[")
+    if len(values) == 1 and not text.lstrip().startswith("["):
+        yield _item_from_object(values[0][1], source=source, line=values[0][0], default_id=relative)
+        return
+    # An array's elements are numbered from 1; their line is named too unless every element is
+    # on the same line (minified JSON, where "line 1" found nothing).
+    one_line = bool(values) and values[0][0] == values[-1][0]
     for index, (line, value) in enumerate(values):
-        default_id = relative if single else f"{relative}#{index}"
-        yield _item_from_object(value, source=source, line=line, default_id=default_id)
+        yield _item_from_object(
+            value, source=source, line=None if one_line else line, default_id=f"{relative}#{index}", item=index + 1
+        )
 
 
 def _parse_jsonl(handle: BinaryIO, source: str, relative: str) -> Iterator[Parsed]:

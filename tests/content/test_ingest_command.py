@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
@@ -82,7 +83,7 @@ def test_ingest_a_tree_of_every_file_type(tmp_path, workspace):
     assert str(error) == "10 item(s) failed"
     assert sorted(err.strip().splitlines()) == [
         f"{docs}/binary.txt: binary file (contains NUL bytes); only UTF-8 text is supported",
-        f'{docs}/data.json:3: missing "text"',
+        f'{docs}/data.json:3: item 2: missing "text"',
         f"{docs}/empty.md: text is missing or empty",
         f"{docs}/huge.txt: file is 5000 bytes; the limit is 4000 (STRATA_MAX_DOCUMENT_BYTES)",
         f"{docs}/image.png: unsupported file type .png and not text (binary file (contains NUL bytes)); "
@@ -242,13 +243,40 @@ def test_json_list_items_carry_their_line_numbers(tmp_path):
     path = tmp_path / "list.json"
     path.write_text('[\n  {"text": "a"},\n\n  {"text": "b",\n   "title": "B"},\n  7\n]\n')
     entries = list(parsers.parse_file(path, tmp_path))
-    assert [(type(e).__name__, e.line) for e in entries] == [("IngestItem", 2), ("IngestItem", 4), ("ParseError", 6)]
+    assert [(type(e).__name__, e.line, e.item) for e in entries] == [
+        ("IngestItem", 2, 1),
+        ("IngestItem", 4, 2),
+        ("ParseError", 6, 3),
+    ]
     assert [e.external_id for e in entries[:2]] == ["list.json#0", "list.json#1"]
-    assert str(entries[2]) == f"{path}:6: expected a JSON object, got int"
+    assert str(entries[2]) == f"{path}:6: item 3: expected a JSON object, got int"
 
     path.write_text('[{"text": "a"},\n {"text": }]')
     [error] = parsers.parse_file(path, tmp_path)
-    assert str(error) == f"{path}:2: invalid JSON: Expecting value (column 11)"
+    assert str(error) == f"{path}:2: item 2: invalid JSON: Expecting value (column 11)"
+
+
+@pytest.mark.django_db
+def test_items_of_a_minified_json_array_are_named_by_their_number(tmp_path, workspace):
+    """The trial's minified .json (one line): every bad item said "line 1"; it names the item."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    good = [{"external_id": f"d{n}", "title": f"D{n}", "text": f"Document {n}."} for n in range(1, 21)]
+    good[16] = {"external_id": "d17", "title": "No text"}  # item 17
+    good[4]["content_type"] = "application/pdf"  # item 5: refused by the service, not the parser
+    (docs / "all.json").write_text(json.dumps(good, separators=(",", ":")))
+    (docs / "broken.json").write_text('[{"text":"a"},{"text":"b"},{"text":"c" "title":"x"}]')
+    (docs / "unclosed.json").write_text('[{"text":"a"},{"text":"b"} {"text":"c"}]')
+    out, err, error = run(str(docs), "--workspace", workspace.slug)
+
+    assert out.strip() == "added 18, updated 0, unchanged 0, failed 4"
+    assert sorted(err.strip().splitlines()) == [
+        f'{docs}/all.json: item 17: missing "text"',
+        f"{docs}/all.json: item 5: unsupported content type 'application/pdf'; "
+        "expected one of text/plain, text/markdown, text/html, application/json",
+        f"{docs}/broken.json:1: item 3: invalid JSON: Expecting ',' delimiter (column 40)",
+        f"{docs}/unclosed.json:1: item 2: invalid JSON: Expecting ',' or ']' (column 28)",
+    ]
 
 
 @override_settings(STRATA_MAX_DOCUMENT_BYTES=100, STRATA_MAX_METADATA_BYTES=10)

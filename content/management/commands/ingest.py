@@ -19,6 +19,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from content import parsers, services
 from content.embeddings import EmbeddingError
+from content.items import locate
 from core.management.arguments import workspace_argument
 from core.parallel import Outcome
 from core.storage.ports import StorageError, StoreUnavailable
@@ -136,8 +137,8 @@ class Command(BaseCommand):
             except (EmbeddingError, StorageError) as exc:
                 for item in batch:
                     counts["failed"] += 1
-                    where = item.source if item.line is None else f"{item.source}:{item.line}"
-                    report(f"{where or item.external_id}: batch not ingested: {exc}")
+                    where = locate(item.source or item.external_id, line=item.line, item=item.item)
+                    report(f"{where}: batch not ingested: {exc}")
             else:
                 for outcome_name, count in result.counts.items():
                     counts[outcome_name] += count
