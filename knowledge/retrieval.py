@@ -12,8 +12,13 @@ one for the titles of documents reached only through the graph.
 Scores: a document's text score is its best hybrid score relative to the best hit (0..1); its
 graph score is, over the question's entities, 1 / depth of the shortest connection (a document
 that mentions the entity: 1; one that mentions a neighbour: 1/2), divided by the number of
-entities; the rank is text + ``STRATA_GRAPH_SEARCH_WEIGHT`` x graph. A fact scores its cosine
-similarity to the question plus 0.5 per question entity it is about.
+entities (a document whose title names the entity counts as linked to it); the rank is text +
+``STRATA_GRAPH_SEARCH_WEIGHT`` x graph. A document of the question's entity itself (linked to it
+by one edge, e.g. ``doc:apt ABOUT apt``, or whose title names it) ranks
+above every document reached only through the entity's neighbours: those are ranked by their
+score, but never above the weakest of the entity's own documents (a neighbour's changelog full of
+the question's words outranked the package's own README). A fact scores its cosine similarity to
+the question plus 0.5 per question entity it is about.
 """
 
 from __future__ import annotations
@@ -149,6 +154,7 @@ def graph_retrieve(
             first_hit[hit.document_id] = hit
             text_score[hit.document_id] = max(0.0, hit.score / best)
     graph_score: dict[int, float] = defaultdict(float)
+    direct: set[int] = set()  # documents one edge from a question entity
     via: dict[int, list[str]] = defaultdict(list)
     near_entities: dict[str, float] = {s.key: 1.0 for s in answer.entities}  # by entity key
     for seed in answer.entities:
@@ -170,6 +176,8 @@ def graph_retrieve(
                 if document_id is not None:
                     graph_score[document_id] += 1.0 / hops
                     via[document_id].append(seed.name)
+                    if hops == 1:
+                        direct.add(document_id)
             elif hops == 1:
                 near_entities.setdefault(key, 0.5)
     seeds = max(len(answer.entities), 1)
@@ -180,6 +188,7 @@ def graph_retrieve(
     ids = set(text_score) | set(graph_score)
     missing = [d for d in ids if d not in first_hit]
     labels = content.document_labels(workspace_id=workspace_id, document_ids=missing) if missing else {}
+    seed_names = {normalize_name(seed.name) for seed in answer.entities}
     ranked = []
     for doc_id in ids:
         hit = first_hit.get(doc_id)
@@ -187,12 +196,29 @@ def graph_retrieve(
             continue  # a document deleted meanwhile
         title, external = (hit.title, hit.external_id) if hit else (labels[doc_id][1], labels[doc_id][0])
         g = graph_score.get(doc_id, 0.0) / seeds
+        named = len(seed_names.intersection(ngrams(title))) if seed_names else 0
+        if named:  # titled with the entity's name: as good as linked to it
+            direct.add(doc_id)
+            g = max(g, named / seeds)
         t = text_score.get(doc_id, 0.0)
         ranked.append(RankedDocument(doc_id, title, external, t + weight * g, t, g, tuple(via.get(doc_id, ())), hit))
-    ranked.sort(key=lambda d: (-d.score, d.document_id))
-    answer.documents = ranked[:limit]
+    answer.documents = _ordered(ranked, direct)[:limit]
     answer.facts = _facts(workspace_id, question, near_entities, limit)
     return answer
+
+
+def _ordered(ranked: list[RankedDocument], direct: set[int]) -> list[RankedDocument]:
+    """By score, except that a document reached only through neighbours (graph score, no
+    direct link or title) never ranks above one of the question entity's own documents: its
+    place counts at most the weakest own document's score (ties: the own document first)."""
+    own = [d.score for d in ranked if d.document_id in direct]
+    cap = min(own) if own else float("inf")
+
+    def key(d: RankedDocument) -> tuple[float, bool, float, int]:
+        neighbour_only = d.graph_score > 0 and d.document_id not in direct
+        return (-min(d.score, cap) if neighbour_only else -d.score, neighbour_only, -d.score, d.document_id)
+
+    return sorted(ranked, key=key)
 
 
 def _facts(workspace_id: int, question: str, near: dict[str, float], limit: int) -> list[RankedFact]:
