@@ -40,7 +40,6 @@ BENCH_WORKSPACE = 2**62 + os.getpid()  # a workspace id no real workspace has: t
 WORDS = "retrieval graph memory vector answer cite passage agent workspace partition event latency".split()
 
 
-
 def make(n: int, days: int, rng: random.Random) -> list[Interaction]:
     now = dt.datetime.now(dt.UTC)
     out = []

@@ -1,7 +1,8 @@
 """Knowledge benchmark: graph_import of a generated dependency graph, the knowledge selectors'
 traversals beside the same queries in Cypher, and graph-aware retrieval at 10,000 documents.
 
-    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200] [--import-only | --resolution]
+    ./strata bench knowledge [--nodes 60000 --edges 300000 --docs 10000 --samples 200]
+                             [--import-only | --resolution | --retrieval-only]
 
 In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own workspace:
 
@@ -20,7 +21,8 @@ In its own database (``STRATA_DB_NAME=strata_bench`` via ./strata) and its own w
 4. times entity resolution's name-or-alias lookup (bench/entity_resolution.py).
 
 ``--import-only`` runs step 1 alone (the import figure, e.g. at a smaller ``--edges``);
-``--resolution`` steps 1 and 4 (e.g. ``--nodes 60000 --edges 1000 --resolution``).
+``--resolution`` steps 1 and 4 (e.g. ``--nodes 60000 --edges 1000 --resolution``);
+``--retrieval-only`` steps 1 and 3 (the graph-aware retrieval figure).
 
 Prints PASS/FAIL against the issue's targets: import >= 50,000 edges/s, each traversal p50 <= 5
 ms, >= 100x faster than Cypher at depth 3, retrieval p50 <= 50 ms.
@@ -320,6 +322,7 @@ def main() -> int:
         "--import-only", action="store_true", help="time only graph_import (no traversals, no retrieval)"
     )
     parser.add_argument("--resolution", action="store_true", help="graph_import, then entity resolution only")
+    parser.add_argument("--retrieval-only", action="store_true", help="graph_import, then graph_retrieve only")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     print(f"database {connection.settings_dict['NAME']!r}, graph {stores.graph()!r}")
@@ -335,10 +338,11 @@ def main() -> int:
             write_graph(path, args.nodes, args.edges, args.seed)
             print(f"generated {args.nodes:,} nodes and {args.edges:,} edges ({path.stat().st_size / 1e6:.0f} MB)")
             bench_import(workspace, path, args.edges, results)
-            if not (args.import_only or args.resolution):
+            if not (args.import_only or args.resolution or args.retrieval_only):
                 bench_traversals(workspace, args.nodes, args.samples, args.seed, results)
+            if not (args.import_only or args.resolution):
                 bench_retrieval(workspace, args.nodes, args.docs, args.seed, results)
-            if not args.import_only:
+            if not (args.import_only or args.retrieval_only):
                 bench_resolution(workspace.pk, args.nodes, args.samples, args.seed, results)
     finally:
         print()

@@ -72,7 +72,6 @@ def corpus(rows: int, queries: int) -> tuple[np.ndarray, np.ndarray]:
     return docs.astype(np.float16).astype(np.float32), query_vectors.astype(np.float16).astype(np.float32)
 
 
-
 def load(store: PostgresVectorStore, name: str, index_type: str, docs: np.ndarray) -> None:
     store.drop_collection(name)
     settings.STRATA_VECTOR_INDEX = index_type
