@@ -82,6 +82,8 @@ class OutboxEvent(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     available_at = models.DateTimeField()
+    # claimed before due events of a higher number (STRATA_OUTBOX_PRIORITIES, set at publish)
+    priority = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -95,6 +97,11 @@ class OutboxEvent(models.Model):
                 condition=models.Q(status="pending"),
             ),
             models.Index(fields=["status", "created_at"], name="core_outbox_status_idx"),
+            models.Index(  # the relay's claim: ORDER BY priority, available_at
+                fields=["priority", "available_at"],
+                name="core_outbox_claim_idx",
+                condition=models.Q(status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

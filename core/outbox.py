@@ -178,12 +178,18 @@ def publish(*, event_type: str, payload: dict[str, Any], workspace_id: int | Non
         payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
         workspace_id=workspace_id,
         available_at=timezone.now(),
+        priority=priority_of(event_type),
     )
     from core import projections  # (projections registers its handlers here)
 
     projections.run_inline(event)
     transaction.on_commit(kick_relay)
     return event
+
+
+def priority_of(event_type: str) -> int:
+    """The claim priority of ``event_type``'s events (``STRATA_OUTBOX_PRIORITIES``; lower first)."""
+    return int(settings.STRATA_OUTBOX_PRIORITIES.get(event_type, 0))
 
 
 def kick_relay() -> None:

@@ -2,7 +2,10 @@
 
 ``relay()`` is what the Celery task ``core.tasks.outbox_relay`` runs:
 
-* Each due event (``pending`` and ``available_at <= now``) is claimed in its own short
+* Due events (``pending`` and ``available_at <= now``) are claimed by priority, then by due time
+  (``STRATA_OUTBOX_PRIORITIES``: an ingest's embedding before the thousands of graph updates
+  extraction and graph_import emit, which had made new documents wait minutes for their
+  vectors; a deferred or retried event still waits for its time). Each is claimed in its own short
   transaction with ``SELECT ... FOR UPDATE SKIP LOCKED`` plus a session-level advisory lock on
   the event, held until the relay is done with it: any number of relays (worker processes,
   beat, a manual call) run side by side without ever running the same event at once, even
@@ -120,7 +123,7 @@ def _claim() -> _Claim | RelayResult | None:
         candidates = (
             OutboxEvent.objects.select_for_update(skip_locked=True)
             .filter(status=OutboxEvent.Status.PENDING, available_at__lte=now)
-            .order_by("available_at", "created_at")[:CLAIM_WINDOW]
+            .order_by("priority", "available_at", "created_at")[:CLAIM_WINDOW]
         )
         for event in candidates:
             lock = _lock_name(event)

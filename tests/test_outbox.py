@@ -164,6 +164,33 @@ def test_relay_honours_the_batch_size_and_delivers_oldest_first():
 
 
 @pytest.mark.django_db
+def test_a_higher_priority_event_is_claimed_before_an_older_backlog(settings):
+    """The trial's bulk ingest: 3,235 graph-update events were relayed ahead of the documents'
+    embedding events, which the documents waited for. STRATA_OUTBOX_PRIORITIES orders the claim."""
+    settings.STRATA_OUTBOX_PRIORITIES = {"test.audit": -10}
+    backlog = [publish("test.flaky", fail_times=0, n=n) for n in range(25)]  # more than one claim window
+    urgent = publish(n="urgent")
+    assert (urgent.priority, backlog[0].priority) == (-10, 0)
+    assert outbox.relay(batch_size=1).delivered == 1
+    assert refreshed(urgent).status == "delivered" and refreshed(backlog[0]).status == "pending"
+    # a prioritised event that is not due yet (deferred, backing off) does not hold the rest up
+    later = publish(n="later")
+    OutboxEvent.objects.filter(pk=later.pk).update(available_at=timezone.now() + timedelta(minutes=5))
+    assert outbox.relay(batch_size=2).delivered == 2
+    assert refreshed(backlog[0]).status == "delivered" and refreshed(later).status == "pending"
+
+
+def test_an_ingest_s_embedding_is_claimed_before_graph_and_fact_updates():
+    from content.pending_loads import EVENT_UNEMBEDDED
+    from content.services import EVENT_INGESTED
+    from knowledge.writes import EVENT_FACTS_CHANGED, EVENT_GRAPH_CHANGED
+
+    for embedding in (EVENT_INGESTED, EVENT_UNEMBEDDED):
+        assert outbox.priority_of(embedding) < outbox.priority_of(EVENT_GRAPH_CHANGED)
+        assert outbox.priority_of(embedding) < outbox.priority_of(EVENT_FACTS_CHANGED)
+
+
+@pytest.mark.django_db
 def test_event_without_handlers_is_marked_delivered_and_logged(caplog):
     event = publish("test.nobody-listens")
     with caplog.at_level("WARNING", logger="core.outbox"):

@@ -3,6 +3,7 @@ transactional outbox its beat relays."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from core import embedded
@@ -65,5 +66,13 @@ CELERY_IMPORTS = ["agents.flywheel.tasks"]
 STRATA_OUTBOX_MAX_ATTEMPTS = env_int("STRATA_OUTBOX_MAX_ATTEMPTS", 8)
 STRATA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("STRATA_OUTBOX_BACKOFF_SECONDS", "2"))
 STRATA_OUTBOX_BATCH_SIZE = env_int("STRATA_OUTBOX_BATCH_SIZE", 100)
+# Claim order of due events: lower priority first, then by due time (core/outbox_relay.py). An
+# ingest's embedding is what its documents wait for ("Waiting for embedding"); the graph and fact
+# updates that extraction and graph_import emit by the thousand go after it. JSON object, event
+# type -> priority (default 0), replacing this default.
+STRATA_OUTBOX_PRIORITIES: dict[str, int] = json.loads(
+    os.environ.get("STRATA_OUTBOX_PRIORITIES")
+    or '{"content.documents.ingested": -10, "content.documents.unembedded": -10}'
+)
 # Extra modules whose import registers outbox handlers (each app's handlers.py is found by itself).
 STRATA_OUTBOX_HANDLER_MODULES = env_list("STRATA_OUTBOX_HANDLER_MODULES", [])
