@@ -232,13 +232,23 @@ class OutboxDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(WorkspaceScopedAdmin):
     workspace_field = "workspace_id"
-    list_display = ("event_type", "status", "attempts", "available_at", "created_at", "error_", "workspace_id")
+    list_display = (
+        "event_type",
+        "status",
+        "priority",
+        "attempts",
+        "available_at",
+        "created_at",
+        "error_",
+        "workspace_id",
+    )
     list_filter = ("status", "event_type")
     search_fields = ("event_type", "last_error")
     fields = (
         "id",
         "event_type",
         "status",
+        "priority",
         "workspace_id",
         "attempts",
         "available_at",
