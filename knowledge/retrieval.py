@@ -196,7 +196,7 @@ def graph_retrieve(
             continue  # a document deleted meanwhile
         title, external = (hit.title, hit.external_id) if hit else (labels[doc_id][1], labels[doc_id][0])
         g = graph_score.get(doc_id, 0.0) / seeds
-        named = len(seed_names.intersection(ngrams(title))) if seed_names else 0
+        named = _names_in(title, seed_names) if seed_names else 0
         if named:  # titled with the entity's name: as good as linked to it
             direct.add(doc_id)
             g = max(g, named / seeds)
@@ -205,6 +205,14 @@ def graph_retrieve(
     answer.documents = _ordered(ranked, direct)[:limit]
     answer.facts = _facts(workspace_id, question, near_entities, limit)
     return answer
+
+
+def _names_in(title: str, names: set[str]) -> int:
+    """How many of the (normalized) ``names`` the title holds as whole words: ``ngrams``'s
+    matching, a tenth of its cost (up to 2,000 documents a question reach through the graph)."""
+    words = (m.group().rstrip(".'-") for m, _ in zip(_WORD.finditer(title), range(MAX_WORDS), strict=False))
+    padded = f" {normalize_name(' '.join(words))} "
+    return sum(f" {name} " in padded for name in names)
 
 
 def _ordered(ranked: list[RankedDocument], direct: set[int]) -> list[RankedDocument]:
