@@ -6,8 +6,8 @@ without tags, scripts and styles; title: ``<title>``), ``.json`` (an object
 ``.jsonl`` (one such object per line). A file with no extension or an unknown one (``README``,
 ``NEWS``, ``copyright``, ``README.Debian``) is one plain-text document when it decodes as text
 (``content.decoding.binary_reason``); a binary one is refused per file. Directories are walked
-recursively in sorted order, skipping hidden entries. A plain file's ``external_id`` is its path relative to the root it
-was found under (the directory given, or the file's own directory).
+recursively in sorted order, skipping hidden entries. A plain file's ``external_id`` is its path
+relative to the root it was found under (the directory given, or the file's own directory).
 
 Files are size-checked before they are read: single documents against
 ``STRATA_MAX_DOCUMENT_BYTES``, ``.json`` files against ``STRATA_INGEST_MAX_FILE_BYTES``;
