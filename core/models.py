@@ -83,7 +83,7 @@ class OutboxEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     available_at = models.DateTimeField()
     # claimed before due events of a higher number (STRATA_OUTBOX_PRIORITIES, set at publish)
-    priority = models.SmallIntegerField(default=0)
+    priority = models.SmallIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -17,7 +17,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="outboxevent",
             name="priority",
-            field=models.SmallIntegerField(default=0),
+            # db_default: a process still running the old code inserts events without it
+            field=models.SmallIntegerField(default=0, db_default=0),
         ),
         AddIndexConcurrently(
             model_name="outboxevent",
