@@ -1,4 +1,5 @@
-"""Graph import and export in JSON Lines (``manage.py graph_import`` / ``graph_export``).
+"""Graph import from JSON Lines (``manage.py graph_import``; the line checks are in
+knowledge/import_lines.py, ``graph_export`` in knowledge/exports.py).
 
 Each line is one object::
 
@@ -16,8 +17,6 @@ entity; an edge repeated (in the file, or already imported) updates its one rela
 
 from __future__ import annotations
 
-import json
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from typing import IO, Any
 
 import orjson
 import psycopg
-from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from content import selectors as content
@@ -34,44 +32,18 @@ from core.services import audit_record
 from core.storage import write_stores
 from knowledge import graph_sql, import_pipeline, import_sql, stores, writes
 from knowledge.entities import lock_workspace, types_by_name
-from knowledge.models import IMPORT_PROVENANCE, Entity, Relation
+from knowledge.import_lines import LineError, parse_line
+from knowledge.models import IMPORT_PROVENANCE
 from knowledge.normalize import normalize_name
 
 PROVENANCE = IMPORT_PROVENANCE
 BATCH_LINES = 20000
 ANALYZE_AFTER = 10000  # rows written by an import that refresh the planner's statistics after it
-MAX_LINE_BYTES = 1024 * 1024
-_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
-_EDGE_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 # numbers orjson may refuse where jsonb does not (beyond 64 bits or a double's range): a run of
 # 19 digits or an exponent of 3, found as substrings once digits are folded to 0 (a regex took
 # 40 ns a byte, 3 us of an edge's line)
 _FOLD_DIGITS = bytes.maketrans(b"123456789E", b"000000000e")
 _RISKY_NUMBERS = (b"0" * 19, b"e000", b"e+000", b"e-000")
-RESERVED_LABELS = frozenset({stores.ENTITY_LABEL, stores.DOCUMENT_LABEL, "Document"})
-
-
-class LineError(ValueError):
-    pass
-
-
-@dataclass
-class NodeLine:
-    key: str
-    type: str
-    name: str
-    aliases: list[str]
-    properties: dict[str, Any]
-
-
-@dataclass
-class EdgeLine:
-    source: str
-    target: str
-    label: str
-    weight: float
-    properties: dict[str, Any]
-    line: int = 0
 
 
 @dataclass
@@ -98,91 +70,6 @@ class ImportInterrupted(Exception):
         self.what = "lost the connection to PostgreSQL" if lost else "PostgreSQL failed the batch"
         detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         super().__init__(f"{self.what} while importing lines {first}-{last} ({detail})")
-
-
-def _key(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 200 or not value.isprintable():
-        raise LineError(f"{what} must be a string of 1-200 printable characters")
-    if value.startswith(stores.DOCUMENT_PREFIX) and len(value) == len(stores.DOCUMENT_PREFIX):
-        raise LineError(f"{what} 'doc:' needs an external id after it")
-    return value
-
-
-def _json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON. orjson writes at most 254 levels of nesting, which a
-    line may hold (orjson reads 1,024, and PostgreSQL stores what the set-based path accepts), so
-    deeper values are measured by the standard library, up to its recursion limit."""
-    try:
-        return len(orjson.dumps(value))
-    except orjson.JSONEncodeError:
-        try:
-            return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-        except RecursionError:
-            raise LineError("properties are nested too deeply") from None
-
-
-def _properties(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise LineError("properties must be a JSON object")
-    if value and _json_size(value) > settings.STRATA_MAX_METADATA_BYTES:
-        raise LineError(f"properties are larger than {settings.STRATA_MAX_METADATA_BYTES} bytes")
-    if any(not isinstance(k, str) or k == "key" or k.startswith("_strata") for k in value):
-        raise LineError("property names 'key' and '_strata...' are reserved")
-    return value
-
-
-def parse_line(raw: bytes) -> NodeLine | EdgeLine | None:
-    """One line of the import format (None for a blank line); LineError says what is wrong."""
-    if len(raw) > MAX_LINE_BYTES:
-        raise LineError(f"line longer than {MAX_LINE_BYTES} bytes")
-    if not raw.strip():
-        return None
-    if b"\x00" in raw or b"\\u0000" in raw:
-        raise LineError("NUL characters are not allowed")
-    try:
-        item = orjson.loads(raw)  # orjson: linear time, UTF-8 checked, nesting capped at 1024
-    except orjson.JSONDecodeError as exc:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise LineError("not UTF-8 text") from None
-        raise LineError(f"invalid JSON: {str(exc)[:200]}") from None
-    if not isinstance(item, dict):
-        raise LineError('each line must be a JSON object with "kind": "node" or "edge"')
-    kind = item.get("kind")
-    props = _properties(item.get("properties"))
-    if kind == "node":
-        key = _key(item.get("key"), "key")
-        label = item.get("label", "concept")
-        if not isinstance(label, str) or not _TYPE.fullmatch(label):
-            raise LineError("label must be a letter then up to 49 letters, digits, - or _")
-        if key.startswith(stores.DOCUMENT_PREFIX):
-            return NodeLine(key, "document", key, [], {})
-        name = props.get("name", key)
-        aliases = props.get("aliases", [])
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise LineError("properties.name must be a non-empty string of at most 255 characters")
-        if not isinstance(aliases, list) or not all(isinstance(a, str) and 0 < len(a) <= 255 for a in aliases):
-            raise LineError("properties.aliases must be a list of strings")
-        rest = {k: v for k, v in props.items() if k not in ("name", "aliases")}
-        return NodeLine(key, label.lower(), name.strip(), aliases[:100], rest)
-    if kind == "edge":
-        source, target = _key(item.get("source"), "source"), _key(item.get("target"), "target")
-        label = item.get("label")
-        if not isinstance(label, str) or not _EDGE_LABEL.fullmatch(label) or label in RESERVED_LABELS:
-            raise LineError("label must be a letter then up to 62 letters, digits or _ (not Entity or DocumentRef)")
-        if target.startswith(stores.DOCUMENT_PREFIX) and source.startswith(stores.DOCUMENT_PREFIX):
-            raise LineError("an edge needs an entity at one end at least")
-        props = dict(props)
-        weight = props.pop("weight", item.get("weight", 1.0))
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not -1e12 < weight < 1e12:
-            raise LineError("weight must be a number")
-        for reserved in ("provenance", "workspace_id"):
-            props.pop(reserved, None)
-        return EdgeLine(source, target, label, float(weight), props)
-    raise LineError('"kind" must be "node" or "edge"')
 
 
 def graph_import(
@@ -410,82 +297,3 @@ def _define_labels(labels: Iterable[str]) -> None:
         known = set(store.edge_types())  # type: ignore[attr-defined]
         for label in sorted(set(labels) - known):
             store.define_edge_type(label)  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------- export
-
-
-def graph_export(*, workspace_id: int, out: IO[str], batch: int = 5000) -> tuple[int, int]:
-    """Write the workspace's entities and relations (one edge per label, source and target:
-    weights summed, properties merged) in the import format; (nodes, edges) written."""
-    nodes = edges = 0
-    keys: dict[int, str] = {}
-    rows = (
-        Entity.objects.filter(workspace_id=workspace_id, merged_into=None)
-        .order_by("id")
-        .values_list("id", "key", "name", "type__name", "aliases", "properties")
-    )
-    for pk, key, name, type_name, aliases, properties in rows.iterator(chunk_size=batch):
-        keys[pk] = key
-        props = {**(properties or {}), "name": name}
-        if aliases:
-            props["aliases"] = aliases
-        out.write(json.dumps({"kind": "node", "key": key, "label": type_name, "properties": props}) + "\n")
-        nodes += 1
-    doc_ids = set(
-        Relation.objects.filter(workspace_id=workspace_id, source_document_id__isnull=False).values_list(
-            "source_document_id", flat=True
-        )
-    ) | set(
-        Relation.objects.filter(workspace_id=workspace_id, target_document_id__isnull=False).values_list(
-            "target_document_id", flat=True
-        )
-    )
-    labels = content.document_labels(workspace_id=workspace_id, document_ids=doc_ids) if doc_ids else {}
-    doc_names = {doc_id: labels[doc_id][0] if doc_id in labels else "" for doc_id in doc_ids}
-    relations = Relation.objects.filter(workspace_id=workspace_id).order_by(
-        "label", "source_entity_id", "source_document_id", "target_entity_id", "target_document_id", "id"
-    )
-    current: tuple | None = None
-    weight, props = 0.0, {}
-
-    def end_key(entity_id: int | None, document_id: int | None) -> str | None:
-        if entity_id is not None:
-            return keys.get(entity_id)
-        name = doc_names.get(document_id, "")
-        return f"{stores.DOCUMENT_PREFIX}{name}" if name else None
-
-    def emit() -> int:
-        label, se, sd, te, td = current  # type: ignore[misc]
-        source, target = end_key(se, sd), end_key(te, td)
-        if source is None or target is None:
-            return 0
-        line = {
-            "kind": "edge",
-            "source": source,
-            "target": target,
-            "label": label,
-            "properties": {**props, "weight": weight},
-        }
-        out.write(json.dumps(line) + "\n")
-        return 1
-
-    for r in relations.values_list(
-        "label",
-        "source_entity_id",
-        "source_document_id",
-        "target_entity_id",
-        "target_document_id",
-        "weight",
-        "properties",
-    ).iterator(chunk_size=batch):
-        identity = r[:5]
-        if identity != current:
-            if current is not None:
-                edges += emit()
-            current, weight, props = identity, 0.0, {}
-        weight += r[5]
-        props.update(r[6] or {})
-    if current is not None:
-        edges += emit()
-    return nodes, edges

@@ -19,9 +19,10 @@ from django.db import transaction
 
 from core.services import audit_record, outbox_publish
 from knowledge.entities import EntitySpec, KnowledgeInputError, entity_type_create
+from knowledge.exports import graph_export
 from knowledge.extract import document_forget, documents_extract, extraction_apply
 from knowledge.handlers import EVENT_EXTRACT_REQUESTED
-from knowledge.imports import graph_export, graph_import
+from knowledge.imports import graph_import
 from knowledge.merge import entities_merge_into, entities_resolve, entity_merge, entity_merge_undo
 
 __all__ = [

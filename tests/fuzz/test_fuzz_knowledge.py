@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from knowledge import console
 from knowledge.extraction import SourceDocument
 from knowledge.extraction.heuristic import HeuristicExtractor
-from knowledge.imports import LineError, parse_line
+from knowledge.import_lines import LineError, parse_line
 from knowledge.models import Entity
 from knowledge.normalize import normalize_name
 from knowledge.services import graph_import

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from core.models import OutboxEvent
 from knowledge import projections, stores
-from knowledge.imports import LineError, parse_line
+from knowledge.import_lines import LineError, parse_line
 from knowledge.models import Entity, Relation
 from knowledge.writes import EVENT_GRAPH_CHANGED
 from tests.knowledge.graphs import build, lines

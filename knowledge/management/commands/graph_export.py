@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from core.management.arguments import workspace_argument
-from knowledge.imports import graph_export
+from knowledge.exports import graph_export
 
 
 class Command(BaseCommand):
