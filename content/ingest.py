@@ -20,7 +20,7 @@ whatever a crash left behind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -354,31 +354,15 @@ def _vector_slices(
     by_document: dict[int, list[tuple[int, int, str]]] = {}
     for row in chunk_rows:
         by_document.setdefault(row[1], []).append(row)
-    rows: list[tuple[int, int, str]] = []
-    vectors: list[Any] = []
-    titles: dict[int, str] = {}
-    metadata: dict[int, dict[str, Any]] = {}
-    hashes: dict[int, str] = {}
-    for w in written:
-        matrix = prepared.vectors.get(w.item.external_id)
-        if matrix is None:
-            continue
-        document_rows = by_document.get(w.document.pk, [])  # ordered by chunk id = by ordinal
-        rows.extend(document_rows)
-        vectors.extend(matrix[: len(document_rows)])
-        titles[w.document.pk] = w.item.title
-        metadata[w.document.pk] = w.item.metadata
-        hashes[w.document.pk] = w.item.content_hash
-    return vector_slices.make_slices(
-        workspace_id=workspace_id,
-        model=prepared.model,
-        collection=prepared.collection,
-        rows=rows,
-        vectors=vectors,
-        titles=titles,
-        metadata=metadata,
-        hashes=hashes,
-    )
+
+    def documents() -> Iterator[tuple[int, PreparedItem, list[tuple[int, int, str]], Any]]:
+        for w in written:
+            matrix = prepared.vectors.get(w.item.external_id)
+            if matrix is not None:
+                document_rows = by_document.get(w.document.pk, [])  # ordered by chunk id = by ordinal
+                yield w.document.pk, w.item, document_rows, matrix[: len(document_rows)]
+
+    return vector_slices.documents_slices(workspace_id, prepared.model, prepared.collection, documents())
 
 
 def _record(workspace_id: int, plan: _Plan, removed: list[int], *, actor: Any, embedded: bool) -> None:

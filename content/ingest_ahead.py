@@ -40,25 +40,13 @@ def prepare(*, workspace_id: int, items: Sequence[IngestItem], load: vector_bulk
 
 
 def _slices(workspace_id: int, prepared, valid) -> list[vector_slices.Slice]:
-    rows, vectors, titles, metadata, hashes = [], [], {}, {}, {}
-    for item, _ in valid:
-        chunk_ids = prepared.chunk_ids.get(item.external_id)
-        if chunk_ids is None:
-            continue
-        document_id = prepared.document_ids[item.external_id]
-        spans = prepared.spans[item.external_id]
-        rows.extend((chunk_id, document_id, span.text) for chunk_id, span in zip(chunk_ids, spans, strict=True))
-        vectors.extend(prepared.vectors[item.external_id])
-        titles[document_id] = item.title
-        metadata[document_id] = item.metadata
-        hashes[document_id] = item.content_hash
-    return vector_slices.make_slices(
-        workspace_id=workspace_id,
-        model=prepared.model,
-        collection=prepared.collection,
-        rows=rows,
-        vectors=vectors,
-        titles=titles,
-        metadata=metadata,
-        hashes=hashes,
-    )
+    def documents():
+        for item, _ in valid:
+            chunk_ids = prepared.chunk_ids.get(item.external_id)
+            if chunk_ids is not None:
+                document_id = prepared.document_ids[item.external_id]
+                spans = prepared.spans[item.external_id]
+                rows = [(chunk_id, document_id, span.text) for chunk_id, span in zip(chunk_ids, spans, strict=True)]
+                yield document_id, item, rows, prepared.vectors[item.external_id]
+
+    return vector_slices.documents_slices(workspace_id, prepared.model, prepared.collection, documents())

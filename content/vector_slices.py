@@ -25,7 +25,7 @@ the same documents waits at most for one slice, not for a whole batch's embeddin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,37 @@ def make_slices(
             )
         )
     return pieces
+
+
+def documents_slices(
+    workspace_id: int,
+    model: str,
+    collection: str,
+    documents: Iterable[tuple[int, Any, list[tuple[int, int, str]], Any]],
+) -> list[Slice]:
+    """``make_slices`` of ``(document id, its ingest item, its chunk rows, their vectors)``: the
+    vectors keyed by chunk id, with each document's title, metadata and content hash."""
+    rows: list[tuple[int, int, str]] = []
+    vectors: list[Any] = []
+    titles: dict[int, str] = {}
+    metadata: dict[int, dict[str, Any]] = {}
+    hashes: dict[int, str] = {}
+    for document_id, item, document_rows, document_vectors in documents:
+        rows.extend(document_rows)
+        vectors.extend(document_vectors)
+        titles[document_id] = item.title
+        metadata[document_id] = item.metadata
+        hashes[document_id] = item.content_hash
+    return make_slices(
+        workspace_id=workspace_id,
+        model=model,
+        collection=collection,
+        rows=rows,
+        vectors=vectors,
+        titles=titles,
+        metadata=metadata,
+        hashes=hashes,
+    )
 
 
 def upsert_slice(piece: Slice, targets: Sequence[tuple[str, Store]]) -> None:
