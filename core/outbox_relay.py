@@ -5,7 +5,9 @@
 * Due events (``pending`` and ``available_at <= now``) are claimed by priority, then by due time
   (``STRATA_OUTBOX_PRIORITIES``: an ingest's embedding before the thousands of graph updates
   extraction and graph_import emit, which had made new documents wait minutes for their
-  vectors; a deferred or retried event still waits for its time). Each is claimed in its own short
+  vectors; a deferred or retried event still waits for its time), except that an event due for
+  longer than ``STRATA_OUTBOX_PRIORITY_AGING`` seconds goes first whatever its priority, oldest
+  first (aging: a constant stream of ingests cannot starve the graph and fact updates). Each is claimed in its own short
   transaction with ``SELECT ... FOR UPDATE SKIP LOCKED`` plus a session-level advisory lock on
   the event, held until the relay is done with it: any number of relays (worker processes,
   beat, a manual call) run side by side without ever running the same event at once, even
@@ -30,8 +32,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -120,12 +123,7 @@ def _claim() -> _Claim | RelayResult | None:
     now = timezone.now()
     buried: RelayResult | None = None
     with transaction.atomic():
-        candidates = (
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=OutboxEvent.Status.PENDING, available_at__lte=now)
-            .order_by("priority", "available_at", "created_at")[:CLAIM_WINDOW]
-        )
-        for event in candidates:
+        for event in _candidates(now):
             lock = _lock_name(event)
             if not try_advisory_session_lock(lock):
                 continue  # another relay runs its handlers right now
@@ -145,6 +143,25 @@ def _claim() -> _Claim | RelayResult | None:
     if buried is not None:
         advisory_session_unlock(lock)
     return buried
+
+
+def _candidates(now: datetime) -> Iterator[OutboxEvent]:
+    """Due events in claim order, row-locked (those other relays hold are skipped).
+
+    First the events due for longer than ``STRATA_OUTBOX_PRIORITY_AGING`` seconds, oldest first
+    whatever their priority (aging: a steady stream of higher-priority events cannot starve the
+    rest), then every due event by priority and due time. Two short queries rather than one
+    ``ORDER BY`` on an aged-or-priority expression: that expression depends on the clock, so no
+    index can hold it, and the claim would sort every pending event; the aged query reads the
+    partial index on ``available_at`` and stops at the first event that is not aged, the second
+    the partial index on ``(priority, available_at)``. The second runs only when the first
+    yielded nothing the caller could claim."""
+    pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(status=OutboxEvent.Status.PENDING)
+    aging = float(settings.STRATA_OUTBOX_PRIORITY_AGING)
+    if aging > 0:
+        aged = pending.filter(available_at__lte=now - timedelta(seconds=aging))
+        yield from aged.order_by("available_at", "created_at")[:CLAIM_WINDOW]
+    yield from pending.filter(available_at__lte=now).order_by("priority", "available_at", "created_at")[:CLAIM_WINDOW]
 
 
 def _relay_one() -> RelayResult | None:

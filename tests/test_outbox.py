@@ -180,6 +180,35 @@ def test_a_higher_priority_event_is_claimed_before_an_older_backlog(settings):
     assert refreshed(backlog[0]).status == "delivered" and refreshed(later).status == "pending"
 
 
+@pytest.mark.django_db
+def test_a_low_priority_event_is_claimed_within_the_aging_bound_while_urgent_ones_keep_arriving(settings):
+    """A constant stream of prioritised events (a long bulk ingest's embedding events) starved
+    every other event: with STRATA_OUTBOX_PRIORITY_AGING, one due for longer than that goes first."""
+    settings.STRATA_OUTBOX_PRIORITIES = {"test.audit": -10}
+    settings.STRATA_OUTBOX_PRIORITY_AGING = 1.0
+    low = publish("test.flaky", fail_times=0, n="low")
+    deadline = timezone.now() + timedelta(seconds=5)
+    rounds = 0
+    while refreshed(low).status == "pending" and timezone.now() < deadline:
+        publish(n=f"urgent-{rounds}-a")  # two urgent events arrive per event the relay delivers
+        publish(n=f"urgent-{rounds}-b")
+        assert outbox.relay(batch_size=1).delivered == 1
+        rounds += 1
+    stored = refreshed(low)
+    assert stored.status == "delivered", f"starved: still pending after {rounds} relay rounds"
+    waited = (stored.delivered_at - low.available_at).total_seconds()
+    # priorities still held until the aging bound (urgent events went first), then it went first
+    assert 1.0 <= waited < 2.5
+    assert OutboxEvent.objects.filter(event_type="test.audit", status="delivered").count() == rounds - 1
+    # aging off (0): priorities alone, the low-priority event waits behind every urgent one
+    settings.STRATA_OUTBOX_PRIORITY_AGING = 0
+    late = publish("test.flaky", fail_times=0, n="late")
+    OutboxEvent.objects.filter(pk=late.pk).update(available_at=timezone.now() - timedelta(hours=1))
+    publish(n="urgent-last")
+    assert outbox.relay(batch_size=1).delivered == 1
+    assert refreshed(late).status == "pending"
+
+
 def test_an_ingest_s_embedding_is_claimed_before_graph_and_fact_updates():
     from content.pending_loads import EVENT_UNEMBEDDED
     from content.services import EVENT_INGESTED

@@ -74,5 +74,9 @@ STRATA_OUTBOX_PRIORITIES: dict[str, int] = json.loads(
     os.environ.get("STRATA_OUTBOX_PRIORITIES")
     or '{"content.documents.ingested": -10, "content.documents.unembedded": -10}'
 )
+# Aging of the claim order: an event due for longer than this many seconds is claimed before every
+# event that is not, whatever the priorities (oldest first), so a steady stream of prioritised
+# events (a long bulk ingest) cannot starve the others. 0 turns aging off (priorities alone).
+STRATA_OUTBOX_PRIORITY_AGING = float(os.environ.get("STRATA_OUTBOX_PRIORITY_AGING", "60"))
 # Extra modules whose import registers outbox handlers (each app's handlers.py is found by itself).
 STRATA_OUTBOX_HANDLER_MODULES = env_list("STRATA_OUTBOX_HANDLER_MODULES", [])
