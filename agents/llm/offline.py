@@ -2,9 +2,23 @@
 for word, each followed by its source number. It never writes a word of its own besides the
 quote marks and the citation markers (and one fixed sentence when nothing was found).
 
-The best passages: each source's best window of 1-3 consecutive sentences (up to ``MAX_QUOTE``
-characters): the most question words, then the fewest sentences; sources are ranked by that
-count, ties keeping the retrieval order."""
+How the quotes are chosen (``choose``):
+
+* The question's words are its words minus stop words, Snowball-stemmed (PyStemmer, the stemmer
+  of PostgreSQL's ``english`` search configuration, so "depend" matches "depends").
+* Each source's best window is 1-3 consecutive sentences (``agents.llm.sentences``: split only
+  at sentence punctuation, never inside "2.36-9", "setup.py", a URL or after "e.g."), quoted
+  verbatim up to ``MAX_QUOTE`` characters: the most question words, then the fewest sentences,
+  then the earliest. Its *coverage* is the share of the question's words it holds (0-1).
+* A source's score is ``coverage * RANK_DECAY ** rank``, ``rank`` being its place among the
+  sources of its kind (passages in retrieval order, then facts, then memories: each list is
+  ranked on its own). Retrieval already ranked the sources with stemming, BM25 weights, vectors
+  and the graph; the responder's word count is cruder, so it only overrides that order when a
+  lower source is clearly better: one place down needs 1.43 times the coverage (3 of 4 words
+  against 2 of 4), two places down more than twice (all of the words against half of them is
+  not enough), three places 2.9 times. Ties keep the source order.
+* The ``STRATA_AGENTS_QUOTES`` best distinct windows with some coverage are quoted, best first.
+"""
 
 from __future__ import annotations
 
@@ -12,41 +26,60 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import Stemmer
 from django.conf import settings
 
 from agents.llm import BaseLLM, Prompt, Source
+from agents.llm.sentences import sentence_spans
 
 NOTHING_FOUND = "I found nothing about that in this workspace."
 MAX_QUOTE = 400
+#: the weight of a source one place further down its kind's ranking (module doc)
+RANK_DECAY = 0.7
+#: characters of a source read for quotes
+MAX_SOURCE_CHARS = 20_000
 _WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _STOP = frozenset(
     "a an and are as at be by did do does for from has have how i in is it its me my of on or tell the to "
     "was were what when where which who why with you your about".split()
 )
+_STEMMER = Stemmer.Stemmer("english")
 
 
 def words(text: str) -> set[str]:
-    return {w.casefold() for w in _WORD.findall(text[:20_000])} - _STOP
+    """The stemmed content words of ``text`` (its first ``MAX_SOURCE_CHARS`` characters)."""
+    found = {w.casefold() for w in _WORD.findall(text[:MAX_SOURCE_CHARS])} - _STOP
+    return set(_STEMMER.stemWords(sorted(found)))
+
+
+def _clip(window: str) -> str:
+    """At most MAX_QUOTE characters of ``window``, cut at a space when it is longer (verbatim)."""
+    if len(window) <= MAX_QUOTE:
+        return window
+    cut = window[:MAX_QUOTE]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_QUOTE // 2 else cut).rstrip()
 
 
 def best_quote(text: str, question_words: set[str]) -> tuple[int, str]:
-    """(matched question words, the best window of consecutive sentences under MAX_QUOTE characters)."""
-    sentences = [m.group().strip() for m in _SENTENCE.finditer(text[:20_000]) if m.group().strip()]
-    if not sentences:
+    """(matched question words, the best window of 1-3 consecutive sentences), the window a
+    verbatim slice of ``text`` of at most MAX_QUOTE characters."""
+    text = text[:MAX_SOURCE_CHARS]
+    spans = sentence_spans(text)
+    if not spans or not question_words:
         return 0, ""
+    matched = [words(text[a:b]) & question_words for a, b in spans]
     best: tuple[int, int, int, str] = (-1, 0, 0, "")
-    for i in range(len(sentences)):
-        window = ""
-        for j in range(i, min(i + 3, len(sentences))):  # 1-3 consecutive sentences
-            longer = f"{window} {sentences[j]}".strip()
-            if window and len(longer) > MAX_QUOTE:
+    for i in range(len(spans)):
+        found: set[str] = set()
+        for j in range(i, min(i + 3, len(spans))):  # 1-3 consecutive sentences
+            if j > i and spans[j][1] - spans[i][0] > MAX_QUOTE:
                 break
-            window = longer[:MAX_QUOTE]
+            found |= matched[j]
             # the most question words, then the shortest window, then the earliest
-            candidate = (len(words(window) & question_words), -(j - i), -i, window)
-            if candidate[:3] > best[:3]:
-                best = candidate
+            candidate = (len(found), -(j - i), -i)
+            if candidate > best[:3]:
+                best = (*candidate, _clip(text[spans[i][0] : spans[j][1]]))
     return best[0], best[3]
 
 
@@ -60,9 +93,12 @@ class ExtractiveResponder(BaseLLM):
     def choose(self, prompt: Prompt) -> list[tuple[Source, str]]:
         wanted = words(prompt.question)
         scored = []
+        ranks: dict[str, int] = {}
         for position, source in enumerate(prompt.sources):
-            score, quote = best_quote(source.text, wanted)
-            if quote and score > 0:
+            rank = ranks[source.kind] = ranks.get(source.kind, -1) + 1
+            matched, quote = best_quote(source.text, wanted)
+            if quote and matched > 0:
+                score = matched / len(wanted) * RANK_DECAY**rank
                 scored.append((-score, position, source, quote))
         scored.sort(key=lambda item: (item[0], item[1]))
         limit = int(self.options.get("quotes") or settings.STRATA_AGENTS_QUOTES)
