@@ -6,8 +6,10 @@ bracket, or the end of the text. So the dots inside "2.36-9", "version 2.7.1 of"
 "https://example.org/a.b" or "e.g. foo" never end one (no whitespace, or a lowercase word, after
 them), and neither does a single ``.`` after a known abbreviation ("Dr. Smith", "e.g. Foo",
 "U.S. Army") or an initial ("J. Smith"). A paragraph break (a blank line) and the start of a
-list item (a new line starting with ``-``, ``*``, ``+`` or a bullet, then a space) end one too;
-a single line break is just a space (text wrapped at 72 columns stays one sentence).
+list item or a Markdown heading (a new line starting with ``-``, ``*``, ``+``, ``#`` or a bullet,
+then a space) and a rule line (``===``, ``---``: a heading's underline) end one too; a single
+line break is just a space (text wrapped at 72 columns stays one sentence). A "sentence"
+without a letter or digit (a rule, a lone ``.``) is dropped.
 
 Each character is looked at a bounded number of times (the look-back for an abbreviation reads
 at most ``_ABBREVIATION_LOOKBACK`` characters), so the split is linear in the text's length
@@ -20,7 +22,8 @@ from __future__ import annotations
 _ENDS = frozenset(".!?")
 _CLOSERS = frozenset("\"')]}\u201d\u2019\u00bb")
 _OPENERS = frozenset("\"'([{\u201c\u2018\u00ab")
-_BULLETS = frozenset("-*+\u2022")
+_BULLETS = frozenset("-*+#\u2022")
+_RULES = frozenset("=-*_~#")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs cf fig figs no nos vol vols pp approx ca al gen gov sen rep "
     "lt col capt sgt mt ft dept univ ed eds jan feb mar apr jun jul aug sep sept oct nov dec".split()
@@ -44,6 +47,10 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return bool(token) and all(len(part) == 1 and part.isalpha() for part in parts)
 
 
+def _has_word(text: str, start: int, end: int) -> bool:
+    return any(text[k].isalnum() for k in range(start, end))
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` of each sentence of ``text``, surrounding whitespace excluded."""
     spans: list[tuple[int, int]] = []
@@ -58,19 +65,37 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             left += 1
         while right > left and text[right - 1].isspace():
             right -= 1
-        if left < right:
+        if left < right and _has_word(text, left, right):
             spans.append((left, right))
         start = next_start
 
+    def rule_end(j: int) -> int:
+        """The end of the rule line starting at ``j`` (3+ of one of ``=-*_~#``), else -1."""
+        end = j
+        while end < n and text[end] == text[j] and text[j] in _RULES:
+            end += 1
+        return end if end - j >= 3 and (end == n or text[end] in "\r\n") else -1
+
+    first = 0
+    while first < n and text[first] in " \t":
+        first += 1
+    if rule_end(first) > 0:
+        start = i = rule_end(first)  # a rule on the first line
     while i < n:
         char = text[i]
         if char == "\n":
             j = i + 1
             while j < n and text[j] in " \t\r\f\v":
                 j += 1
-            if j < n and (text[j] == "\n" or (text[j] in _BULLETS and j + 1 < n and text[j + 1] in " \t")):
-                close(i, j)  # a blank line or a list item: the next sentence starts at j
-            i = j
+            rule = rule_end(j)
+            if rule > 0:
+                close(i, rule)  # a rule or heading underline ("===", "---", "***"): its own line
+                i = rule
+            elif j < n and (text[j] == "\n" or (text[j] in _BULLETS and j + 1 < n and text[j + 1] in " \t#")):
+                close(i, j)  # a blank line, a list item or a heading: the next sentence starts at j
+                i = j
+            else:
+                i = j
         elif char in _ENDS:
             dot = i
             j = i
