@@ -7,9 +7,11 @@ bracket, or the end of the text. So the dots inside "2.36-9", "version 2.7.1 of"
 them), and neither does a single ``.`` after a known abbreviation ("Dr. Smith", "e.g. Foo",
 "U.S. Army") or an initial ("J. Smith"). A paragraph break (a blank line) and the start of a
 list item or a Markdown heading (a new line starting with ``-``, ``*``, ``+``, ``#`` or a bullet,
-then a space) and a rule line (``===``, ``---``: a heading's underline) end one too; a single
-line break is just a space (text wrapped at 72 columns stays one sentence). A "sentence"
-without a letter or digit (a rule, a lone ``.``) is dropped.
+then a space), a field line ("Copyright: ...", "License: ...": a capitalised name and a colon at
+the start of a line, as in Debian copyright files) and a rule line (``===``, ``---``: a
+heading's underline) end one too; a single line break is just a space (text wrapped at 72
+columns stays one sentence). A "sentence" without a letter or digit (a rule, a lone ``.``) is
+dropped.
 
 Each character is looked at a bounded number of times (the look-back for an abbreviation reads
 at most ``_ABBREVIATION_LOOKBACK`` characters), so the split is linear in the text's length
@@ -28,6 +30,8 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs cf fig figs no nos vol vols pp approx ca al gen gov sen rep "
     "lt col capt sgt mt ft dept univ ed eds jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
+#: the longest field name of a "Name: value" line ("Upstream-Contact", "Files-Excluded")
+_FIELD_NAME_MAX = 40
 #: the longest token looked back at for an abbreviation ("approx", "u.s.a", "(e.g")
 _ABBREVIATION_LOOKBACK = 8
 
@@ -76,6 +80,19 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             end += 1
         return end if end - j >= 3 and (end == n or text[end] in "\r\n") else -1
 
+    def field_line(j: int) -> bool:
+        """Whether a ``Name:`` field starts at ``j`` (Debian copyright and control files, headers)."""
+        end = j
+        while end < n and end - j <= _FIELD_NAME_MAX and (text[end].isalnum() or text[end] == "-"):
+            end += 1
+        return (
+            end > j
+            and text[j].isupper()
+            and end < n
+            and text[end] == ":"
+            and (end + 1 == n or text[end + 1] in " \t\r\n")
+        )
+
     first = 0
     while first < n and text[first] in " \t":
         first += 1
@@ -91,8 +108,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             if rule > 0:
                 close(i, rule)  # a rule or heading underline ("===", "---", "***"): its own line
                 i = rule
-            elif j < n and (text[j] == "\n" or (text[j] in _BULLETS and j + 1 < n and text[j + 1] in " \t#")):
-                close(i, j)  # a blank line, a list item or a heading: the next sentence starts at j
+            elif j < n and (
+                text[j] == "\n"
+                or (text[j] in _BULLETS and j + 1 < n and text[j + 1] in " \t#")
+                or (j == i + 1 and field_line(j))
+            ):
+                close(i, j)  # a blank line, a list item, a heading or a field: the next sentence starts at j
                 i = j
             else:
                 i = j

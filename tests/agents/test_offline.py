@@ -88,6 +88,14 @@ def test_stemmed_and_dotted_words():
         ),
         ("APT\n===\n\nText.\n## Heading\nmore", ["APT", "Text.", "## Heading\nmore"]),
         ("...\n\n---\n", []),
+        (
+            "Files: *\nCopyright: 1990 FSF\nLicense: GPL-3+\n It is free: see\n GPL-3. note: not a field",
+            [
+                "Files: *",
+                "Copyright: 1990 FSF",
+                "License: GPL-3+\n This program is free: see\n GPL-3. note: not a field",
+            ],
+        ),
     ],
 )
 def test_sentences_end_only_at_sentence_punctuation(text, expected):
