@@ -93,7 +93,7 @@ def test_stemmed_and_dotted_words():
             [
                 "Files: *",
                 "Copyright: 1990 FSF",
-                "License: GPL-3+\n This program is free: see\n GPL-3. note: not a field",
+                "License: GPL-3+\n It is free: see\n GPL-3. note: not a field",
             ],
         ),
     ],
