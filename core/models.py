@@ -91,7 +91,7 @@ class OutboxEvent(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            models.Index(
+            models.Index(  # the relay's claim of aged events: ORDER BY available_at
                 fields=["available_at"],
                 name="core_outbox_pending_idx",
                 condition=models.Q(status="pending"),
