@@ -9,9 +9,9 @@ them), and neither does a single ``.`` after a known abbreviation ("Dr. Smith", 
 list item or a Markdown heading (a new line starting with ``-``, ``*``, ``+``, ``#`` or a bullet,
 then a space), a field line ("Copyright: ...", "License: ...": a capitalised name and a colon at
 the start of a line, as in Debian copyright files) and a rule line (``===``, ``---``: a
-heading's underline) end one too; a single line break is just a space (text wrapped at 72
-columns stays one sentence). A "sentence" without a letter or digit (a rule, a lone ``.``) is
-dropped.
+heading's underline, or a lone ``.``: a Debian file's blank line) end one too; a single line
+break is just a space (text wrapped at 72 columns stays one sentence). A "sentence" without a
+letter or digit (a rule, a lone ``.``) is dropped.
 
 Each character is looked at a bounded number of times (the look-back for an abbreviation reads
 at most ``_ABBREVIATION_LOOKBACK`` characters), so the split is linear in the text's length
@@ -105,6 +105,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             while j < n and text[j] in " \t\r\f\v":
                 j += 1
             rule = rule_end(j)
+            if rule < 0 and j < n and text[j] == "." and (j + 1 == n or text[j + 1] in "\r\n"):
+                rule = j + 1  # a line of a lone "." (a Debian copyright or control file's blank line)
             if rule > 0:
                 close(i, rule)  # a rule or heading underline ("===", "---", "***"): its own line
                 i = rule

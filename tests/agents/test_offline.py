@@ -89,6 +89,10 @@ def test_stemmed_and_dotted_words():
         ("APT\n===\n\nText.\n## Heading\nmore", ["APT", "Text.", "## Heading\nmore"]),
         ("...\n\n---\n", []),
         (
+            "License: GPL\n Free software.\n .\n On Debian systems, see it.",
+            ["License: GPL\n Free software.", "On Debian systems, see it."],
+        ),
+        (
             "Files: *\nCopyright: 1990 FSF\nLicense: GPL-3+\n It is free: see\n GPL-3. note: not a field",
             [
                 "Files: *",
