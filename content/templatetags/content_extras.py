@@ -19,7 +19,7 @@ register = template.Library()
 #: Larger Markdown documents are shown as plain text. markdown-it-py is linear but slow on
 #: pathological input (500,000 characters of "![" took 7 s, "*_" 3 s): at this size the worst
 #: case renders in about a second (tests/content/test_linear_time.py), and the HTML is cached by
-#: the text's hash, so a page view renders a document at most once per cache lifetime.
+#: workspace and the text's hash, so a page view renders a document at most once per cache lifetime.
 MARKDOWN_MAX_CHARS = 64_000
 MARKDOWN_CACHE_SECONDS = 24 * 3600
 
@@ -33,19 +33,27 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-@register.filter
-def markdown(text: str, title: str = "") -> SafeString:
+@register.simple_tag
+def markdown(text: str, *, title: str = "", workspace_id: int) -> SafeString:
     """Markdown rendered to HTML (CommonMark + tables, raw HTML escaped) and then sanitised with
     nh3 (an allow-list of tags and attributes; links get rel="noopener noreferrer nofollow").
     A leading heading equal to ``title`` is left out (the page already shows it as its title).
-    Text over MARKDOWN_MAX_CHARS is shown as escaped plain text instead."""
+    Text over MARKDOWN_MAX_CHARS is shown as escaped plain text instead.
+
+    The HTML is cached by workspace and content: keyed by the content alone, one workspace's page
+    loading fast would tell that another workspace holds the same text (a timing side channel)."""
     if len(text or "") > MARKDOWN_MAX_CHARS:
         return format_html('<pre class="plaintext">{}</pre>', text)
-    # keyed by the content itself: never stale; an unreachable cache only means rendering again
-    key = stores.cache_key("markdown", text or "", str(title or ""))
+    # never stale (the content is in the key); an unreachable cache only means rendering again
+    key = markdown_cache_key(text, title=title, workspace_id=workspace_id)
     return mark_safe(
         stores.cache().get_or_set(key, lambda: _render_markdown(text, title), timeout=MARKDOWN_CACHE_SECONDS)
     )  # noqa: S308 -- sanitised by nh3
+
+
+def markdown_cache_key(text: str, *, title: str, workspace_id: int) -> str:
+    """The cache key of a rendered Markdown text in one workspace."""
+    return stores.cache_key("markdown", int(workspace_id), text or "", str(title or ""))
 
 
 def _render_markdown(text: str, title: str) -> str:

@@ -8,9 +8,10 @@ import re
 import pytest
 from django.urls import reverse
 
+from content import selectors, stores
 from content.models import Document
 from content.services import IngestItem
-from content.templatetags.content_extras import MARKDOWN_MAX_CHARS, markdown, share_of
+from content.templatetags.content_extras import MARKDOWN_MAX_CHARS, markdown, markdown_cache_key, share_of
 from tests.content.helpers import ingest
 
 pytestmark = pytest.mark.django_db
@@ -120,8 +121,32 @@ def test_plain_text_is_not_rendered_as_markdown(client, user, workspace):
 
 def test_huge_markdown_is_shown_as_plain_text():
     text = "# big\n" + "x" * MARKDOWN_MAX_CHARS
-    assert str(markdown(text)).startswith('<pre class="plaintext"># big')
-    assert str(markdown("a <i>b</i>")) == "<p>a &lt;i&gt;b&lt;/i&gt;</p>\n"
+    assert str(markdown(text, workspace_id=1)).startswith('<pre class="plaintext"># big')
+    assert str(markdown("a <i>b</i>", workspace_id=1)) == "<p>a &lt;i&gt;b&lt;/i&gt;</p>\n"
+
+
+def test_the_markdown_cache_is_kept_per_workspace(client, user, other_user, workspace, other_workspace):
+    """Two workspaces holding the same Markdown text never share its rendered HTML: B's page does
+    not hit the entry A's page left (whose presence B could otherwise time)."""
+    text = "# Same notes\n\nIdentical **text** in two workspaces.\n"
+    mine = ingest(workspace.pk, IngestItem("n.md", "Same notes", text, content_type="text/markdown"))
+    theirs = ingest(other_workspace.pk, IngestItem("n.md", "Same notes", text, content_type="text/markdown"))
+    stored = selectors.document_with_context(workspace_id=workspace.pk, document_id=mine["n.md"])
+    other = selectors.document_with_context(workspace_id=other_workspace.pk, document_id=theirs["n.md"])
+    assert stored.text == other.text
+    key_a = markdown_cache_key(stored.text, title=stored.title, workspace_id=workspace.pk)
+    key_b = markdown_cache_key(stored.text, title=stored.title, workspace_id=other_workspace.pk)
+
+    client.force_login(user)
+    assert client.get(reverse("content:document-detail", args=[mine["n.md"]])).status_code == 200
+    assert "<strong>text</strong>" in stores.cache().get(key_a)
+    assert stores.cache().get(key_b) is None  # A's page filled A's entry only
+    # mark A's entry: if B's page read it, B would show the mark
+    stores.cache().set(key_a, "<p>CACHED-IN-A</p>")
+    client.force_login(other_user)
+    html = client.get(reverse("content:document-detail", args=[theirs["n.md"]])).content.decode()
+    assert "CACHED-IN-A" not in html and "<strong>text</strong>" in html
+    assert "<strong>text</strong>" in stores.cache().get(key_b)
 
 
 @pytest.mark.parametrize("name", ["home", "content:document-list", "content:search"])
