@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from core import outbox, selectors, services
 from core.admin_mixins import WorkspaceScopedAdmin, restrict_user_choices, writable_workspace_ids
+from core.login_throttle import ThrottledAdminAuthenticationForm
 from core.models import (
     AuditEntry,
     DocumentCollection,
@@ -37,6 +38,7 @@ PRETTY_JSON_MAX_CHARS = 50_000
 EMBEDDING_PREVIEW_VALUES = 8
 
 admin.site.site_header = "Strata administration"
+admin.site.login_form = ThrottledAdminAuthenticationForm  # failed logins throttled (core/login_throttle.py)
 admin.site.site_title = "Strata admin"
 admin.site.index_title = "Workspaces, documents, outbox and audit log"
 # The changelists need the width: with the app sidebar and the filter column, the documents

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from core import selectors
+from core import login_throttle, selectors
 from core.permissions import SESSION_KEY
 
 
@@ -52,3 +52,13 @@ def storage_report(request: HttpRequest) -> HttpResponse:
         "core/storage_report.html",
         {"reports": measure(), "hours": settings.STRATA_ADVISOR_WINDOW_HOURS},
     )
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login (``admin.site.login``, whose form is throttled: core/login_throttle.py),
+    answering 429 with ``Retry-After`` when the login was refused by the throttle."""
+    from django.contrib import admin
+
+    response = admin.site.login(request)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    return login_throttle.mark_throttled(response, form)

@@ -11,6 +11,7 @@ One module per story (each imports what it reads from another); this package gat
 * ``database``    ``DATABASES`` (embedded or ``DATABASE_URL``) and the documents database
 * ``background``  Redis (cache, broker), Celery and the outbox
 * ``storage``     the storage ports' adapters, routes and moves, the advisor, graph and vectors
+* ``security``    login throttling and the Content-Security-Policy
 * ``content``, ``knowledge``, ``agents``   each app's settings
 """
 
@@ -20,4 +21,5 @@ from core.settings.base import *  # noqa: F403
 from core.settings.content import *  # noqa: F403
 from core.settings.database import *  # noqa: F403
 from core.settings.knowledge import *  # noqa: F403
+from core.settings.security import *  # noqa: F403
 from core.settings.storage import *  # noqa: F403

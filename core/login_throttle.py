@@ -1,0 +1,198 @@
+"""Throttling of failed logins (the login page and the admin's), per username and per client
+address, in the Django cache (Redis: shared by every gunicorn worker and host).
+
+- Each failed login counts once against its username (case-folded) and once against the client
+  address, in fixed windows of ``STRATA_LOGIN_THROTTLE_WINDOW`` seconds that start at the first
+  failure. Once a username has ``STRATA_LOGIN_FAILURES_PER_USERNAME`` failures, or an address
+  ``STRATA_LOGIN_FAILURES_PER_ADDRESS``, every login for it is refused (HTTP 429 and a form error)
+  until its window ends, without checking the password: a right guess during a lockout looks
+  exactly like a wrong one.
+- Unknown usernames count like real ones and get the same message, so the throttle never tells
+  whether an account exists.
+- A successful login clears its username's count (the address count runs out with its window:
+  one good account must not buy an address more guesses at others).
+- The client address is ``REMOTE_ADDR``; behind ``STRATA_TRUSTED_PROXIES`` proxies that each
+  append to ``X-Forwarded-For`` it is the entry that many places from the right (what the
+  outermost trusted proxy saw), never one the client wrote itself.
+- When Redis cannot be reached the throttle lets logins through (logged as a warning): a cache
+  outage must not lock everybody out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import caches
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+
+from core.storage.redis_cache import UNREACHABLE
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "core:login-failures"
+
+__all__ = [
+    "Lockout",
+    "ThrottledAdminAuthenticationForm",
+    "ThrottledAuthenticationForm",
+    "ThrottledLoginView",
+    "client_address",
+    "lockout",
+    "mark_throttled",
+    "record_failure",
+    "record_success",
+]
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A refused login: how many seconds until it may be tried again."""
+
+    retry_after: int
+
+    @property
+    def message(self) -> str:
+        minutes = max(1, math.ceil(self.retry_after / 60))
+        return (
+            f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}"
+            " (or ask an administrator to reset your password)."
+        )
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address the login came from: ``REMOTE_ADDR``, or with ``STRATA_TRUSTED_PROXIES = N``
+    the N-th entry from the right of ``X-Forwarded-For`` (each trusted proxy appends the address it
+    saw; entries left of those are whatever the client sent)."""
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    hops = int(settings.STRATA_TRUSTED_PROXIES)
+    if hops <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < hops:
+        return remote  # not through the configured proxies: count against the peer itself
+    return forwarded[-hops][:100]
+
+
+def _keys(*, username: str, address: str) -> tuple[str, str]:
+    user_digest = hashlib.sha256(username.strip().casefold().encode("utf-8", "surrogatepass")).hexdigest()
+    address_digest = hashlib.sha256(address.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{KEY_PREFIX}:user:{user_digest}", f"{KEY_PREFIX}:addr:{address_digest}"
+
+
+def _limits() -> tuple[int, int]:
+    return int(settings.STRATA_LOGIN_FAILURES_PER_USERNAME), int(settings.STRATA_LOGIN_FAILURES_PER_ADDRESS)
+
+
+def _cache() -> Any:
+    return caches["default"]
+
+
+def _retry_after(cache: Any, key: str) -> int:
+    window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
+    ttl = cache.ttl(key) if hasattr(cache, "ttl") else None  # django-redis: seconds left
+    return int(ttl) if isinstance(ttl, int) and 0 < ttl <= window else window
+
+
+def lockout(*, request: HttpRequest, username: str) -> Lockout | None:
+    """The lockout in force for this username or this request's address, if any."""
+    user_key, address_key = _keys(username=username, address=client_address(request))
+    per_user, per_address = _limits()
+    cache = _cache()
+    try:
+        counts = cache.get_many([user_key, address_key])
+        over = [
+            key
+            for key, limit in ((user_key, per_user), (address_key, per_address))
+            if limit > 0 and int(counts.get(key) or 0) >= limit
+        ]
+        if not over:
+            return None
+        return Lockout(retry_after=max(_retry_after(cache, key) for key in over))
+    except UNREACHABLE as exc:
+        logger.warning("login throttle: cache unreachable, not throttling (%s)", exc)
+        return None
+
+
+def record_failure(*, request: HttpRequest, username: str) -> None:
+    """Count one failed login against the username and the address."""
+    window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
+    cache = _cache()
+    try:
+        for key in _keys(username=username, address=client_address(request)):
+            cache.add(key, 0, timeout=window)  # the window starts at the first failure
+            try:
+                cache.incr(key)  # INCRBY keeps the key's expiry
+            except ValueError:  # expired between add and incr: a new window
+                cache.set(key, 1, timeout=window)
+    except UNREACHABLE as exc:
+        logger.warning("login throttle: cache unreachable, failure not counted (%s)", exc)
+
+
+def record_success(*, request: HttpRequest, username: str) -> None:
+    """A successful login clears its username's failures."""
+    user_key, _ = _keys(username=username, address=client_address(request))
+    try:
+        _cache().delete(user_key)
+    except UNREACHABLE as exc:
+        logger.warning("login throttle: cache unreachable, failures not cleared (%s)", exc)
+
+
+class _ThrottledFormMixin:
+    """For ``AuthenticationForm`` subclasses: refuse a throttled login before authenticating,
+    count a failed one, clear the username's count after a good one."""
+
+    request: HttpRequest | None
+    cleaned_data: dict[str, Any]
+    throttled: Lockout | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.cleaned_data.get("username") or "")
+        request = self.request
+        if request is None or not username:
+            return super().clean()  # type: ignore[misc]
+        self.throttled = lockout(request=request, username=username)
+        if self.throttled is not None:
+            raise ValidationError(self.throttled.message, code="throttled")
+        try:
+            cleaned = super().clean()  # type: ignore[misc]
+        except ValidationError as exc:
+            if any(error.code == "invalid_login" for error in exc.error_list):
+                record_failure(request=request, username=username)
+            raise
+        record_success(request=request, username=username)
+        return cleaned
+
+
+class ThrottledAuthenticationForm(_ThrottledFormMixin, AuthenticationForm):
+    """The login page's form."""
+
+
+class ThrottledAdminAuthenticationForm(_ThrottledFormMixin, AdminAuthenticationForm):
+    """The admin login's form (``admin.site.login_form``)."""
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """``LoginView`` with the throttled form; a refused login answers 429 with ``Retry-After``."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return mark_throttled(super().form_invalid(form), form)
+
+
+def mark_throttled(response: HttpResponse, form: Any) -> HttpResponse:
+    """A login page answered to a throttled form: status 429 and ``Retry-After``."""
+    throttled = getattr(form, "throttled", None)
+    if throttled is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(throttled.retry_after)
+    return response
