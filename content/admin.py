@@ -63,6 +63,9 @@ class MetadataFilter(admin.SimpleListFilter):
 
 @admin.register(Document)
 class DocumentAdmin(WorkspaceScopedAdmin):
+    class Media:
+        css = {"all": ("content/admin/metadata_filter.css",)}
+
     list_display = ("title", "external_id", "workspace", "status", "content_type", "embedding_model", "chunk_count")
     list_filter = (
         "status",

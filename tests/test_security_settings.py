@@ -46,6 +46,35 @@ def test_responses_carry_the_security_headers(client, user):
         assert page["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def csp_directives(header: str) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in header.split(";") if part.strip())
+
+
+@pytest.mark.django_db
+def test_every_kind_of_response_carries_the_content_security_policy(client, user, workspace):
+    client.force_login(user)
+    pages = [client.get(reverse("login")), client.get(reverse("healthz")), client.get("/admin/")]
+    pages += [client.get(reverse("home")), client.get("/no/such/page/")]
+    for page in pages:
+        directives = csp_directives(page["Content-Security-Policy"])
+        assert {name: directives.get(name) for name in CSP} == CSP, page.request["PATH_INFO"]
+        assert "unsafe-inline" not in page["Content-Security-Policy"]
+        assert "unsafe-eval" not in page["Content-Security-Policy"]
+
+
 OFF_SITE = ["https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"]
 
 

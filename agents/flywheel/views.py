@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -17,6 +19,11 @@ from agents.flywheel.forms import AnalyticsForm, FeedbackForm
 from core.permissions import WRITE_ROLES, has_role, workspace_required
 
 DEFAULT_DAYS = 30
+
+#: What plotly.js needs beyond the site's Content-Security-Policy (core/settings/security.py): it
+#: adds its stylesheet as <style> elements and probes WebP support with a data: image. Style
+#: attributes and every script stay 'self' only.
+PLOTLY_CSP = {"style-src-elem": [SELF, UNSAFE_INLINE], "img-src": ["data:"]}
 
 agents_page = workspace_required(
     section="Agents", explanation="Agents live in a workspace, and you are not a member of any."
@@ -55,6 +62,7 @@ def event_feedback(request: HttpRequest, event_id: int) -> HttpResponse:
     )
 
 
+@csp_update(PLOTLY_CSP)
 @agents_page
 def analytics(request: HttpRequest) -> HttpResponse:
     """Per-agent charts of the daily metrics (any member of the workspace may read them)."""

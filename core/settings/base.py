@@ -55,8 +55,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # the policy: core/settings/security.py
     "core.middleware.WorkspaceMiddleware",
 ]
+if env_list("STRATA_CSP_FRAME_ANCESTORS", []):  # pages may be framed by those origins (CSP frame-ancestors)
+    MIDDLEWARE.remove("django.middleware.clickjacking.XFrameOptionsMiddleware")
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"

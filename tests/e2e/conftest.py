@@ -1,6 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser).
 
-Skipped where Chromium or Playwright is missing, except under CI (tests/optional.py)."""
+Skipped where Chromium or Playwright is missing, except under CI (tests/optional.py). Every page
+of ``browser_page`` (and of ``watch_csp``) is watched for Content-Security-Policy violations: a
+test whose pages broke the policy fails at teardown, naming them."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import pytest
 from django.db import connections
 
+from tests.e2e.helpers import watch_csp
 from tests.optional import require_chromium, require_module
 
 # Playwright's sync API runs an event loop in this thread; Django must still allow DB calls here.
@@ -45,4 +48,7 @@ def browser():
 
 @pytest.fixture
 def browser_page(browser):
-    return browser.new_page()
+    page = browser.new_page()
+    violations = watch_csp(page)
+    yield page
+    assert not violations, f"Content-Security-Policy violations: {violations}"

@@ -16,3 +16,24 @@ def log_in(page: Any, base_url: str, username: str = "alice", password: str = "p
 def horizontal_overflow(page: Any) -> int:
     """How many CSS pixels the page is wider than the viewport (0: nothing to scroll sideways)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def watch_csp(page: Any) -> list[str]:
+    """The Content-Security-Policy violations of every document ``page`` loads from now on (its
+    ``securitypolicyviolation`` events and Chromium's console errors about the policy), as a list
+    that fills while the page is used."""
+    violations: list[str] = []
+    page.expose_function("__strataCspViolation", lambda text: violations.append(str(text)))
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (e) => window.__strataCspViolation(
+             `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));"""
+    )
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return violations

@@ -20,9 +20,9 @@ def ask(page, text: str) -> None:
     before = page.locator("li.message.assistant[data-done='1']").count()
     page.fill("#chat-text", text)
     page.click("#chat-form button[type=submit]")
-    page.wait_for_function(
-        "n => document.querySelectorAll(\"li.message.assistant[data-done='1']\").length > n", arg=before
-    )
+    # a locator, not wait_for_function: Playwright polls those with eval(), which the page's
+    # Content-Security-Policy refuses
+    page.locator("li.message.assistant[data-done='1']").nth(before).wait_for()
 
 
 def test_chat_page_streams_the_answer_with_citations(live_server, user, workspace, browser_page):

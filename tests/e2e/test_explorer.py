@@ -18,7 +18,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
     try:
         log_in(page, live_server.url)
         page.goto(f"{live_server.url}/knowledge/explore/?key=app&depth=1")
-        page.wait_for_function("document.getElementById('graph').dataset.nodes === '3'", timeout=15000)
+        page.locator("#graph[data-nodes='3']").wait_for(state="attached", timeout=15000)  # (CSP: no eval)
         assert page.evaluate("typeof vis") == "object"  # the library loaded from the static files
         ids = page.evaluate("document.getElementById('graph').network.body.data.nodes.getIds()")
         assert sorted(ids) == ["app", "db", "web"]
@@ -32,7 +32,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
                        return [r.left + d.x, r.top + d.y]; }"""
         )
         page.mouse.click(x, y)
-        page.wait_for_function("document.getElementById('graph').dataset.nodes === '4'", timeout=15000)
+        page.locator("#graph[data-nodes='4']").wait_for(state="attached", timeout=15000)
         ids = page.evaluate("document.getElementById('graph').network.body.data.nodes.getIds()")
         assert "http" in ids and "evil" not in ids
         # double click "web": its entity page
@@ -48,9 +48,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
         assert page.locator("h1").inner_text().startswith("Web")
         # a label filter, and a node of another workspace is "not found"
         page.goto(f"{live_server.url}/knowledge/explore/?key=evil")
-        page.wait_for_function(
-            "document.getElementById('graph-status').textContent.includes('no such node')", timeout=15000
-        )
+        page.locator("#graph-status", has_text="no such node").wait_for(timeout=15000)
     finally:
         age = stores.graph()
         for ws in (workspace.id, other_workspace.id):
