@@ -15,26 +15,57 @@ from django.urls import reverse
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def deploy_check(**extra: str) -> subprocess.CompletedProcess:
+def production_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRATA_", "DATABASE_", "REDIS_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="core.settings",
-        DATABASE_URL="postgres://strata:x@127.0.0.1:9/strata",  # never connected to by the check
+        DATABASE_URL="postgres://strata:x@127.0.0.1:9/strata",  # never connected to
         REDIS_URL="redis://127.0.0.1:9/0",
         STRATA_EMBEDDED_AUTOSTART="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
         **extra,
     )
+    return env
+
+
+def deploy_check(**extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=ROOT, env=production_env(**extra), capture_output=True, text=True, timeout=120)
 
 
 def test_the_deployment_check_is_clean_with_the_https_settings():
     https = {"DJANGO_SECURE_COOKIES": "1", "DJANGO_SSL_REDIRECT": "1", "DJANGO_HSTS_SECONDS": "31536000"}
-    done = deploy_check(**https, DJANGO_HSTS_INCLUDE_SUBDOMAINS="1", DJANGO_HSTS_PRELOAD="1")
+    https.update(DJANGO_HSTS_INCLUDE_SUBDOMAINS="1", DJANGO_HSTS_PRELOAD="1")
+    done = deploy_check(**https)
     assert done.returncode == 0, done.stderr + done.stdout
     plain = deploy_check()
     assert plain.returncode == 1 and "security.W012" in plain.stderr + plain.stdout  # cookies not secure
+    # pages framed by a named origin: CSP frame-ancestors instead of X-Frame-Options, still clean
+    framed = deploy_check(**https, STRATA_CSP_FRAME_ANCESTORS="https://intranet.example")
+    assert framed.returncode == 0, framed.stderr + framed.stdout
+
+
+def test_the_policy_can_be_relaxed_for_framing_and_run_report_only():
+    script = (
+        "import django; django.setup(); from django.conf import settings; from csp.utils import build_policy; "
+        "policy = getattr(settings, 'CONTENT_SECURITY_POLICY', None) or settings.CONTENT_SECURITY_POLICY_REPORT_ONLY; "
+        "print(build_policy(config=policy['DIRECTIVES'])); print(hasattr(settings, 'CONTENT_SECURITY_POLICY')); "
+        "print('django.middleware.clickjacking.XFrameOptionsMiddleware' in settings.MIDDLEWARE)"
+    )
+
+    def policy(**extra: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=production_env(**extra), capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    header, enforced, frame_options = policy()
+    assert "frame-ancestors 'none'" in header and enforced == "True" and frame_options == "True"
+    header, enforced, frame_options = policy(STRATA_CSP_FRAME_ANCESTORS="'self',https://intranet.example")
+    assert "frame-ancestors 'self' https://intranet.example" in header and frame_options == "False"
+    header, enforced, frame_options = policy(STRATA_CSP_REPORT_ONLY="1")
+    assert "script-src 'self'" in header and enforced == "False"
 
 
 @pytest.mark.django_db
