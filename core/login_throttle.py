@@ -14,8 +14,9 @@ address, in the Django cache (Redis: shared by every gunicorn worker and host).
 - The client address is ``REMOTE_ADDR``; behind ``STRATA_TRUSTED_PROXIES`` proxies that each
   append to ``X-Forwarded-For`` it is the entry that many places from the right (what the
   outermost trusted proxy saw), never one the client wrote itself.
-- When Redis cannot be reached the throttle lets logins through (logged as a warning): a cache
-  outage must not lock everybody out.
+- When Redis cannot be reached the throttle lets logins through (logged as a warning, once per
+  outage) and does not ask Redis again for ``RETRY_SECONDS``: a cache outage must not lock
+  everybody out, nor make each login wait for a socket timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,9 @@ from core.storage.redis_cache import UNREACHABLE
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "core:login-failures"
+RETRY_SECONDS = 5.0
+
+_down_until = 0.0  # monotonic time until which Redis is not asked (after it was unreachable)
 
 __all__ = [
     "Lockout",
@@ -96,6 +101,17 @@ def _cache() -> Any:
     return caches["default"]
 
 
+def _reachable() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def _unreachable(exc: BaseException, what: str) -> None:
+    global _down_until
+    if _reachable():
+        logger.warning("login throttle: cache unreachable, %s for %.0f s (%s)", what, RETRY_SECONDS, exc)
+    _down_until = time.monotonic() + RETRY_SECONDS
+
+
 def _retry_after(cache: Any, key: str) -> int:
     window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
     ttl = cache.ttl(key) if hasattr(cache, "ttl") else None  # django-redis: seconds left
@@ -104,6 +120,8 @@ def _retry_after(cache: Any, key: str) -> int:
 
 def lockout(*, request: HttpRequest, username: str) -> Lockout | None:
     """The lockout in force for this username or this request's address, if any."""
+    if not _reachable():
+        return None
     user_key, address_key = _keys(username=username, address=client_address(request))
     per_user, per_address = _limits()
     cache = _cache()
@@ -118,12 +136,14 @@ def lockout(*, request: HttpRequest, username: str) -> Lockout | None:
             return None
         return Lockout(retry_after=max(_retry_after(cache, key) for key in over))
     except UNREACHABLE as exc:
-        logger.warning("login throttle: cache unreachable, not throttling (%s)", exc)
+        _unreachable(exc, "not throttling logins")
         return None
 
 
 def record_failure(*, request: HttpRequest, username: str) -> None:
     """Count one failed login against the username and the address."""
+    if not _reachable():
+        return
     window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
     cache = _cache()
     try:
@@ -134,16 +154,18 @@ def record_failure(*, request: HttpRequest, username: str) -> None:
             except ValueError:  # expired between add and incr: a new window
                 cache.set(key, 1, timeout=window)
     except UNREACHABLE as exc:
-        logger.warning("login throttle: cache unreachable, failure not counted (%s)", exc)
+        _unreachable(exc, "not counting failed logins")
 
 
 def record_success(*, request: HttpRequest, username: str) -> None:
     """A successful login clears its username's failures."""
+    if not _reachable():
+        return
     user_key, _ = _keys(username=username, address=client_address(request))
     try:
         _cache().delete(user_key)
     except UNREACHABLE as exc:
-        logger.warning("login throttle: cache unreachable, failures not cleared (%s)", exc)
+        _unreachable(exc, "not clearing failed logins")
 
 
 class _ThrottledFormMixin:
