@@ -60,7 +60,7 @@ def test_explorer_draws_expands_and_opens(live_server, user, workspace, other_wo
 @pytest.mark.django_db(transaction=True)
 def test_knowledge_pages_fit_a_phone(live_server, user, workspace, browser):
     from knowledge.models import Entity
-    from tests.e2e.helpers import horizontal_overflow
+    from tests.e2e.helpers import horizontal_overflow, watch_csp
 
     long = "averyveryverylongpackagename" * 6
     assert not build(workspace.id, edges=[("app", long), (long, "db")]).errors
@@ -68,6 +68,7 @@ def test_knowledge_pages_fit_a_phone(live_server, user, workspace, browser):
     user.is_staff = True
     user.save()
     page = browser.new_page(viewport={"width": 390, "height": 844})
+    violations = watch_csp(page)  # and no page breaks the Content-Security-Policy
     try:
         log_in(page, live_server.url)
         for path in (
@@ -79,6 +80,7 @@ def test_knowledge_pages_fit_a_phone(live_server, user, workspace, browser):
         ):
             page.goto(f"{live_server.url}{path}")
             assert horizontal_overflow(page) == 0, f"{path} scrolls sideways at 390 px"
+        assert not violations, f"Content-Security-Policy violations: {violations}"
     finally:
         stores.graph().cypher(
             "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": workspace.id}, columns=("n",)

@@ -11,7 +11,7 @@ from content.models import Document
 from content.services import IngestItem, document_ingest
 from core import outbox
 from core.models import AuditEntry
-from tests.e2e.helpers import horizontal_overflow, log_in
+from tests.e2e.helpers import horizontal_overflow, log_in, watch_csp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,6 +156,7 @@ def test_no_page_scrolls_sideways_at_390_px(live_server, user, workspace, django
     django_user_model.objects.create_user(username="nowhere", password="pw-nowhere-123")  # no workspace
 
     page = browser.new_page(viewport={"width": 390, "height": 844})
+    violations = watch_csp(page)  # and no page breaks the Content-Security-Policy
     page.goto(f"{live_server.url}/accounts/login/")
     assert horizontal_overflow(page) == 0, "login"
     # the login button sits below the password field, not beside it
@@ -190,3 +191,4 @@ def test_no_page_scrolls_sideways_at_390_px(live_server, user, workspace, django
     for path in ("/", "/content/"):
         other.goto(f"{live_server.url}{path}")
         assert horizontal_overflow(other) == 0, f"no-workspace page {path}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
