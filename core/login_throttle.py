@@ -1,16 +1,18 @@
 """Throttling of failed logins (the login page and the admin's), per username and per client
 address, in the Django cache (Redis: shared by every gunicorn worker and host).
 
-- Each failed login counts once against its username (case-folded) and once against the client
+- Each login attempt counts once against its username (case-folded) and once against the client
   address, in fixed windows of ``STRATA_LOGIN_THROTTLE_WINDOW`` seconds that start at the first
-  failure. Once a username has ``STRATA_LOGIN_FAILURES_PER_USERNAME`` failures, or an address
+  attempt; it is counted (Redis INCR) before its password is checked, so concurrent guesses cannot
+  slip past the limit, and taken off again when it succeeds or is refused unchecked. Once a username has
+  ``STRATA_LOGIN_FAILURES_PER_USERNAME`` failures, or an address
   ``STRATA_LOGIN_FAILURES_PER_ADDRESS``, every login for it is refused (HTTP 429 and a form error)
   until its window ends, without checking the password: a right guess during a lockout looks
   exactly like a wrong one.
 - Unknown usernames count like real ones and get the same message, so the throttle never tells
   whether an account exists.
-- A successful login clears its username's count (the address count runs out with its window:
-  one good account must not buy an address more guesses at others).
+- A successful login clears its username's count (the address's failures run out with its
+  window: one good account must not buy an address more guesses at others).
 - The client address is ``REMOTE_ADDR``; behind ``STRATA_TRUSTED_PROXIES`` proxies that each
   append to ``X-Forwarded-For`` it is the entry that many places from the right (what the
   outermost trusted proxy saw), never one the client wrote itself.
@@ -50,10 +52,9 @@ __all__ = [
     "ThrottledAdminAuthenticationForm",
     "ThrottledAuthenticationForm",
     "ThrottledLoginView",
+    "attempt",
     "client_address",
-    "lockout",
     "mark_throttled",
-    "record_failure",
     "record_success",
 ]
 
@@ -118,59 +119,64 @@ def _retry_after(cache: Any, key: str) -> int:
     return int(ttl) if isinstance(ttl, int) and 0 < ttl <= window else window
 
 
-def lockout(*, request: HttpRequest, username: str) -> Lockout | None:
-    """The lockout in force for this username or this request's address, if any."""
+def attempt(*, request: HttpRequest, username: str) -> Lockout | None:
+    """Count a login attempt against its username and address, before its password is checked;
+    the lockout it runs into, if any. Counting first (Redis INCR, atomic) means that concurrent
+    guesses cannot all pass a check made before any of them was counted."""
     if not _reachable():
         return None
+    window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
     user_key, address_key = _keys(username=username, address=client_address(request))
     per_user, per_address = _limits()
     cache = _cache()
     try:
-        counts = cache.get_many([user_key, address_key])
         over = [
             key
             for key, limit in ((user_key, per_user), (address_key, per_address))
-            if limit > 0 and int(counts.get(key) or 0) >= limit
+            if _count(cache, key, window) > limit > 0
         ]
         if not over:
             return None
+        _uncount(cache, user_key, address_key)  # refused: no password was checked
         return Lockout(retry_after=max(_retry_after(cache, key) for key in over))
     except UNREACHABLE as exc:
         _unreachable(exc, "not throttling logins")
         return None
 
 
-def record_failure(*, request: HttpRequest, username: str) -> None:
-    """Count one failed login against the username and the address."""
-    if not _reachable():
-        return
-    window = int(settings.STRATA_LOGIN_THROTTLE_WINDOW)
-    cache = _cache()
+def _count(cache: Any, key: str, window: int) -> int:
+    cache.add(key, 0, timeout=window)  # the window starts at the first attempt
     try:
-        for key in _keys(username=username, address=client_address(request)):
-            cache.add(key, 0, timeout=window)  # the window starts at the first failure
-            try:
-                cache.incr(key)  # INCRBY keeps the key's expiry
-            except ValueError:  # expired between add and incr: a new window
-                cache.set(key, 1, timeout=window)
-    except UNREACHABLE as exc:
-        _unreachable(exc, "not counting failed logins")
+        return int(cache.incr(key))  # INCRBY keeps the key's expiry
+    except ValueError:  # expired between add and incr: a new window
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def _uncount(cache: Any, *keys: str) -> None:
+    for key in keys:
+        try:
+            cache.decr(key)
+        except ValueError:  # its window ended meanwhile
+            pass
 
 
 def record_success(*, request: HttpRequest, username: str) -> None:
-    """A successful login clears its username's failures."""
+    """A successful login clears its username's count and takes itself off its address's."""
     if not _reachable():
         return
-    user_key, _ = _keys(username=username, address=client_address(request))
+    user_key, address_key = _keys(username=username, address=client_address(request))
+    cache = _cache()
     try:
-        _cache().delete(user_key)
+        cache.delete(user_key)
+        _uncount(cache, address_key)
     except UNREACHABLE as exc:
         _unreachable(exc, "not clearing failed logins")
 
 
 class _ThrottledFormMixin:
-    """For ``AuthenticationForm`` subclasses: refuse a throttled login before authenticating,
-    count a failed one, clear the username's count after a good one."""
+    """For ``AuthenticationForm`` subclasses: count the attempt and refuse it when throttled before
+    authenticating; clear the username's count after a good one."""
 
     request: HttpRequest | None
     cleaned_data: dict[str, Any]
@@ -181,15 +187,10 @@ class _ThrottledFormMixin:
         request = self.request
         if request is None or not username:
             return super().clean()  # type: ignore[misc]
-        self.throttled = lockout(request=request, username=username)
+        self.throttled = attempt(request=request, username=username)
         if self.throttled is not None:
             raise ValidationError(self.throttled.message, code="throttled")
-        try:
-            cleaned = super().clean()  # type: ignore[misc]
-        except ValidationError as exc:
-            if any(error.code == "invalid_login" for error in exc.error_list):
-                record_failure(request=request, username=username)
-            raise
+        cleaned = super().clean()  # type: ignore[misc]  (a failure stays counted)
         record_success(request=request, username=username)
         return cleaned
 

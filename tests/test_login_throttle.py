@@ -5,7 +5,9 @@ account exists, and a successful login clears its username's count."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import caches
@@ -113,6 +115,26 @@ def test_the_counts_live_in_redis_not_in_the_process(client, user):
     caches["default"].close()
     del caches["default"]  # a fresh cache object and connection, as another gunicorn worker has
     assert login(client, "alice", "pw-alice-123").status_code == 429
+
+
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit():
+    """Twenty guesses at once (gunicorn workers, threads): each is counted in Redis before its
+    password is checked, so exactly five get that far."""
+    from django.test import RequestFactory
+
+    from core import login_throttle
+
+    request = RequestFactory().post("/accounts/login/", REMOTE_ADDR="10.0.0.3")
+    start = threading.Barrier(20)
+
+    def guess(_: int) -> bool:
+        start.wait()
+        return login_throttle.attempt(request=request, username="alice") is None
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        checked = sum(pool.map(guess, range(20)))
+    assert checked == 5
+    assert login_throttle.attempt(request=request, username="alice") is not None
 
 
 @override_settings(STRATA_LOGIN_THROTTLE_WINDOW=2)
