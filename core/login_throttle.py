@@ -13,9 +13,9 @@ address, in the Django cache (Redis: shared by every gunicorn worker and host).
   whether an account exists.
 - A successful login clears its username's count (the address's failures run out with its
   window: one good account must not buy an address more guesses at others).
-- The client address is ``REMOTE_ADDR``; behind ``STRATA_TRUSTED_PROXIES`` proxies that each
-  append to ``X-Forwarded-For`` it is the entry that many places from the right (what the
-  outermost trusted proxy saw), never one the client wrote itself.
+- The client address is ``REMOTE_ADDR`` (an IPv6 address counts as its /64); behind
+  ``STRATA_TRUSTED_PROXIES`` proxies that each append to ``X-Forwarded-For`` it is the entry that
+  many places from the right (what the outermost trusted proxy saw), never one the client wrote.
 - When Redis cannot be reached the throttle lets logins through (logged as a warning, once per
   outage) and does not ask Redis again for ``RETRY_SECONDS``: a cache outage must not lock
   everybody out, nor make each login wait for a socket timeout.
@@ -24,6 +24,7 @@ address, in the Django cache (Redis: shared by every gunicorn worker and host).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -88,7 +89,22 @@ def client_address(request: HttpRequest) -> str:
     return forwarded[-hops][:100]
 
 
+def _address_group(address: str) -> str:
+    """What an address counts as: itself, or for IPv6 its /64 (one host usually holds a whole
+    /64, so counting single IPv6 addresses would give it 2**64 fresh counts)."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 def _keys(*, username: str, address: str) -> tuple[str, str]:
+    address = _address_group(address)
     user_digest = hashlib.sha256(username.strip().casefold().encode("utf-8", "surrogatepass")).hexdigest()
     address_digest = hashlib.sha256(address.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{KEY_PREFIX}:user:{user_digest}", f"{KEY_PREFIX}:addr:{address_digest}"

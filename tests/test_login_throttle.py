@@ -80,6 +80,13 @@ def test_twenty_failures_lock_the_address_for_every_username(client, user):
     assert login(client, "alice", "pw-alice-123", address="10.0.0.8").status_code == 302  # another address
 
 
+def test_an_ipv6_host_counts_as_its_64(client, user):
+    for number in range(20):  # one host rotating through its /64
+        login(client, f"guess-{number}", "wrong", address=f"2001:db8:1:2::{number + 1:x}")
+    assert login(client, "alice", "pw-alice-123", address="2001:db8:1:2:ffff::9").status_code == 429
+    assert login(client, "alice", "pw-alice-123", address="2001:db8:1:3::1").status_code == 302  # another /64
+
+
 def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted(client, user):
     for number in range(20):  # a client rotating the header it writes itself gains nothing
         login(client, f"guess-{number}", "wrong", address="10.0.0.7", HTTP_X_FORWARDED_FOR=f"192.0.2.{number}")
