@@ -3,9 +3,9 @@ address, in the Django cache (Redis: shared by every gunicorn worker and host).
 
 - Each login attempt counts once against its username (case-folded) and once against the client
   address, in fixed windows of ``STRATA_LOGIN_THROTTLE_WINDOW`` seconds that start at the first
-  attempt; it is counted (Redis INCR) before its password is checked, so concurrent guesses cannot
-  slip past the limit, and taken off again when it succeeds or is refused unchecked. Once a username has
-  ``STRATA_LOGIN_FAILURES_PER_USERNAME`` failures, or an address
+  attempt. It is counted (Redis INCR) before its password is checked, so concurrent guesses
+  cannot slip past the limit, and taken off again when it succeeds or is refused unchecked.
+  Once a username has ``STRATA_LOGIN_FAILURES_PER_USERNAME`` failures, or an address
   ``STRATA_LOGIN_FAILURES_PER_ADDRESS``, every login for it is refused (HTTP 429 and a form error)
   until its window ends, without checking the password: a right guess during a lockout looks
   exactly like a wrong one.
