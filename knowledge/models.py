@@ -143,15 +143,19 @@ class Relation(models.Model):
     rows (``provenance`` + ``document_id``)."""
 
     # every index costs each imported row its upkeep, so there are only those a query uses (see
-    # Meta): workspace_id leads the unique constraint, so its foreign key gets no index of its own
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Meta): workspace_id leads the unique constraint, so it gets no index of its own. The three
+    # foreign keys have no database constraint: statement-level triggers check them set-based,
+    # and the entity's workspace too (knowledge/integrity.py); the ORM still cascades deletes
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     label = models.CharField(max_length=63)
     source_entity = models.ForeignKey(
-        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     source_document_id = models.BigIntegerField(null=True, blank=True)
     target_entity = models.ForeignKey(
-        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     target_document_id = models.BigIntegerField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
