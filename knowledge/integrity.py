@@ -22,9 +22,10 @@ these triggers check the same references once per statement, set-based (knowledg
   transaction) work as before, and a raw DELETE that would orphan relations still fails. An
   AFTER TRUNCATE trigger refuses a TRUNCATE that would leave orphans.
 
-Statements that read transition tables run through EXECUTE: each is planned with the
-statement's real row counts (a cached plan from a one-row insert would probe a 20,000-row batch
-by nested loops, and one from a batch would scan the entity table for a single row).
+A statement of more than ``SMALL_STATEMENT`` rows is checked through EXECUTE, so it is planned
+with its real row counts (a plan cached from a one-row insert would join a 20,000-row batch by
+nested loops); a smaller one (the ORM's one-row writes) by one cached index probe per reference,
+as a foreign key checks each row.
 
 Change this SQL only together with a new migration that runs it again.
 """
