@@ -192,9 +192,9 @@ def _measure_mode(
     workspace_id: int, queries: list[str], texts: list[str], mode: str, runtime: str, embedder: Any, backend: int | None
 ) -> bool:
     wall, cpu, db_cpu = [], [], []
-    # every query is encoded afresh: its cached embedding (by model and text) is dropped first
+    # every query is encoded afresh: its cached embedding (the workspace's, by model and text) is dropped first
     for text in texts:
-        stores.cache().delete(semantic.query_cache_key(embedder, embedder.model, text))
+        stores.cache().delete(semantic.query_cache_key(embedder, embedder.model, text, workspace_id=workspace_id))
     for query in queries:
         backend_before = _backend_cpu_seconds(backend) if backend else 0.0
         started, cpu_started = time.perf_counter(), time.process_time()

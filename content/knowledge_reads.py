@@ -86,4 +86,4 @@ def embed_question(*, workspace_id: int, text: str) -> tuple[str, np.ndarray] | 
     if found is None:
         return None
     embedder, model = found
-    return model, query_vector(embedder, model, parse_query(text).text or text)
+    return model, query_vector(embedder, model, parse_query(text).text or text, workspace_id=int(workspace_id))

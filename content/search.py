@@ -307,7 +307,7 @@ def search_results(
         else:
             pool = min(max(limit * 3, int(settings.STRATA_SEARCH_FUSION_POOL)), _MAX_POOL)
             # the query is embedded in the background while PostgreSQL ranks the full text
-            vector = query_vector_soon(resolved, parsed.text) if OVERLAP_ENCODING else None
+            vector = query_vector_soon(resolved, parsed.text, workspace_id=workspace_id) if OVERLAP_ENCODING else None
             lexical = _fulltext_ranked(**args, limit=pool)
             semantic = semantic_ranked(**args, limit=pool, resolved=resolved, vector=vector)
             ranked = fusion.fuse(

@@ -1,5 +1,5 @@
 """Semantic ranking of a workspace's chunks: the query embedded with the workspace's own model
-(cached in Redis by model and text), its nearest chunk vectors, and the model's relevance floor.
+(cached in Redis per workspace, by model and text), its nearest chunk vectors, and the model's relevance floor.
 
 The relevance floor: a hit under the model's floor is noise for that model unless it shares a
 word with the query, so a query that matches no word and nothing close in meaning finds nothing. Hits that break the
@@ -43,17 +43,21 @@ def workspace_floor(*, workspace_id: int, model: str) -> float:
     return relevance_floor(resolved[0]) if resolved else 0.0
 
 
-def query_cache_key(embedder: Any, model: str, text: str) -> str:
-    """Where the query's embedding is cached: by model and text (and the embedder's
-    ``query_cache_tag`` when its query vectors differ from the model's own, e.g. MiniLM's int8 graph)."""
+def query_cache_key(embedder: Any, model: str, text: str, *, workspace_id: int) -> str:
+    """Where the query's embedding is cached: per workspace, by model and text (and the embedder's
+    ``query_cache_tag`` when its query vectors differ from the model's own, e.g. MiniLM's int8 graph).
+
+    The workspace is part of the key so that a hit (no model call: many ms faster) tells nobody
+    what another workspace searched."""
     tag = getattr(embedder, "query_cache_tag", "")
     parts = (model, tag, text) if tag else (model, text)
-    return stores.cache_key("query-embedding", *parts)
+    return stores.cache_key("query-embedding", int(workspace_id), *parts)
 
 
-def query_vector(embedder: Any, model: str, text: str) -> np.ndarray:
-    """The query's embedding, cached in Redis by (model, text) for STRATA_QUERY_EMBEDDING_CACHE_SECONDS."""
-    key = query_cache_key(embedder, model, text)
+def query_vector(embedder: Any, model: str, text: str, *, workspace_id: int) -> np.ndarray:
+    """The query's embedding, cached in Redis per workspace by (model, text) for
+    STRATA_QUERY_EMBEDDING_CACHE_SECONDS."""
+    key = query_cache_key(embedder, model, text, workspace_id=workspace_id)
     cache = stores.cache()
     cached = cache.get(key)
     if isinstance(cached, bytes) and len(cached) == 4 * embedder.dimension:
@@ -69,13 +73,13 @@ def query_vector(embedder: Any, model: str, text: str) -> np.ndarray:
 _ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strata-query-encoder")
 
 
-def query_vector_soon(resolved: tuple[Any, str] | None, text: str) -> Future | None:
+def query_vector_soon(resolved: tuple[Any, str] | None, text: str, *, workspace_id: int) -> Future | None:
     """Start embedding ``text`` with the workspace's embedder (``query_embedder``'s answer) in the
     background; ``semantic_ranked(vector=...)`` waits for it."""
     if resolved is None:
         return None
     embedder, model = resolved
-    return _ENCODERS.submit(query_vector, embedder, model, text)
+    return _ENCODERS.submit(query_vector, embedder, model, text, workspace_id=int(workspace_id))
 
 
 def semantic_ranked(
@@ -97,7 +101,11 @@ def semantic_ranked(
         return []
     embedder, model = resolved
     try:
-        query = vector.result() if vector is not None else query_vector(embedder, model, parsed.text)
+        query = (
+            vector.result()
+            if vector is not None
+            else query_vector(embedder, model, parsed.text, workspace_id=workspace_id)
+        )
     except EmbeddingError as exc:
         raise SearchModelMismatch(
             f"could not embed the query with this workspace's model {model!r}: {exc} (full-text search still works)"

@@ -369,9 +369,10 @@ def test_minilm_queries_on_onnx_runtime_match_torch(settings, tmp_path, monkeypa
     for got, expected in zip(vectors, torch_vectors, strict=True):
         assert got.dtype == np.float32 and not got[384:].any()
         assert 0.97 <= float(got @ expected) < 1 - 1e-6  # near, and not the same vector
-    assert semantic.query_cache_key(int8, int8.model, texts[0]) != semantic.query_cache_key(onnx, onnx.model, texts[0])
-    assert semantic.query_cache_key(onnx, onnx.model, texts[0]) == stores.cache_key(
-        "query-embedding", onnx.model, texts[0]
+    int8_key = semantic.query_cache_key(int8, int8.model, texts[0], workspace_id=1)
+    assert int8_key != semantic.query_cache_key(onnx, onnx.model, texts[0], workspace_id=1)
+    assert semantic.query_cache_key(onnx, onnx.model, texts[0], workspace_id=1) == stores.cache_key(
+        "query-embedding", 1, onnx.model, texts[0]
     )  # fp32 ONNX and torch share their entries, as before
 
 

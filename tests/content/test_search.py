@@ -401,15 +401,49 @@ def test_hits_say_which_words_matched_and_how_similar(workspace, mail):
     assert top.match_summary.startswith("2 of 3 words · ") and top.match_summary.endswith("% similar in meaning")
 
 
-def test_query_embeddings_are_cached_by_model_and_text(workspace, mail):
+def test_query_embeddings_are_cached_per_workspace_by_model_and_text(workspace, mail):
     from content.embeddings import get_embedder
 
     embedder = get_embedder("hashing")
-    first = semantic.query_vector(embedder, embedder.model, "a cached query")
-    key = stores.cache_key("query-embedding", embedder.model, "a cached query")
+    first = semantic.query_vector(embedder, embedder.model, "a cached query", workspace_id=workspace.pk)
+    key = stores.cache_key("query-embedding", workspace.pk, embedder.model, "a cached query")
     assert stores.cache().get(key) == first.tobytes()
     stores.cache().set(key, np.ones(embedder.dimension, dtype=np.float32).tobytes())
-    assert semantic.query_vector(embedder, embedder.model, "a cached query").tolist() == [1.0] * embedder.dimension
+    again = semantic.query_vector(embedder, embedder.model, "a cached query", workspace_id=workspace.pk)
+    assert again.tolist() == [1.0] * embedder.dimension
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_one_workspace_cannot_tell_by_timing_what_another_searched(workspace, other_workspace, openai_settings, mode):
+    """The query-embedding cache is per workspace: B's first search of A's query text runs the
+    model (a miss, as slow as any new query), while A's repeat is served from Redis."""
+    import uuid
+
+    api = openai_settings
+    for ws in (workspace, other_workspace):
+        ingest(ws.pk, IngestItem("heron", "Herons", "Grey herons stalk fish in the pond."))
+    query = f"grey herons {uuid.uuid4().hex}"  # never searched before, whatever Redis still holds
+
+    def model_calls() -> int:
+        return sum(1 for r in api.requests if r["json"]["input"] == [query])
+
+    def search(ws) -> None:
+        selectors.search(workspace_id=ws.pk, query=query, mode=mode, use_cache=False)
+
+    search(workspace)
+    assert model_calls() == 1
+    search(workspace)
+    assert model_calls() == 1  # A's repeat: a hit
+    search(other_workspace)
+    assert model_calls() == 2  # B's first search of A's text: a miss, the model runs
+    search(other_workspace)
+    selectors.embed_question(workspace_id=other_workspace.pk, text=query)  # questions share the cache
+    assert model_calls() == 2
+    key_a, key_b = (
+        semantic.query_cache_key(*semantic.query_embedder(workspace_id=ws.pk), query, workspace_id=ws.pk)
+        for ws in (workspace, other_workspace)
+    )
+    assert key_a != key_b and stores.cache().get(key_a) and stores.cache().get(key_b)
 
 
 def test_hybrid_gives_the_same_hits_whether_the_query_is_embedded_alongside_full_text_or_before(
