@@ -71,7 +71,7 @@ STRATA_SEARCH_FUSION_POOL = env_int("STRATA_SEARCH_FUSION_POOL", 30)
 # Relevance floors by embedding model, overriding the model's calibrated floor: a JSON object
 # such as {"hashing-1536-v2": 0.2}.
 STRATA_RELEVANCE_FLOORS = json.loads(os.environ.get("STRATA_RELEVANCE_FLOORS") or "{}")
-# Query embeddings are cached in Redis by (model, text) for this long (seconds).
+# Query embeddings are cached in Redis per workspace, by (model, text), for this long (seconds).
 STRATA_QUERY_EMBEDDING_CACHE_SECONDS = env_int("STRATA_QUERY_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
 # Threads for encoding one query with sentence-transformers (batches use torch's default).
 STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS = env_int("STRATA_SENTENCE_TRANSFORMERS_QUERY_THREADS", 1)
