@@ -183,7 +183,8 @@ def measure(workspace_id: int, queries: list[str], provider: str, runtimes: list
     for mode in ("semantic", "fulltext", "hybrid"):
         for runtime, encoder in encoders.items() if mode != "fulltext" else [("", None)]:
             if isinstance(embedder, CachingEmbedder) and encoder is not None:
-                embedder.query_encoder = encoder
+                # (another provider's only "encoder" is this wrapper itself: it must not wrap itself)
+                embedder.query_encoder = encoder if encoder is not embedder else None
             ok &= _measure_mode(workspace_id, queries, texts, mode, runtime, embedder, backend if local else None)
     return ok
 
