@@ -1,9 +1,9 @@
 """Memory recall: the agent's memories (for this user, and those for everyone) closest in
 meaning to a query, weighted by recency.
 
-Bounded whatever the number of memories: one query embedding (cached per workspace by model and text), one vector
-search (the agent's memories for the user and for everyone: k nearest, filtered on indexed
-fields), one row read of the hits. Score: ``(1 - w) x similarity + w x 0.5 ** (age in
+Bounded whatever the number of memories: one query embedding (cached per workspace, by model
+and text), one vector search (the agent's memories for the user and for everyone: k nearest,
+filtered on indexed fields), one row read of the hits. Score: ``(1 - w) x similarity + w x 0.5 ** (age in
 days / half-life)`` with ``w = STRATA_AGENTS_MEMORY_RECENCY_WEIGHT``; hits less similar than
 ``STRATA_AGENTS_MEMORY_MIN_SIMILARITY`` are dropped."""
 

@@ -1,5 +1,6 @@
 """Semantic ranking of a workspace's chunks: the query embedded with the workspace's own model
-(cached in Redis per workspace, by model and text), its nearest chunk vectors, and the model's relevance floor.
+(cached in Redis per workspace, by model and text), its nearest chunk vectors, and the model's
+relevance floor.
 
 The relevance floor: a hit under the model's floor is noise for that model unless it shares a
 word with the query, so a query that matches no word and nothing close in meaning finds nothing. Hits that break the
