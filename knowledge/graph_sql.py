@@ -33,10 +33,24 @@ _SAME_ROWS = (
     "r.workspace_id = %(ws)s AND r.label = {0}.label AND r.source_entity_id = {0}.se AND r.target_entity_id = {0}.te"
 )
 
+# the relation rows an event names by id ranges (writes.RelationRanges), each range walked on
+# the primary key
+_IN_RANGES = (
+    "unnest(%(firsts)s::bigint[], %(lasts)s::bigint[]) g(first, last) "
+    "JOIN knowledge_relation r ON r.id BETWEEN g.first AND g.last AND r.workspace_id = %(ws)s"
+)
+RANGE_TRIPLES = f"""
+SELECT DISTINCT r.label, r.source_entity_id, r.source_document_id, r.target_entity_id, r.target_document_id
+FROM {_IN_RANGES}
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
 EDGES = f"""
 WITH t AS (
   SELECT x ->> 0 AS label, (x ->> 2)::bigint AS se, (x ->> 4)::bigint AS te
   FROM jsonb_array_elements(%(edges)s::jsonb) x WHERE x ->> 1 = 'e' AND x ->> 3 = 'e'
+  UNION
+  SELECT r.label, r.source_entity_id, r.target_entity_id FROM {_IN_RANGES}
+  WHERE r.source_entity_id IS NOT NULL AND r.target_entity_id IS NOT NULL
 ), agg AS (
   SELECT t.label, t.se, t.te, sum(r.weight) AS weight, count(*) AS rows,
     (array_agg(r.properties ORDER BY r.id))[1] AS props, array_agg(DISTINCT r.provenance) AS provenance

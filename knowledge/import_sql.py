@@ -40,10 +40,12 @@ TABLES = (
     "merged boolean DEFAULT false)",
     "CREATE TEMP TABLE strata_import_triples (label text, se bigint, sd bigint, te bigint, td bigint, "
     "weight float8, props jsonb)",
+    "CREATE TEMP TABLE strata_import_written (id bigint, label text, se bigint, sd bigint, te bigint, td bigint)",
 )
 TEMP_TABLES = (
     "pg_temp.strata_import_lines, pg_temp.strata_import_items, pg_temp.strata_import_text, "
-    "pg_temp.strata_import_docs, pg_temp.strata_import_ids, pg_temp.strata_import_triples"
+    "pg_temp.strata_import_docs, pg_temp.strata_import_ids, pg_temp.strata_import_triples, "
+    "pg_temp.strata_import_written"
 )
 
 _WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # bytes.strip()'s whitespace
@@ -207,17 +209,36 @@ WITH merged AS (
 INSERT INTO strata_import_ids (key, id, node, new, merged) SELECT key, id, true, false, merged FROM up
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
-# the edges' entity ends no node line of the batch named, with their ids where they exist
+# the edges' entity ends no node line of the batch named, with the ids the committed rows give
+# them (prepare, before the batch's transaction: ``VALIDATE_ENDS`` checks them in it)
 ENDS = """
-INSERT INTO strata_import_ids (key, id, node, new)
-SELECT DISTINCT v.k, NULL::bigint, false, false
-FROM strata_import_items i CROSS JOIN LATERAL (VALUES (i.source), (i.target)) v(k)
-WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
-  AND NOT EXISTS (SELECT 1 FROM strata_import_ids x WHERE x.key = v.k)
+INSERT INTO strata_import_ids (key, id, node, new, merged)
+SELECT v.k, coalesce(e.merged_into_id, e.id), false, false, coalesce(e.merged_into_id IS NOT NULL, false)
+FROM (
+  SELECT DISTINCT v.k FROM strata_import_items i CROSS JOIN LATERAL (VALUES (i.source), (i.target)) v(k)
+  WHERE i.err IS NULL AND i.kind = 'edge' AND NOT starts_with(v.k, 'doc:')
+    AND NOT EXISTS (SELECT 1 FROM strata_import_items n WHERE n.err IS NULL AND n.kind = 'node' AND n.key = v.k)
+) v
+LEFT JOIN knowledge_entity e ON e.workspace_id = %(ws)s AND e.key = v.k
 """
+# in the batch's transaction (the workspace locked): an end found before whose entity is gone,
+# merged (its id was the survivor's) or another key's now is looked up again (ENDS_FOUND), so
+# every id is what the rows say under the lock; a found end costs one primary-key probe
+VALIDATE_ENDS = """
+UPDATE strata_import_ids x SET id = NULL, merged = false
+WHERE NOT x.node AND x.id IS NOT NULL AND NOT EXISTS (
+  SELECT 1 FROM knowledge_entity e
+  WHERE e.id = x.id AND e.workspace_id = %(ws)s AND e.key = x.key AND e.merged_into_id IS NULL
+)
+"""
+# (a lateral probe per end not found yet: usually none, and a join would scan every entity)
 ENDS_FOUND = """
-UPDATE strata_import_ids x SET id = coalesce(e.merged_into_id, e.id), merged = e.merged_into_id IS NOT NULL
-FROM knowledge_entity e WHERE x.id IS NULL AND e.workspace_id = %(ws)s AND e.key = x.key
+UPDATE strata_import_ids x SET id = f.id, merged = f.merged
+FROM strata_import_ids y CROSS JOIN LATERAL (
+  SELECT coalesce(e.merged_into_id, e.id) AS id, e.merged_into_id IS NOT NULL AS merged
+  FROM knowledge_entity e WHERE e.workspace_id = %(ws)s AND e.key = y.key
+) f
+WHERE y.id IS NULL AND x.key = y.key
 """
 # and the bare entities created for the others
 ENDS_ADDED = f"""
@@ -268,30 +289,48 @@ SELECT l.label, l.se, l.sd, l.te, l.td, l.weight,
 FROM last l
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
+# the rows written (inserted, or updated because their weight or properties changed) are kept:
+# the event names them by ranges of ids, not one by one (EVENT_LISTS)
 UPSERT_RELATIONS = """
-INSERT INTO knowledge_relation AS r (workspace_id, label, source_entity_id, source_document_id, target_entity_id,
-  target_document_id, properties, weight, provenance, document_id, created_at)
-SELECT %(ws)s, label, se, sd, te, td, props, weight, %(origin)s, NULL, now() FROM strata_import_triples
-ON CONFLICT ON CONSTRAINT knowledge_relation_unique DO UPDATE
-SET weight = EXCLUDED.weight, properties = EXCLUDED.properties
-WHERE (r.weight, r.properties) IS DISTINCT FROM (EXCLUDED.weight, EXCLUDED.properties)
+WITH up AS (
+  INSERT INTO knowledge_relation AS r (workspace_id, label, source_entity_id, source_document_id, target_entity_id,
+    target_document_id, properties, weight, provenance, document_id, created_at)
+  SELECT %(ws)s, label, se, sd, te, td, props, weight, %(origin)s, NULL, now() FROM strata_import_triples
+  ON CONFLICT ON CONSTRAINT knowledge_relation_unique DO UPDATE
+  SET weight = EXCLUDED.weight, properties = EXCLUDED.properties
+  WHERE (r.weight, r.properties) IS DISTINCT FROM (EXCLUDED.weight, EXCLUDED.properties)
+  RETURNING r.id, r.label, r.source_entity_id, r.source_document_id, r.target_entity_id, r.target_document_id
+)
+INSERT INTO strata_import_written (id, label, se, sd, te, td) SELECT * FROM up
 """
 
+_UNCHANGED = """NOT EXISTS (SELECT 1 FROM strata_import_written w WHERE w.label = t.label
+  AND coalesce(w.se, -1) = coalesce(t.se, -1) AND coalesce(w.sd, -1) = coalesce(t.sd, -1)
+  AND coalesce(w.te, -1) = coalesce(t.te, -1) AND coalesce(w.td, -1) = coalesce(t.td, -1))"""
 
-# the graph-changed event's lists, as publish_graph_change builds them (distinct, sorted like
-# Python's tuples: "d" before "e", strings by code point)
-EVENT_LISTS = """
+# the graph-changed event's lists (publish_graph_payload): the edges whose rows the batch wrote
+# as ranges of their ids ([first, last] of each run of consecutive ids: an import's new rows
+# take consecutive ids, so a batch is a few ranges), with their count and labels; the batch's
+# other edges (rows unchanged) listed as publish_graph_change lists edges (distinct, sorted like
+# Python's tuples: "d" before "e", strings by code point), and the entities and documents named
+EVENT_LISTS = f"""
 SELECT
   (SELECT coalesce(jsonb_agg(jsonb_build_array(label, CASE WHEN se IS NULL THEN 'd' ELSE 'e' END, coalesce(se, sd),
       CASE WHEN te IS NULL THEN 'd' ELSE 'e' END, coalesce(te, td))
     ORDER BY label COLLATE "C", se IS NOT NULL, coalesce(se, sd), te IS NOT NULL, coalesce(te, td)), '[]')
-   FROM strata_import_triples)::text,
+   FROM strata_import_triples t WHERE {_UNCHANGED})::text,
   (SELECT coalesce(jsonb_agg(jsonb_build_array(id, key) ORDER BY id, key COLLATE "C"), '[]')
    FROM strata_import_ids WHERE node OR new)::text,
   (SELECT coalesce(jsonb_agg(d ORDER BY d), '[]') FROM (
     SELECT sd AS d FROM strata_import_triples WHERE sd IS NOT NULL
-    UNION SELECT td FROM strata_import_triples WHERE td IS NOT NULL) docs)::text
-"""
+    UNION SELECT td FROM strata_import_triples WHERE td IS NOT NULL) docs)::text,
+  (SELECT coalesce(jsonb_agg(jsonb_build_array(first, last) ORDER BY first), '[]') FROM (
+    SELECT min(id) AS first, max(id) AS last FROM (
+      SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM strata_import_written) w
+    GROUP BY run) ranges)::text,
+  (SELECT count(*) FROM strata_import_written),
+  (SELECT coalesce(jsonb_agg(DISTINCT label ORDER BY label), '[]') FROM strata_import_written)::text
+"""  # noqa: S608 (constant fragments)
 
 
 def cursor() -> Any:

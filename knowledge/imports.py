@@ -199,7 +199,7 @@ def _prepare(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[
     data = _stage(chunk, name, first, errors)
     cursor.execute(
         "TRUNCATE strata_import_lines, strata_import_items, strata_import_ids, strata_import_triples, "
-        "strata_import_docs, strata_import_text RESTART IDENTITY"
+        "strata_import_docs, strata_import_text, strata_import_written RESTART IDENTITY"
     )
     with cursor.copy("COPY strata_import_lines (raw) FROM STDIN") as copy:
         copy.write(data)
@@ -246,6 +246,8 @@ def _prepare(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[
     for n, key in [*missing, *cursor.fetchall()]:
         number = first + n - 1
         errors[number] = f"{name}:{number}: no document with external id {key[prefix:]!r} in this workspace"
+    cursor.execute(import_sql.ENDS, {"ws": int(workspace_id)})
+    cursor.execute("ANALYZE strata_import_ids")
     cursor.execute(
         "SELECT array(SELECT DISTINCT type FROM strata_import_items WHERE err IS NULL AND kind = 'node'), "
         "array(SELECT DISTINCT label FROM strata_import_items WHERE err IS NULL AND kind = 'edge')"
@@ -265,17 +267,22 @@ def _write(cursor: Any, batch: _Prepared) -> _Written:
         params.update(type_names=list(types), type_ids=[t.pk for t in types.values()], concept=types["concept"].pk)
         cursor.execute(import_sql.UPSERT_NODES, params)
         nodes = cursor.rowcount
-        cursor.execute(import_sql.ENDS)
-        cursor.execute("ANALYZE strata_import_ids")
+        cursor.execute(import_sql.VALIDATE_ENDS, params)
         cursor.execute(import_sql.ENDS_FOUND, params)
         cursor.execute(import_sql.ENDS_ADDED, params)
         cursor.execute(import_sql.TRIPLES)
         edges_written = cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
         cursor.execute(import_sql.EVENT_LISTS)
-        edges, entities, documents = (orjson.loads(text) for text in cursor.fetchone())
+        edges, entities, documents, ranges, rows, labels = cursor.fetchone()
         with graph_sql.staged_import(provenance=PROVENANCE):  # its projection may read the staged rows
-            writes.publish_graph_payload(workspace_id=workspace_id, edges=edges, entities=entities, documents=documents)
+            writes.publish_graph_payload(
+                workspace_id=workspace_id,
+                edges=orjson.loads(edges),
+                entities=orjson.loads(entities),
+                documents=orjson.loads(documents),
+                relations=writes.RelationRanges(orjson.loads(ranges), rows, orjson.loads(labels)),
+            )
     errors = [batch.errors[n] for n in sorted(batch.errors)]
     return _Written(batch.size, nodes, edges_written, errors, batch.labels)
 

@@ -85,7 +85,25 @@ def document_node(workspace_id: int, document_id: int) -> Node:
 
 
 def _triples(payload: dict[str, Any]) -> list[Triple]:
-    return [(label, (sk, int(sv)), (tk, int(tv))) for label, sk, sv, tk, tv in payload.get("edges") or []]
+    """The edges an event names: listed, and those of the relation rows it names by id ranges
+    (the rows there now: a row deleted since was named by its deleter's event too)."""
+    triples = [(label, (sk, int(sv)), (tk, int(tv))) for label, sk, sv, tk, tv in payload.get("edges") or []]
+    ranges = payload.get("relations") or []
+    if ranges:
+        with connection.cursor() as cursor:
+            cursor.execute(graph_sql.RANGE_TRIPLES, _range_params(int(payload["workspace_id"]), ranges))
+            for label, se, sd, te, td in cursor.fetchall():
+                source = ("e", se) if se is not None else ("d", sd)
+                triples.append((label, source, ("e", te) if te is not None else ("d", td)))
+    return sorted(set(triples))
+
+
+def _range_params(workspace_id: int, ranges: list[list[int]]) -> dict[str, Any]:
+    return {
+        "ws": workspace_id,
+        "firsts": int_array([int(first) for first, _ in ranges]),
+        "lasts": int_array([int(last) for _, last in ranges]),
+    }
 
 
 @projection(EVENT_GRAPH_CHANGED, name="knowledge.project_graph", app=stores.APP, kind="graph")
@@ -95,7 +113,7 @@ def project_graph(event: OutboxEvent, store: GraphStore) -> None:
     edges = payload.get("edges") or []
     store.define_node_label(stores.ENTITY_LABEL)
     store.define_node_label(stores.DOCUMENT_LABEL)
-    for label in sorted({edge[0] for edge in edges}):
+    for label in sorted({edge[0] for edge in edges} | set(payload.get("relation_labels") or [])):
         store.define_edge_type(label)
     if _project_in_database(store, workspace_id, payload):
         return
@@ -114,11 +132,11 @@ def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str
         return False
     named, edges = payload.get("entities") or [], payload.get("edges") or []
     params = {
-        "ws": workspace_id,
         "prefix": stores.prefix(workspace_id),
         "entity": stores.ENTITY_LABEL,
         "named": orjson.dumps(named).decode(),
         "edges": orjson.dumps(edges).decode(),
+        **_range_params(workspace_id, payload.get("relations") or []),
     }
     edges_query = graph_sql.EDGES
     origin = graph_sql.staged_provenance()
@@ -133,7 +151,7 @@ def _project_in_database(store: GraphStore, workspace_id: int, payload: dict[str
         loaded = load(nodes=graph_sql.NODES, edges=edges_query, params=params)
     except (NodeNotFound, DatabaseError):  # an end without its node, a value the store refuses
         return False
-    return loaded == (len({int(pk) for pk, _ in named}), len(edges))
+    return loaded == (len({int(pk) for pk, _ in named}), len(edges) + int(payload.get("relation_rows") or 0))
 
 
 def _project(store: GraphStore, workspace_id: int, payload: dict[str, Any], triples: list[Triple]) -> None:

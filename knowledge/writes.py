@@ -152,18 +152,41 @@ def publish_graph_change(
     )
 
 
+@dataclass(frozen=True)
+class RelationRanges:
+    """Relation rows an event names by id (``[first, last]`` ranges of consecutive ids: a bulk
+    write's rows), ``rows`` of them, with these ``labels``: each row is one edge to project
+    (its aggregate over every row of that edge)."""
+
+    ranges: list[list[int]]
+    rows: int
+    labels: list[str]
+
+
 def publish_graph_payload(
-    *, workspace_id: int, edges: list[list[Any]], entities: list[list[Any]], documents: list[int]
+    *,
+    workspace_id: int,
+    edges: list[list[Any]],
+    entities: list[list[Any]],
+    documents: list[int],
+    relations: RelationRanges | None = None,
 ) -> None:
     """``publish_graph_change`` for a caller that built the event's lists itself, as it builds
     them: distinct and sorted, edges as [label, kind, id, kind, id], every document end among
-    the documents (graph_import's set-based path, whose lists come from SQL)."""
-    if edges or entities or documents:
-        outbox_publish(
-            event_type=EVENT_GRAPH_CHANGED,
-            payload={"workspace_id": int(workspace_id), "entities": entities, "documents": documents, "edges": edges},
-            workspace_id=int(workspace_id),
-        )
+    the documents (graph_import's set-based path, whose lists come from SQL). ``relations``
+    names more edges by their rows' ids (``relations``, ``relation_rows`` and
+    ``relation_labels`` in the payload; none of them among ``edges``): a large batch's event
+    stays a few ranges long instead of listing every edge."""
+    payload: dict[str, Any] = {
+        "workspace_id": int(workspace_id),
+        "entities": entities,
+        "documents": documents,
+        "edges": edges,
+    }
+    if relations is not None and relations.rows:
+        payload.update(relations=relations.ranges, relation_rows=int(relations.rows), relation_labels=relations.labels)
+    if edges or entities or documents or "relations" in payload:
+        outbox_publish(event_type=EVENT_GRAPH_CHANGED, payload=payload, workspace_id=int(workspace_id))
 
 
 # ---------------------------------------------------------------- facts
