@@ -231,14 +231,13 @@ WHERE NOT x.node AND x.id IS NOT NULL AND NOT EXISTS (
   WHERE e.id = x.id AND e.workspace_id = %(ws)s AND e.key = x.key AND e.merged_into_id IS NULL
 )
 """
-# (a lateral probe per end not found yet: usually none, and a join would scan every entity)
+# (a probe per end not found yet: usually none; a join would scan every entity of the workspace)
 ENDS_FOUND = """
-UPDATE strata_import_ids x SET id = f.id, merged = f.merged
-FROM strata_import_ids y CROSS JOIN LATERAL (
-  SELECT coalesce(e.merged_into_id, e.id) AS id, e.merged_into_id IS NOT NULL AS merged
-  FROM knowledge_entity e WHERE e.workspace_id = %(ws)s AND e.key = y.key
-) f
-WHERE y.id IS NULL AND x.key = y.key
+UPDATE strata_import_ids x SET (id, merged) = (
+  SELECT coalesce(e.merged_into_id, e.id), e.merged_into_id IS NOT NULL
+  FROM knowledge_entity e WHERE e.workspace_id = %(ws)s AND e.key = x.key
+)
+WHERE x.id IS NULL
 """
 # and the bare entities created for the others
 ENDS_ADDED = f"""
@@ -250,7 +249,7 @@ WITH added AS (
   FROM strata_import_ids x WHERE x.id IS NULL ORDER BY x.key
   ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key, id
 )
-UPDATE strata_import_ids x SET id = added.id, new = true FROM added WHERE x.key = added.key
+UPDATE strata_import_ids x SET id = added.id, new = true, merged = false FROM added WHERE x.key = added.key
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 _NO_DOC = "(starts_with({0}, 'doc:') AND NOT EXISTS (SELECT 1 FROM strata_import_docs x WHERE x.key = {0}))"

@@ -85,21 +85,20 @@ class BulkLoadMixin(AgeBase):
 
     def _resolve_query_ends(self, cursor: psycopg.Cursor) -> None:
         """The vertex id of each distinct end of ``strata_graph_query_edges``, looked up once on
-        its label's key index (not once per edge); NodeNotFound if any is missing."""
-        cursor.execute(
-            "CREATE TEMP TABLE strata_graph_query_ends ON COMMIT DROP AS "
-            "SELECT slabel AS label, skey AS key, NULL::graphid AS id FROM strata_graph_query_edges "
-            "UNION SELECT elabel, ekey, NULL::graphid FROM strata_graph_query_edges"
-        )
-        cursor.execute("ANALYZE strata_graph_query_ends")
-        cursor.execute("SELECT DISTINCT label FROM strata_graph_query_ends ORDER BY 1")
-        for label in [validate_label(label) for (label,) in cursor.fetchall()]:
+        its label's key index (not once per edge), written as found (no second pass over the
+        ends); NodeNotFound if any is missing."""
+        cursor.execute("CREATE TEMP TABLE strata_graph_query_ends (label text, key text, id graphid) ON COMMIT DROP")
+        cursor.execute("SELECT slabel FROM strata_graph_query_edges UNION SELECT elabel FROM strata_graph_query_edges")
+        for label in sorted(validate_label(label) for (label,) in cursor.fetchall()):
             cursor.execute(
                 sql.SQL(
-                    "UPDATE strata_graph_query_ends x SET id = v.id FROM {} v "
-                    "WHERE x.label = %s AND {} = to_json(x.key)::text::ag_catalog.agtype"
+                    "INSERT INTO strata_graph_query_ends (label, key, id) "
+                    "SELECT %(label)s, k.key, "
+                    "(SELECT v.id FROM {} v WHERE {} = to_json(k.key)::text::ag_catalog.agtype) "
+                    "FROM (SELECT skey AS key FROM strata_graph_query_edges WHERE slabel = %(label)s "
+                    "UNION SELECT ekey FROM strata_graph_query_edges WHERE elabel = %(label)s) k"
                 ).format(self._table(label), self._key_of("v")),
-                [label],
+                {"label": label},
             )
         cursor.execute("SELECT count(*) FROM strata_graph_query_ends WHERE id IS NULL")
         (missing,) = cursor.fetchone()
