@@ -100,6 +100,7 @@ class BulkLoadMixin(AgeBase):
                 ).format(self._table(label), self._key_of("v")),
                 {"label": label},
             )
+        cursor.execute("ANALYZE strata_graph_query_ends")  # (the edges' joins on it: without, a nested loop)
         cursor.execute("SELECT count(*) FROM strata_graph_query_ends WHERE id IS NULL")
         (missing,) = cursor.fetchone()
         if missing:
