@@ -103,3 +103,44 @@ def test_load_query_writes_edges_between_existing_ends_or_nothing(store):
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [f'{store.graph}."KNOWS"'])
         assert cursor.fetchone()[0] == 30
+
+
+@pytest.mark.django_db
+def test_load_query_ends_known_to_the_session_are_checked_before_they_are_used(store):
+    """The vertex ids load_query resolved are kept for the session's next loads; a vertex deleted
+    and written again (another id, same key) and a graph dropped and created again (its ids start
+    again) are looked up afresh, so an edge never points at a vertex that is gone or another one."""
+    nodes = "SELECT 'Person', jsonb_build_object('key', 'p' || i)::text FROM generate_series(0, 2) i"  # noqa: S608
+    edge = "SELECT 'KNOWS', 'Person', %(s)s, 'Person', %(t)s, '{}'"
+    store.load_query(nodes=nodes, edges=edge, params={"s": "p0", "t": "p1"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM strata_graph_known_ends WHERE label = 'Person' ORDER BY key")
+        assert [key for (key,) in cursor.fetchall()] == ["p0", "p1"]
+    store.delete_node(NodeRef("Person", "p1"))  # (its edge with it)
+    store.upsert_node("Person", "p1", {"again": True})
+    store.load_query(nodes="SELECT 'Person', '{}' WHERE false", edges=edge, params={"s": "p0", "t": "p1"})
+    assert ends_of_edges(store) == [("p0", "p1")]  # (an edge to the deleted vertex would have no key)
+    graph_name = store.graph
+    store.drop_graph()
+    again = AgeGraphStore(graph=graph_name)
+    again.define_node_label("Person")
+    again.define_edge_type("KNOWS")
+    again.upsert_node("Person", "other", {})  # takes the id p0 had
+    again.upsert_node("Person", "p1", {})
+    with pytest.raises(NodeNotFound):  # p0 is not in the new graph, whatever the session knew
+        again.load_query(nodes="SELECT 'Person', '{}' WHERE false", edges=edge, params={"s": "p0", "t": "p1"})
+    again.upsert_node("Person", "p0", {})
+    again.load_query(nodes="SELECT 'Person', '{}' WHERE false", edges=edge, params={"s": "p0", "t": "p1"})
+    assert ends_of_edges(again) == [("p0", "p1")]
+
+
+def ends_of_edges(store: AgeGraphStore) -> list[tuple]:
+    """(start key, end key) of every KNOWS edge, read straight from the label tables."""
+    key = "ag_catalog.agtype_access_operator(VARIADIC ARRAY[{}.properties, '\"key\"'::ag_catalog.agtype])::text"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {key.format("s")}, {key.format("t")} FROM {store.graph}."KNOWS" e '  # noqa: S608
+            f'LEFT JOIN {store.graph}."Person" s ON s.id = e.start_id '
+            f'LEFT JOIN {store.graph}."Person" t ON t.id = e.end_id'
+        )
+        return sorted(tuple(k and k.strip('"') for k in row) for row in cursor.fetchall())

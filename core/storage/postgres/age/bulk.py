@@ -14,6 +14,7 @@ from core.storage.ports import NodeNotFound
 from core.storage.postgres.age.base import AgeBase
 
 _TEMP_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_endpoints, pg_temp.strata_graph_edges"
+KNOWN_ENDS = 1_000_000  # vertex ids a session keeps for load_query's ends (see _resolve_query_ends)
 _QUERY_TABLES = "pg_temp.strata_graph_nodes, pg_temp.strata_graph_query_edges, pg_temp.strata_graph_query_ends"
 
 
@@ -84,20 +85,39 @@ class BulkLoadMixin(AgeBase):
                 cursor.execute(sql.SQL("ANALYZE {}").format(self._table(validate_label(label))))
 
     def _resolve_query_ends(self, cursor: psycopg.Cursor) -> None:
-        """The vertex id of each distinct end of ``strata_graph_query_edges``, looked up once on
-        its label's key index (not once per edge), written as found (no second pass over the
-        ends); NodeNotFound if any is missing."""
-        cursor.execute("CREATE TEMP TABLE strata_graph_query_ends (label text, key text, id graphid) ON COMMIT DROP")
+        """The vertex id of each distinct end of ``strata_graph_query_edges``; NodeNotFound if
+        any is missing.
+
+        An end this session resolved before (``strata_graph_known_ends``, a temporary table that
+        lives as long as the session, at most ``KNOWN_ENDS`` rows) is taken from there when its
+        label's table is the same one (a graph dropped and created again has new tables, whose
+        ids start again) and a vertex with that id still exists there (a vertex is never given
+        another key): a primary-key probe. Only the others are looked up on the key index,
+        whose agtype comparisons cost several times more, and a batched import meets the same
+        ends batch after batch. Rows of a transaction that rolls back leave the table with it."""
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS strata_graph_known_ends (label text, key text, tab oid, id graphid, "
+            "PRIMARY KEY (label, key))"
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE strata_graph_query_ends (label text, key text, tab oid, id graphid, known boolean) "
+            "ON COMMIT DROP"
+        )
         cursor.execute("SELECT slabel FROM strata_graph_query_edges UNION SELECT elabel FROM strata_graph_query_edges")
         for label in sorted(validate_label(label) for (label,) in cursor.fetchall()):
+            table = self._table(label)
             cursor.execute(
                 sql.SQL(
-                    "INSERT INTO strata_graph_query_ends (label, key, id) "
-                    "SELECT %(label)s, k.key, "
-                    "(SELECT v.id FROM {} v WHERE {} = to_json(k.key)::text::ag_catalog.agtype) "
+                    "INSERT INTO strata_graph_query_ends (label, key, tab, id, known) "
+                    "SELECT %(label)s, d.key, {rel}::regclass, coalesce(v.id, ("
+                    "  SELECT f.id FROM {table} f WHERE {key} = to_json(d.key)::text::ag_catalog.agtype"
+                    ")), v.id IS NOT NULL "
                     "FROM (SELECT skey AS key FROM strata_graph_query_edges WHERE slabel = %(label)s "
-                    "UNION SELECT ekey FROM strata_graph_query_edges WHERE elabel = %(label)s) k"
-                ).format(self._table(label), self._key_of("v")),
+                    "  UNION SELECT ekey FROM strata_graph_query_edges WHERE elabel = %(label)s) d "
+                    "LEFT JOIN strata_graph_known_ends k "
+                    "  ON k.label = %(label)s AND k.key = d.key AND k.tab = {rel}::regclass "
+                    "LEFT JOIN {table} v ON v.id = k.id"
+                ).format(table=table, rel=sql.Literal(table.as_string(cursor)), key=self._key_of("f")),
                 {"label": label},
             )
         cursor.execute("ANALYZE strata_graph_query_ends")  # (the edges' joins on it: without, a nested loop)
@@ -105,6 +125,14 @@ class BulkLoadMixin(AgeBase):
         (missing,) = cursor.fetchone()
         if missing:
             raise NodeNotFound(f"{missing} edge endpoints do not exist in graph {self.graph!r}; nothing was written")
+        cursor.execute("SELECT count(*) >= %s FROM strata_graph_known_ends", [KNOWN_ENDS])
+        if cursor.fetchone()[0]:
+            cursor.execute("TRUNCATE strata_graph_known_ends")
+        cursor.execute(
+            "INSERT INTO strata_graph_known_ends (label, key, tab, id) "
+            "SELECT label, key, tab, id FROM strata_graph_query_ends WHERE NOT known "
+            "ON CONFLICT (label, key) DO UPDATE SET tab = EXCLUDED.tab, id = EXCLUDED.id"
+        )
 
     def _upsert_query_edges(self, cursor: psycopg.Cursor, edge_type: str, start: str, end: str) -> None:
         cursor.execute(
