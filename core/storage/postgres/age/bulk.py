@@ -59,8 +59,8 @@ class BulkLoadMixin(AgeBase):
                 cursor.execute("SELECT DISTINCT label FROM strata_graph_nodes")
                 self._upsert_nodes(cursor, [validate_label(label) for (label,) in cursor.fetchall()])
                 cursor.execute(
-                    "CREATE TEMP TABLE strata_graph_query_edges (etype text, slabel text, skey text, elabel text, "
-                    "ekey text, props text) ON COMMIT DROP"
+                    'CREATE TEMP TABLE strata_graph_query_edges (etype text, slabel text, skey text COLLATE "C", '
+                    'elabel text, ekey text COLLATE "C", props text) ON COMMIT DROP'
                 )
                 cursor.execute(f"INSERT INTO strata_graph_query_edges SELECT q.* FROM ({edges}) q", params)  # noqa: S608
                 edge_count = cursor.rowcount
@@ -96,11 +96,13 @@ class BulkLoadMixin(AgeBase):
         whose agtype comparisons cost several times more, and a batched import meets the same
         ends batch after batch. Rows of a transaction that rolls back leave the table with it."""
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS strata_graph_known_ends (label text, key text, tab oid, id graphid, "
+            'CREATE TEMP TABLE IF NOT EXISTS strata_graph_known_ends (label text, key text COLLATE "C", tab oid, '
+            "id graphid, "
             "PRIMARY KEY (label, key))"
         )
         cursor.execute(
-            "CREATE TEMP TABLE strata_graph_query_ends (label text, key text, tab oid, id graphid, known boolean) "
+            'CREATE TEMP TABLE strata_graph_query_ends (label text, key text COLLATE "C", tab oid, id graphid, '
+            "known boolean) "
             "ON COMMIT DROP"
         )
         cursor.execute("SELECT slabel FROM strata_graph_query_edges UNION SELECT elabel FROM strata_graph_query_edges")
@@ -109,14 +111,15 @@ class BulkLoadMixin(AgeBase):
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO strata_graph_query_ends (label, key, tab, id, known) "
-                    "SELECT %(label)s, d.key, {rel}::regclass, coalesce(v.id, ("
+                    "SELECT %(label)s, d.key, {rel}::regclass, coalesce(d.known, ("
                     "  SELECT f.id FROM {table} f WHERE {key} = to_json(d.key)::text::ag_catalog.agtype"
-                    ")), v.id IS NOT NULL "
-                    "FROM (SELECT skey AS key FROM strata_graph_query_edges WHERE slabel = %(label)s "
-                    "  UNION SELECT ekey FROM strata_graph_query_edges WHERE elabel = %(label)s) d "
-                    "LEFT JOIN strata_graph_known_ends k "
-                    "  ON k.label = %(label)s AND k.key = d.key AND k.tab = {rel}::regclass "
-                    "LEFT JOIN {table} v ON v.id = k.id"
+                    ")), d.known IS NOT NULL "
+                    "FROM (SELECT d.key, (SELECT v.id FROM {table} v WHERE v.id = k.id) AS known "
+                    "  FROM (SELECT skey AS key FROM strata_graph_query_edges WHERE slabel = %(label)s "
+                    "    UNION SELECT ekey FROM strata_graph_query_edges WHERE elabel = %(label)s) d "
+                    "  LEFT JOIN strata_graph_known_ends k "
+                    "    ON k.label = %(label)s AND k.key = d.key AND k.tab = {rel}::regclass "
+                    "  OFFSET 0) d"
                 ).format(table=table, rel=sql.Literal(table.as_string(cursor)), key=self._key_of("f")),
                 {"label": label},
             )
