@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import orjson
 import psycopg
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from content import selectors as content
 from core.services import audit_record
@@ -98,6 +98,7 @@ def graph_import(
 
     pending: deque[int] = deque()  # the line counts of the batches not written yet, in order
     stored = 0
+    analyzed = False
     try:
         for written in import_pipeline.run_in_order(
             batches(), setup=_create_tables, teardown=_drop_tables, prepare=prepare, write=_write
@@ -107,6 +108,13 @@ def graph_import(
             report.edges += written.edges
             report.errors.extend(written.errors)
             labels.update(written.labels)
+            if not analyzed and report.nodes + report.edges >= ANALYZE_AFTER and not connection.in_atomic_block:
+                # once the import has written many rows, the planner's statistics still describe
+                # the tables before it (a new workspace: "no entities"), and the next batches'
+                # key lookups were planned from that (a scan of the workspace's entities per key)
+                with import_sql.cursor() as cursor:
+                    _analyze(cursor, labels)
+                analyzed = True
             if progress is not None:
                 progress(written.size)
     except (psycopg.Error, DatabaseError) as exc:  # the server stopped a batch: it was rolled back

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import time
 
 import pytest
 from django.core.management import call_command
@@ -432,3 +433,33 @@ def test_a_lost_connection_stops_the_import_with_a_summary_and_rerunning_finishe
     stores.graph().cypher(  # graph nodes outlive the test's flush
         "MATCH (n) WHERE n.workspace_id = $ws DETACH DELETE n RETURN count(*)", {"ws": workspace.id}, columns=("n",)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statistics_are_refreshed_once_during_a_large_import_and_after_it(workspace, tmp_path, monkeypatch):
+    """Once an import has written ANALYZE_AFTER rows the later batches are planned from fresh
+    statistics (a new workspace's stale ones planned each key probe as a scan of its entities)."""
+    from django.db import connection
+
+    from knowledge import imports
+
+    def analyses():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'knowledge_entity'")
+            return cursor.fetchone()[0]
+
+    monkeypatch.setattr(imports, "ANALYZE_AFTER", 6)
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(
+        lines(extra=[{"kind": "edge", "source": f"n{i}", "target": "app", "label": "USES"} for i in range(12)])
+    )
+    before = analyses()
+    call_command("graph_import", str(path), "--workspace", workspace.slug, "--batch-size", "4", stdout=io.StringIO())
+    for _ in range(50):  # (a backend reports its statistics within a second or so)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+        if analyses() >= before + 2:
+            break
+        time.sleep(0.1)
+    assert analyses() == before + 2  # once mid-way, once at the end
+    stores.graph().cypher("MATCH (n:Entity) WHERE n.workspace_id = $ws DETACH DELETE n RETURN 1", {"ws": workspace.id})
