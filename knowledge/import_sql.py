@@ -290,6 +290,13 @@ FROM last l
 
 # the rows written (inserted, or updated because their weight or properties changed) are kept:
 # the event names them by ranges of ids, not one by one (EVENT_LISTS)
+# whether TRIPLES can run before the batch's transaction: no node lines (their ids come from
+# the upsert) and every end found, unmerged
+TRIPLES_READY = """
+SELECT NOT EXISTS (SELECT 1 FROM strata_import_items WHERE err IS NULL AND kind = 'node')
+  AND NOT EXISTS (SELECT 1 FROM strata_import_ids WHERE id IS NULL OR merged)
+"""
+
 UPSERT_RELATIONS = """
 WITH up AS (
   INSERT INTO knowledge_relation AS r (workspace_id, label, source_entity_id, source_document_id, target_entity_id,

@@ -190,6 +190,7 @@ class _Prepared:
     errors: dict[int, str]
     type_names: list[str]
     labels: list[str]
+    triples: int | None  # the edges merged into strata_import_triples already (None: not yet)
 
 
 @dataclass
@@ -256,13 +257,20 @@ def _prepare(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[
         errors[number] = f"{name}:{number}: no document with external id {key[prefix:]!r} in this workspace"
     cursor.execute(import_sql.ENDS, {"ws": int(workspace_id)})
     cursor.execute("ANALYZE strata_import_ids")
+    # a batch of edges whose ends were all found (no node lines, nothing new or merged) has its
+    # triples merged here too; its transaction merges them again only if an end changed since
+    cursor.execute(import_sql.TRIPLES_READY)
+    triples = None
+    if cursor.fetchone()[0]:
+        cursor.execute(import_sql.TRIPLES)
+        triples = cursor.rowcount
     cursor.execute(
         "SELECT array(SELECT DISTINCT type FROM strata_import_items WHERE err IS NULL AND kind = 'node'), "
         "array(SELECT DISTINCT label FROM strata_import_items WHERE err IS NULL AND kind = 'edge')"
     )
     type_names, labels = cursor.fetchone()
     _define_labels(labels)
-    return _Prepared(workspace_id, sum(map(len, chunk)), errors, type_names, labels)
+    return _Prepared(workspace_id, sum(map(len, chunk)), errors, type_names, labels, triples)
 
 
 def _write(cursor: Any, batch: _Prepared) -> _Written:
@@ -275,11 +283,15 @@ def _write(cursor: Any, batch: _Prepared) -> _Written:
         params.update(type_names=list(types), type_ids=[t.pk for t in types.values()], concept=types["concept"].pk)
         cursor.execute(import_sql.UPSERT_NODES, params)
         nodes = cursor.rowcount
-        cursor.execute(import_sql.VALIDATE_ENDS, params)
-        cursor.execute(import_sql.ENDS_FOUND, params)
-        cursor.execute(import_sql.ENDS_ADDED, params)
-        cursor.execute(import_sql.TRIPLES)
-        edges_written = cursor.rowcount
+        changed = 0
+        for statement in (import_sql.VALIDATE_ENDS, import_sql.ENDS_FOUND, import_sql.ENDS_ADDED):
+            cursor.execute(statement, params)
+            changed += cursor.rowcount
+        edges_written = batch.triples
+        if edges_written is None or changed:
+            cursor.execute("TRUNCATE strata_import_triples")
+            cursor.execute(import_sql.TRIPLES)
+            edges_written = cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
         cursor.execute(import_sql.EVENT_LISTS)
         edges, entities, documents, ranges, rows, labels = cursor.fetchone()

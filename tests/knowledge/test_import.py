@@ -463,3 +463,41 @@ def test_statistics_are_refreshed_once_during_a_large_import_and_after_it(worksp
         time.sleep(0.1)
     assert analyses() == before + 2  # once mid-way, once at the end
     stores.graph().cypher("MATCH (n:Entity) WHERE n.workspace_id = $ws DETACH DELETE n RETURN 1", {"ws": workspace.id})
+
+
+def test_ends_found_before_a_batchs_transaction_are_checked_in_it(workspace):
+    """A batch of edges is parsed, its ends looked up and its edges merged before its transaction
+    (in pipelined imports, while the batch before it writes); an entity merged or deleted in
+    between is looked up again in the transaction, so the rows and the graph name what is there
+    when the batch writes."""
+    from knowledge import imports
+    from knowledge.services import entity_merge
+
+    assert not build(workspace.id, edges=[("app", "web"), ("cli", "web")]).errors
+    chunk = [
+        json.dumps({"kind": "edge", "source": s, "target": t, "label": "USES"}).encode() + b"\n"
+        for s, t in [("app", "cli"), ("tools", "web"), ("web", "gone")]
+    ]
+    build(workspace.id, edges=[], extra=[{"kind": "node", "key": "gone", "label": "Package"}])
+    with imports.import_sql.cursor() as cursor:
+        imports._create_tables(cursor)
+        prepared = imports._prepare(cursor, workspace.id, "late.jsonl", 1, chunk)
+        assert prepared.triples == 3  # merged ahead: every end found
+        keep, merged = (Entity.objects.get(workspace=workspace, key=k) for k in ("web", "tools"))
+        entity_merge(workspace_id=workspace.id, keep_id=keep.pk, merge_id=merged.pk)  # tools -> web
+        Entity.objects.filter(workspace=workspace, key="gone").delete()
+        imports._write(cursor, prepared)
+        imports._drop_tables(cursor)
+    uses = {
+        (r.source_entity.key, r.target_entity.key)
+        for r in Relation.objects.filter(workspace=workspace, label="USES").select_related(
+            "source_entity", "target_entity"
+        )
+    }
+    assert uses == {("app", "cli"), ("web", "web"), ("web", "gone")}  # tools is web now; gone was created again
+    assert Entity.objects.get(workspace=workspace, key="gone").origin == "import"
+    assert {e for e in graph_edges(workspace.id) if e[0] == "USES"} == {
+        ("USES", "app", "cli"),
+        ("USES", "web", "web"),
+        ("USES", "web", "gone"),
+    }
