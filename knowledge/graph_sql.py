@@ -111,14 +111,17 @@ SELECT NOT EXISTS (SELECT 1 FROM strata_import_ids WHERE merged)
   )
 """
 
+# an imported row's edge properties in the graph when it is the edge's only row (EDGES' output
+# for it): its properties, its provenance, the workspace and its weight (written as Python's
+# float repr would be); ``{0}`` the alias of a row with ``props`` and ``weight``; computed when
+# the batch's triples are merged (knowledge/import_sql.py), before its transaction when it can
+STAGED_PROPS = """left((({0}.props - 'weight' - 'provenance' - 'workspace_id')
+    || jsonb_build_object('provenance', jsonb_build_array(%(origin)s::text), 'workspace_id', %(ws)s))::text, -1)
+  || ', "weight": ' || CASE WHEN {0}.weight::text ~ '^-?[0-9]+$' THEN {0}.weight::text || '.0'
+    ELSE {0}.weight::text END || '}}'"""
+
 # EDGES' output from the staged rows: one row per edge, so the weight and properties are its own
 STAGED_EDGES = """
-SELECT t.label, %(entity)s::text, %(prefix)s || s.key, %(entity)s::text, %(prefix)s || e.key,
-  left(((t.props - 'weight' - 'provenance' - 'workspace_id')
-    || jsonb_build_object('provenance', jsonb_build_array(%(origin)s::text), 'workspace_id', %(ws)s))::text, -1)
-  || ', "weight": ' || CASE WHEN t.weight::text ~ '^-?[0-9]+$' THEN t.weight::text || '.0' ELSE t.weight::text END
-  || '}'
+SELECT t.label, %(entity)s::text, %(prefix)s || t.skey, %(entity)s::text, %(prefix)s || t.tkey, t.graph_props
 FROM strata_import_triples t
-JOIN strata_import_ids s ON s.id = t.se AND NOT s.merged
-JOIN strata_import_ids e ON e.id = t.te AND NOT e.merged
 """

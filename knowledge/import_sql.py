@@ -25,6 +25,8 @@ from typing import Any
 
 from django.db import connection
 
+from knowledge import graph_sql
+
 # lines up to this many bytes (ASCII, no \u escape) are checked by SQL alone; a longer one cannot
 # nest deeper than jsonb's stack allows or carry properties past the size limit unchecked
 SQL_LINE_BYTES = 1000
@@ -38,8 +40,10 @@ TABLES = (
     "CREATE TEMP TABLE strata_import_docs (key text PRIMARY KEY, id bigint)",
     "CREATE TEMP TABLE strata_import_ids (key text PRIMARY KEY, id bigint, node boolean, new boolean, "
     "merged boolean DEFAULT false)",
+    # (skey, tkey: the keys of the line kept; graph_props: the edge's properties in the graph
+    # when this row is its only one, graph_sql.STAGED_EDGES)
     "CREATE TEMP TABLE strata_import_triples (label text, se bigint, sd bigint, te bigint, td bigint, "
-    "weight float8, props jsonb)",
+    "weight float8, props jsonb, skey text, tkey text, graph_props text)",
     "CREATE TEMP TABLE strata_import_written (id bigint, label text, se bigint, sd bigint, te bigint, td bigint)",
 )
 TEMP_TABLES = (
@@ -265,7 +269,7 @@ _SAME = " AND ".join(f"{{0}}.{c} IS NOT DISTINCT FROM l.{c}" for c in ("se", "sd
 
 TRIPLES = f"""
 WITH ok AS (
-  SELECT i.n, i.label, s.id AS se, sd.id AS sd, t.id AS te, td.id AS td, i.weight, i.props
+  SELECT i.n, i.label, s.id AS se, sd.id AS sd, t.id AS te, td.id AS td, i.weight, i.props, i.source, i.target
   FROM {
     _EDGES.replace(
         " WHERE ",
@@ -279,23 +283,27 @@ WITH ok AS (
   SELECT DISTINCT ON (label, se, sd, te, td) *, count(*) OVER (PARTITION BY label, se, sd, te, td) AS times
   FROM ok ORDER BY label, se, sd, te, td, n DESC
 )
-INSERT INTO strata_import_triples (label, se, sd, te, td, weight, props)
-SELECT l.label, l.se, l.sd, l.te, l.td, l.weight,
-  CASE WHEN l.times = 1 THEN l.props ELSE (
-    SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY o.n), '{{}}')
-    FROM ok o CROSS JOIN LATERAL jsonb_each(o.props) e WHERE o.label = l.label AND {_SAME.format("o")}
-  ) END
-FROM last l
+INSERT INTO strata_import_triples (label, se, sd, te, td, weight, props, skey, tkey, graph_props)
+SELECT m.*, {graph_sql.STAGED_PROPS.format("m")} FROM (
+  SELECT l.label, l.se, l.sd, l.te, l.td, l.weight,
+    CASE WHEN l.times = 1 THEN l.props ELSE (
+      SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY o.n), '{{}}')
+      FROM ok o CROSS JOIN LATERAL jsonb_each(o.props) e WHERE o.label = l.label AND {_SAME.format("o")}
+    ) END AS props,
+    l.source, l.target
+  FROM last l
+) m
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
-# the rows written (inserted, or updated because their weight or properties changed) are kept:
-# the event names them by ranges of ids, not one by one (EVENT_LISTS)
 # whether TRIPLES can run before the batch's transaction: no node lines (their ids come from
 # the upsert) and every end found, unmerged
 TRIPLES_READY = """
 SELECT NOT EXISTS (SELECT 1 FROM strata_import_items WHERE err IS NULL AND kind = 'node')
   AND NOT EXISTS (SELECT 1 FROM strata_import_ids WHERE id IS NULL OR merged)
 """
+
+# the rows written (inserted, or updated because their weight or properties changed) are kept:
+# the event names them by ranges of ids, not one by one (EVENT_LISTS)
 
 UPSERT_RELATIONS = """
 WITH up AS (

@@ -262,7 +262,7 @@ def _prepare(cursor: Any, workspace_id: int, name: str, first: int, chunk: list[
     cursor.execute(import_sql.TRIPLES_READY)
     triples = None
     if cursor.fetchone()[0]:
-        cursor.execute(import_sql.TRIPLES)
+        cursor.execute(import_sql.TRIPLES, {"ws": int(workspace_id), "origin": PROVENANCE})
         triples = cursor.rowcount
     cursor.execute(
         "SELECT array(SELECT DISTINCT type FROM strata_import_items WHERE err IS NULL AND kind = 'node'), "
@@ -290,7 +290,7 @@ def _write(cursor: Any, batch: _Prepared) -> _Written:
         edges_written = batch.triples
         if edges_written is None or changed:
             cursor.execute("TRUNCATE strata_import_triples")
-            cursor.execute(import_sql.TRIPLES)
+            cursor.execute(import_sql.TRIPLES, params)
             edges_written = cursor.rowcount
         cursor.execute(import_sql.UPSERT_RELATIONS, params)
         cursor.execute(import_sql.EVENT_LISTS)
