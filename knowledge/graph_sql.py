@@ -77,8 +77,8 @@ JOIN knowledge_entity e ON e.id = m.te AND e.merged_into_id IS NULL
 
 # While graph_import publishes a batch's event (``staged_import``), its temporary tables
 # (knowledge/import_sql.py, in this session and transaction) hold every relation row the event
-# names (strata_import_triples: the rows just upserted, provenance ``origin``, no document) and
-# each end's key (strata_import_ids). When no other row shares those edges (no row of another
+# names (strata_import_triples: the rows just upserted, provenance ``origin``, no document, with
+# their ends' keys and graph properties). When no other row shares those edges (no row of another
 # provenance or with a document: knowledge_rel_evidence holds exactly those) and no end is a
 # merged entity, each edge's aggregate is its one row, so the projection reads the staged rows
 # instead of the relation and entity tables.

@@ -11,10 +11,16 @@ parsed, checked, merged and upserted by SQL on Django's connection (knowledge/im
   tests each with ``pg_input_is_valid`` first, so a bad line never aborts the batch) and applies
   parse_line's checks in the same order with the same messages; a line that is not JSON is marked
   ``json`` and its message (orjson's) is computed in Python.
+* **Ends, before the transaction.** ``ENDS`` looks the edges' entity ends up among the stored
+  entities; a batch of edges whose ends were all found merges its triples (``TRIPLES``) too.
+  Both only read: in the transaction ``VALIDATE_ENDS`` checks each found end by primary key
+  (gone, merged or re-keyed since: looked up again) and the triples are merged again if any end
+  changed.
 * **Merging and upserts** in the batch's transaction: repeated nodes and edges merge as before
   (later values win, properties merge in line order, later non-empty aliases win), entities and
   relations are written with one ``INSERT ... SELECT ... ON CONFLICT`` each, and a relation whose
-  weight and properties did not change is not written again (re-importing writes no rows).
+  weight and properties did not change is not written again (re-importing writes no rows). The
+  rows written are kept (``strata_import_written``), so the event names them by id ranges.
 
 Every value travels as COPY data or a bound parameter; the SQL text is constant.
 """
