@@ -338,7 +338,10 @@ SELECT
   (SELECT coalesce(jsonb_agg(jsonb_build_array(label, CASE WHEN se IS NULL THEN 'd' ELSE 'e' END, coalesce(se, sd),
       CASE WHEN te IS NULL THEN 'd' ELSE 'e' END, coalesce(te, td))
     ORDER BY label COLLATE "C", se IS NOT NULL, coalesce(se, sd), te IS NOT NULL, coalesce(te, td)), '[]')
-   FROM strata_import_triples t WHERE {_UNCHANGED})::text,
+   FROM strata_import_triples t
+   -- (every row written, as in a first import: no edge to list, no anti-join to run)
+   WHERE (SELECT count(*) FROM strata_import_written) < (SELECT count(*) FROM strata_import_triples)
+     AND {_UNCHANGED})::text,
   (SELECT coalesce(jsonb_agg(jsonb_build_array(id, key) ORDER BY id, key COLLATE "C"), '[]')
    FROM strata_import_ids WHERE node OR new)::text,
   (SELECT coalesce(jsonb_agg(d ORDER BY d), '[]') FROM (
