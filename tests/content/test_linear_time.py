@@ -7,9 +7,6 @@ itself)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import time
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from content import parsers
 from content.chunking import chunk_text
+from tests import forked_cpu
 
 MIB4 = 4 * 1024 * 1024
 CPU_LIMIT = 2.0
@@ -29,33 +27,8 @@ def _fill(unit: str, prefix: str = "", suffix: str = "") -> str:
     return prefix + unit * (room // len(unit.encode())) + suffix
 
 
-def _child(fn: Callable[[], object], conn) -> None:  # runs in the forked child
-    start = time.process_time()
-    try:
-        fn()
-    except BaseException as exc:  # reported to the parent, which fails the test
-        conn.send(f"raised {type(exc).__name__}: {str(exc)[:200]}")
-    else:
-        conn.send(time.process_time() - start)
-    conn.close()
-
-
 def cpu_seconds(fn: Callable[[], object]) -> float:
-    """CPU seconds ``fn()`` took in a forked child; fails after WALL_DEADLINE seconds."""
-    context = multiprocessing.get_context("fork")
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(fn, child))
-    process.start()
-    child.close()
-    if not parent.poll(WALL_DEADLINE):
-        os.kill(process.pid, 9)
-        process.join()
-        pytest.fail(f"did not finish within {WALL_DEADLINE:.0f} s (super-linear?)")
-    seconds = parent.recv()
-    process.join()
-    if isinstance(seconds, str):
-        pytest.fail(seconds)
-    return seconds
+    return forked_cpu.cpu_seconds(fn, deadline=WALL_DEADLINE)
 
 
 def _chunk(text: str, strategy: str = "sentences") -> None:

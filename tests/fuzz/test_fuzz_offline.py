@@ -8,17 +8,13 @@ test instead of hanging it."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import time
-
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.llm import Prompt, Source
 from agents.llm.offline import ExtractiveResponder
 from agents.llm.sentences import sentence_spans
+from tests import forked_cpu
 from tests.fuzz.conftest import examples
 
 MB = 1_000_000
@@ -63,38 +59,18 @@ pieces = st.sampled_from(
 unit = st.lists(pieces, min_size=1, max_size=6).map("".join)
 
 
-def _time_split(text: str, conn) -> None:  # runs in the forked child
-    start = time.process_time()
-    try:
-        sentence_spans(text)
-        prompt = Prompt(
-            instructions="",
-            question="Who depends on setup.py e.g. A?",
-            sources=[Source(n=1, ref="chunk:1", kind="passage", text=text)],
-        )
-        ExtractiveResponder(quotes=3).choose(prompt)
-    except BaseException as exc:
-        conn.send(f"raised {type(exc).__name__}: {str(exc)[:200]}")
-    else:
-        conn.send(time.process_time() - start)
-    conn.close()
+def _split(text: str) -> None:
+    sentence_spans(text)
+    prompt = Prompt(
+        instructions="",
+        question="Who depends on setup.py e.g. A?",
+        sources=[Source(n=1, ref="chunk:1", kind="passage", text=text)],
+    )
+    ExtractiveResponder(quotes=3).choose(prompt)
 
 
 def cpu_seconds(text: str) -> float:
-    context = multiprocessing.get_context("fork")
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_time_split, args=(text, child))
-    process.start()
-    child.close()
-    if not parent.poll(WALL_DEADLINE):
-        os.kill(process.pid, 9)
-        process.join()
-        pytest.fail(f"1 MB split did not finish within {WALL_DEADLINE:.0f} s (super-linear?)")
-    seconds = parent.recv()
-    process.join()
-    if isinstance(seconds, str):
-        pytest.fail(seconds)
-    return seconds
+    return forked_cpu.cpu_seconds(lambda: _split(text), deadline=WALL_DEADLINE, what="1 MB split")
 
 
 def check_spans(text: str) -> None:
