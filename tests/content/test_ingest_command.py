@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from content import parsers, services, stores
+from content import markup, parsers, services, stores
 from content.models import Document
 from core.models import OutboxEvent
 
@@ -225,18 +225,18 @@ def test_manage_py_ingest_exit_codes(tmp_path, user):
 
 
 def test_markdown_titles():
-    assert parsers.markdown_title("# Title\ntext") == "Title"
-    assert parsers.markdown_title("text\n\n## Second level ##\n# Later") == "Second level"
-    assert parsers.markdown_title("Setext title\n============\n\n# Later") == "Setext title"
-    assert parsers.markdown_title("---\ntitle: x\n---\nBody\n\n# Real") == "Real"
-    assert parsers.markdown_title("#hashtag is not a heading") == ""
+    assert markup.markdown_title("# Title\ntext") == "Title"
+    assert markup.markdown_title("text\n\n## Second level ##\n# Later") == "Second level"
+    assert markup.markdown_title("Setext title\n============\n\n# Later") == "Setext title"
+    assert markup.markdown_title("---\ntitle: x\n---\nBody\n\n# Real") == "Real"
+    assert markup.markdown_title("#hashtag is not a heading") == ""
 
 
 def test_html_to_text_drops_markup_scripts_and_styles():
-    title, text = parsers.html_to_text(HTML)
+    title, text = markup.html_to_text(HTML)
     assert title == "The HTML page"
     assert "secret" not in text and "color" not in text and "enable js" not in text
-    assert parsers.html_to_text("<h1>Only a heading</h1><p>x</p>") == ("Only a heading", "Only a heading\n\nx")
+    assert markup.html_to_text("<h1>Only a heading</h1><p>x</p>") == ("Only a heading", "Only a heading\n\nx")
 
 
 def test_json_list_items_carry_their_line_numbers(tmp_path):

@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from content import parsers, services
 from content.embeddings import EmbeddingError
 from content.items import locate
+from content.parsed import ParseError
 from core.management.arguments import workspace_argument
 from core.parallel import Outcome
 from core.storage.ports import StorageError, StoreUnavailable
@@ -105,7 +106,7 @@ class Command(BaseCommand):
         def batches() -> Iterator[list[services.IngestItem]]:
             batch: list[services.IngestItem] = []
             for entry in parsers.iter_items(options["paths"]):
-                if isinstance(entry, parsers.ParseError):
+                if isinstance(entry, ParseError):
                     counts["failed"] += 1
                     report(str(entry))
                     advance(1)
