@@ -40,9 +40,9 @@ def postgres_backend_pid() -> int:
 
 
 def falkordb_pid() -> int | None:
-    from core import embedded
+    from core.embedded.falkordb import falkordb_dir
 
-    path = embedded.falkordb_dir() / "falkordb.pid"
+    path = falkordb_dir() / "falkordb.pid"
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):

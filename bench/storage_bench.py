@@ -49,8 +49,10 @@ from django.db import connection  # noqa: E402
 
 from content import selectors, services, stores  # noqa: E402
 from content.models import Chunk, Document  # noqa: E402
-from core import embedded, outbox  # noqa: E402
+from core import outbox  # noqa: E402
 from core import services as core_services  # noqa: E402
+from core.embedded.daemons import server_pid  # noqa: E402
+from core.embedded.falkordb import falkordb_pid_file  # noqa: E402
 from core.models import AuditEntry, OutboxEvent, StorageMove, StorageRoute, Workspace  # noqa: E402
 from core.storage import routing, storages  # noqa: E402
 from core.storage.ports import NodeRef  # noqa: E402
@@ -80,7 +82,7 @@ class Cpu:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             self.backend = cursor.fetchone()[0]
-        self.falkordb = embedded._server_pid(embedded._falkordb_pid_file())
+        self.falkordb = server_pid(falkordb_pid_file())
 
     def now(self) -> float:
         return time.process_time() + _proc_cpu(self.backend) + _proc_cpu(self.falkordb)

@@ -45,8 +45,8 @@ NOT_INHERITED = {
     "DJANGO_SUPERUSER_PASSWORD",
     "PYTEST_ADDOPTS",
 }
-START_SERVERS = "from core import embedded; embedded.ensure_postgres(); embedded.ensure_redis()"
-STOP_SERVERS = "from core import embedded; embedded.stop_postgres(); embedded.stop_redis()"
+START_SERVERS = "from core.embedded import postgres, redis; postgres.ensure_postgres(); redis.ensure_redis()"
+STOP_SERVERS = "from core.embedded import postgres, redis; postgres.stop_postgres(); redis.stop_redis()"
 STARTUP_TIMEOUT = 90.0
 
 

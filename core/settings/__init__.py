@@ -2,7 +2,7 @@
 deployment-specific comes from the environment.
 
 With no ``DATABASE_URL`` / ``REDIS_URL`` the project runs on an embedded PostgreSQL (with
-pgvector and Apache AGE) and an embedded Redis under ``STRATA_DATA_DIR`` (see core/embedded.py).
+pgvector and Apache AGE) and an embedded Redis under ``STRATA_DATA_DIR`` (see core/embedded/).
 
 One module per story (each imports what it reads from another); this package gathers them:
 

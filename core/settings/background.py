@@ -7,17 +7,18 @@ import json
 import os
 
 from core import embedded
+from core.embedded import redis as embedded_redis
 from core.settings.env import env_bool, env_int, env_list
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     _default_broker_url = REDIS_URL
 else:
-    # The embedded Redis of this data dir, on its Unix socket (see core/embedded.py).
-    REDIS_URL = embedded.redis_url(env_int("STRATA_REDIS_DB", 0))
-    _default_broker_url = embedded.broker_url(env_int("STRATA_REDIS_DB", 0))
+    # The embedded Redis of this data dir, on its Unix socket (see core/embedded/redis.py).
+    REDIS_URL = embedded_redis.redis_url(env_int("STRATA_REDIS_DB", 0))
+    _default_broker_url = embedded_redis.broker_url(env_int("STRATA_REDIS_DB", 0))
     if embedded.autostart_enabled():
-        embedded.ensure_redis()
+        embedded_redis.ensure_redis()
 
 CACHES = {
     "default": {

@@ -7,7 +7,7 @@ import os
 
 import dj_database_url
 
-from core import embedded
+from core.embedded.postgres import pg_data_dir
 from core.settings.env import env_int
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -19,7 +19,7 @@ else:
         "ENGINE": "core.db.backend",
         "NAME": "strata",
         "USER": "postgres",
-        "HOST": str(embedded.pg_data_dir()),  # replaced by the real socket dir on connect
+        "HOST": str(pg_data_dir()),  # replaced by the real socket dir on connect
         "CONN_MAX_AGE": 60,
         "OPTIONS": {"strata_embedded": True},
     }

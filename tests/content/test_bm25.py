@@ -123,9 +123,9 @@ def test_strata_status_explains_each_fallback():
 def test_the_embedded_server_preloads_pg_textsearch():
     from django.db import connection
 
-    from core import embedded
+    from core.embedded import postgres
 
-    assert embedded._tuning()["shared_preload_libraries"] == "pg_textsearch"  # the wheel ships it
+    assert postgres._tuning()["shared_preload_libraries"] == "pg_textsearch"  # the wheel ships it
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('shared_preload_libraries')")
         assert "pg_textsearch" in cursor.fetchone()[0]

@@ -16,6 +16,7 @@ from django.db.backends.postgresql import base
 from psycopg import sql
 
 from core import embedded
+from core.embedded.postgres import ensure_postgres, postgres_socket_dir
 
 AGE_SEARCH_PATH = '"$user", public, ag_catalog'
 
@@ -37,11 +38,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _prepare_embedded(self) -> None:
         # Reading postmaster.pid is cheap; starting (pgserver's file lock, initdb) happens only
         # when the server is not running.
-        socket_dir = embedded.postgres_socket_dir()
+        socket_dir = postgres_socket_dir()
         if socket_dir is None:
             if not embedded.autostart_enabled():
                 return
-            socket_dir = embedded.ensure_postgres()
+            socket_dir = ensure_postgres()
         self.settings_dict["HOST"] = socket_dir
         name = self.settings_dict["NAME"]
         if name and not getattr(self, "_strata_db_checked", False):

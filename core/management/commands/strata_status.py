@@ -20,7 +20,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from kombu.utils.url import maybe_sanitize_url
 
-from core import embedded, selectors
+from core import selectors
+from core.embedded.postgres import pg_data_dir
+from core.embedded.redis import redis_dir
 
 # pgvector 0.6.0 - 0.8.1: buffer overflow in parallel HNSW index builds. Strata's adapters build
 # HNSW indexes with parallel maintenance workers disabled on those versions, so Strata itself is
@@ -58,7 +60,7 @@ def postgres_report() -> dict[str, Any]:
         "notes": [],
     }
     if report["embedded"]:
-        report["data_dir"] = str(embedded.pg_data_dir())
+        report["data_dir"] = str(pg_data_dir())
     else:
         report["host"] = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
     try:
@@ -168,7 +170,7 @@ def redis_report() -> dict[str, Any]:
         "url": maybe_sanitize_url(url),
     }
     if report["embedded"]:
-        report["data_dir"] = str(embedded.redis_dir())
+        report["data_dir"] = str(redis_dir())
     client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT)
     try:
         client.ping()

@@ -17,6 +17,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from core import embedded
+from core.embedded.falkordb import falkordb_dir, stop_falkordb
+from core.embedded.postgres import pg_data_dir, stop_postgres
+from core.embedded.redis import stop_redis
 
 
 class Command(BaseCommand):
@@ -26,20 +29,20 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
-        pgdata, where = embedded.pg_data_dir(), embedded.data_dir()
+        pgdata, where = pg_data_dir(), embedded.data_dir()
         if os.environ.get("DATABASE_URL"):
             self.stdout.write("PostgreSQL: DATABASE_URL is set; there is no embedded server to stop.")
-        elif embedded.stop_postgres():
+        elif stop_postgres():
             self.stdout.write(self.style.SUCCESS(f"PostgreSQL: stopped the embedded server ({pgdata})."))
         else:
             self.stdout.write(f"PostgreSQL: the embedded server was not running ({pgdata}).")
 
         if os.environ.get("REDIS_URL"):
             self.stdout.write("Redis: REDIS_URL is set; there is no embedded server to stop.")
-        elif embedded.stop_redis():
+        elif stop_redis():
             self.stdout.write(self.style.SUCCESS(f"Redis: stopped the embedded server ({where})."))
         else:
             self.stdout.write(f"Redis: the embedded server was not running ({where}).")
 
-        if embedded.stop_falkordb():  # started only when a FalkorDB graph store without a URL was used
-            self.stdout.write(self.style.SUCCESS(f"FalkorDB: stopped the embedded server ({embedded.falkordb_dir()})."))
+        if stop_falkordb():  # started only when a FalkorDB graph store without a URL was used
+            self.stdout.write(self.style.SUCCESS(f"FalkorDB: stopped the embedded server ({falkordb_dir()})."))

@@ -1,7 +1,7 @@
 """The FalkorDB adapter's plumbing: the client, queries, the schema registry and error mapping.
 
 * ``url=`` (``redis://``, ``rediss://``, ``falkor://`` or ``unix://``) names a FalkorDB server;
-  without it the embedded one under ``STRATA_DATA_DIR`` (``core.embedded.ensure_falkordb``) is
+  without it the embedded one under ``STRATA_DATA_DIR`` (``core.embedded.falkordb.ensure_falkordb``) is
   started on first use, unless ``STRATA_EMBEDDED_AUTOSTART=0``.
 * Queries never format values into their text: labels, edge types and property names are
   checked by a strict identifier pattern and backticked; everything else is a ``$parameter``.
@@ -24,6 +24,7 @@ from django.conf import settings
 from falkordb.exceptions import SchemaVersionMismatchException
 
 from core import embedded
+from core.embedded.falkordb import ensure_falkordb, falkordb_running
 from core.storage.ports import GraphFeatures, GraphStore, InvalidInput, InvalidName, NodeNotFound, NodeRef, UnknownLabel
 from core.storage.ports.errors import StorageError, StoreUnavailable
 from core.storage.ports.graph import EDGE, NODE
@@ -71,9 +72,9 @@ class FalkorBase(GraphStore):
                     self.url, socket_timeout=self.timeout, socket_connect_timeout=min(self.timeout, 5.0)
                 )
             else:
-                if not embedded.autostart_enabled() and not embedded.falkordb_running():
+                if not embedded.autostart_enabled() and not falkordb_running():
                     raise StoreUnavailable("the embedded FalkorDB is not running (STRATA_EMBEDDED_AUTOSTART=0)")
-                socket_path = embedded.ensure_falkordb()
+                socket_path = ensure_falkordb()
                 self._db = falkordb.FalkorDB(unix_socket_path=socket_path, socket_timeout=self.timeout)
             self._graph = self._db.select_graph(self.graph)
             self._pid = os.getpid()
