@@ -12,7 +12,7 @@ from django.db import connections
 
 from content.selectors import native_dimension
 from core.storage import namespaces
-from core.storage.copiers import VectorCopier
+from core.storage.copiers.vectors import VectorCopier
 from core.storage.ports import VectorItem
 from core.storage.postgres.models import VectorCollectionRecord, VectorRecord
 from core.storage.postgres.vectors import PostgresVectorStore

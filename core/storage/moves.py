@@ -41,7 +41,8 @@ from core.audit import audit_record
 from core.models import OutboxEvent, StorageMove
 from core.projections import projections_for
 from core.storage import namespaces, routing, storages
-from core.storage.copiers import COPIERS, Copier
+from core.storage.copiers import COPIERS
+from core.storage.copiers.base import Copier
 from core.storage.ports import StoreUnavailable, UnknownCollection, UnknownLabel
 
 logger = logging.getLogger(__name__)
