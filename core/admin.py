@@ -1,8 +1,11 @@
-"""Admin for the core models.
+"""Admin for the core models: the site itself, the helpers every app's admin uses
+(``pretty_json``, ``ReadOnlyAdminMixin``), and workspaces and their members.
 
 Workspace-owned rows are scoped to the workspaces the signed-in user belongs to
-(``WorkspaceScopedAdmin``); the audit log, the outbox and the storage adapter tables are
-read-only. Writes to workspaces and memberships go through ``core.services``.
+(``WorkspaceScopedAdmin``). Writes to workspaces and memberships go through ``core.services``.
+The rest of core's admin tells its own story: the audit log and the outbox (``admin_events``,
+read-only but for replay), the storage tables, routes and moves (``admin_storage``, superusers
+only), users and groups (``admin_users``).
 """
 
 from __future__ import annotations
@@ -11,31 +14,20 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Func, IntegerField, QuerySet
+from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from core import outbox, selectors, services
+from core import selectors, services
 from core.admin_mixins import WorkspaceScopedAdmin, restrict_user_choices, writable_workspace_ids
 from core.login_throttle import ThrottledAdminAuthenticationForm
-from core.models import (
-    AuditEntry,
-    DocumentCollection,
-    DocumentRecord,
-    Membership,
-    OutboxDelivery,
-    OutboxEvent,
-    VectorCollectionRecord,
-    VectorRecord,
-    Workspace,
-)
+from core.models import Membership, Workspace
 from core.permissions import MANAGE_ROLES
 
 PRETTY_JSON_MAX_CHARS = 50_000
-EMBEDDING_PREVIEW_VALUES = 8
 
 admin.site.site_header = "Strata administration"
 admin.site.login_form = ThrottledAdminAuthenticationForm  # failed logins throttled (core/login_throttle.py)
@@ -203,210 +195,5 @@ class MembershipAdmin(WorkspaceScopedAdmin):
         obj._state.adding, obj._state.db = False, saved._state.db
 
 
-# ---------------------------------------------------------------- audit log
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
-    workspace_field = "workspace_id"
-    list_display = ("created_at", "actor_repr", "action", "object_type", "object_id", "workspace_id")
-    list_filter = ("action", "object_type")
-    search_fields = ("actor_repr", "action", "object_type", "object_id")
-    fields = ("created_at", "workspace_id", "actor_id", "actor_repr", "action", "object_type", "object_id", "changes_")
-    readonly_fields = fields
-    show_full_result_count = False
-
-    @admin.display(description="changes")
-    def changes_(self, obj: AuditEntry) -> str:
-        return pretty_json(obj.changes)
-
-
-# ---------------------------------------------------------------- outbox
-
-
-class OutboxDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = OutboxDelivery
-    extra = 0
-    fields = ("handler", "delivered_at")
-    readonly_fields = fields
-
-
-@admin.register(OutboxEvent)
-class OutboxEventAdmin(WorkspaceScopedAdmin):
-    workspace_field = "workspace_id"
-    list_display = (
-        "event_type",
-        "status",
-        "priority",
-        "attempts",
-        "available_at",
-        "created_at",
-        "error_",
-        "workspace_id",
-    )
-    list_filter = ("status", "event_type")
-    search_fields = ("event_type", "last_error")
-    fields = (
-        "id",
-        "event_type",
-        "status",
-        "priority",
-        "workspace_id",
-        "attempts",
-        "available_at",
-        "created_at",
-        "delivered_at",
-        "last_error",
-        "payload_",
-    )
-    readonly_fields = fields
-    inlines = [OutboxDeliveryInline]
-    actions = ["replay_events"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("core.change_outboxevent") and self.can_write(request)
-
-    @admin.display(description="last error")
-    def error_(self, obj: OutboxEvent) -> str:
-        first_line = obj.last_error.strip().splitlines()[0] if obj.last_error.strip() else ""
-        return first_line[:120]
-
-    @admin.display(description="payload")
-    def payload_(self, obj: OutboxEvent) -> str:
-        return pretty_json(obj.payload)
-
-    @admin.action(description="Replay selected events", permissions=["replay"])
-    def replay_events(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        # ``queryset`` is the selection inside this admin's (workspace-scoped) queryset; only
-        # events of workspaces where the user is an editor or owner are replayed.
-        selected = queryset.count()
-        event_ids = list(self.writable(request, queryset).values_list("id", flat=True))
-        if len(event_ids) < selected:
-            self.message_user(
-                request,
-                f"{selected - len(event_ids)} selected event(s) belong to workspaces where you are a viewer; "
-                "they were left alone.",
-                messages.WARNING,
-            )
-        count = outbox.replay(event_ids=event_ids, dead_only=False, actor=request.user)
-        self.message_user(
-            request,
-            f"Requeued {count} of {len(event_ids)} selected event(s) for delivery.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
-
-
-@admin.register(OutboxDelivery)
-class OutboxDeliveryAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
-    workspace_field = "event__workspace_id"
-    list_display = ("handler", "event", "delivered_at")
-    search_fields = ("handler",)
-    list_select_related = ("event",)
-    fields = ("event", "handler", "delivered_at")
-    readonly_fields = fields
-    show_full_result_count = False
-
-
-# ---------------------------------------------------------------- storage adapter tables
-
-
-class SuperuserReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The adapters' own tables: not workspace-scoped, so only superusers may look."""
-
-    show_full_result_count = False
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-
-@admin.register(DocumentCollection)
-class DocumentCollectionAdmin(SuperuserReadOnlyAdmin):
-    list_display = ("name", "created_at")
-    search_fields = ("name",)
-    fields = ("name", "created_at", "documents")
-    readonly_fields = fields
-
-    @admin.display(description="documents")
-    def documents(self, obj: DocumentCollection) -> int:
-        return obj.records.count()
-
-
-@admin.register(DocumentRecord)
-class DocumentRecordAdmin(SuperuserReadOnlyAdmin):
-    list_display = ("key", "collection", "size", "updated_at")
-    list_filter = ("collection",)
-    search_fields = ("key",)
-    list_select_related = ("collection",)
-    fields = ("collection", "key", "size", "created_at", "updated_at", "body_")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DocumentRecord]:
-        size = Func(F("body"), function="pg_column_size", output_field=IntegerField())
-        return super().get_queryset(request).defer("body").annotate(stored_bytes=size)
-
-    @admin.display(description="stored bytes", ordering="stored_bytes")
-    def size(self, obj: DocumentRecord) -> int | None:
-        return getattr(obj, "stored_bytes", None)
-
-    @admin.display(description="body")
-    def body_(self, obj: DocumentRecord) -> str:
-        return pretty_json(obj.body)
-
-
-@admin.register(VectorCollectionRecord)
-class VectorCollectionRecordAdmin(SuperuserReadOnlyAdmin):
-    list_display = ("name", "model", "dimension", "metric", "created_at")
-    list_filter = ("metric", "model")
-    search_fields = ("name", "model")
-    fields = ("name", "model", "dimension", "metric", "created_at", "vectors")
-    readonly_fields = fields
-
-    @admin.display(description="vectors")
-    def vectors(self, obj: VectorCollectionRecord) -> int:
-        return obj.vectors.count()
-
-
-@admin.register(VectorRecord)
-class VectorRecordAdmin(SuperuserReadOnlyAdmin):
-    list_display = ("key", "collection", "dimensions", "updated_at")
-    list_filter = ("collection",)
-    search_fields = ("key",)
-    list_select_related = ("collection",)
-    # ``embedding`` itself is never rendered: 1536 floats are noise on a page.
-    fields = ("collection", "key", "dimensions", "embedding_preview", "updated_at", "metadata_")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[VectorRecord]:
-        dims = Func(F("embedding"), function="vector_dims", output_field=IntegerField())
-        return super().get_queryset(request).defer("embedding").annotate(embedding_dims=dims)
-
-    @admin.display(description="dimensions", ordering="embedding_dims")
-    def dimensions(self, obj: VectorRecord) -> int | None:
-        return getattr(obj, "embedding_dims", None)
-
-    @admin.display(description="embedding (first values)")
-    def embedding_preview(self, obj: VectorRecord) -> str:
-        values = list(obj.embedding[:EMBEDDING_PREVIEW_VALUES])
-        shown = ", ".join(f"{float(v):.4f}" for v in values)
-        more = len(obj.embedding) - len(values)
-        return f"[{shown}{', ...' if more > 0 else ''}] ({len(obj.embedding)} values)"
-
-    @admin.display(description="metadata")
-    def metadata_(self, obj: VectorRecord) -> str:
-        return pretty_json(obj.metadata)
-
-
-from core import admin_storage, admin_users  # noqa: E402,F401  (storage routes and moves; users and groups)
+# The rest of core's admin: the audit log and outbox; storage tables, routes and moves; users and groups.
+from core import admin_events, admin_storage, admin_users  # noqa: E402,F401
