@@ -167,7 +167,7 @@ def test_the_kept_password_goes_at_first_login_or_when_changed(monkeypatch, tmp_
 def test_the_banner_waits_for_an_http_answer_not_just_a_connection():
     """gunicorn's master accepts connections once it has bound the port, while its workers are still
     importing Django (seconds on a loaded machine): a connection is not readiness, an answer is."""
-    from core.management.commands.strata_run import Child, Supervisor
+    from core.supervisor import Child, Supervisor
 
     def supervisor(port: int) -> Supervisor:
         return Supervisor(
