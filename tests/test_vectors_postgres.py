@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 
 from core.storage import get_vector_store
 from core.storage.ports import InvalidInput, UnknownCollection, VectorItem
+from core.storage.postgres.vector_collections import StoredCollection
 from core.storage.postgres.vectors import (
     PostgresVectorStore,
-    _Collection,
     hnsw_index_name,
     parallel_hnsw_build_is_safe,
 )
@@ -22,7 +22,7 @@ from tests.unreachable import unreachable_database
 
 DIM = 1536
 MODEL = "model-a"
-_SPEC = _Collection(name="s", dimension=DIM, model=MODEL, metric="cosine", id=1)
+_SPEC = StoredCollection(name="s", dimension=DIM, model=MODEL, metric="cosine", id=1)
 
 
 class Boom(Exception):

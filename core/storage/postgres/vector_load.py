@@ -56,9 +56,10 @@ from core import locks, parallel
 from core.storage import vector_input
 from core.storage.ports import StoreUnavailable, VectorItem, VectorLoad
 from core.storage.postgres import vector_index
+from core.storage.postgres.vector_collections import StoredCollection
 
 if TYPE_CHECKING:
-    from core.storage.postgres.vectors import PostgresVectorStore, _Collection
+    from core.storage.postgres.vectors import PostgresVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +68,14 @@ HIDDEN_PREFIX = "#"  # collection names never start with it (validation.collecti
 #: (database alias, collection id) -> (the connections writing for the load: the loading
 #: session's and those of the threads ``joined`` to it, the hidden copy) of the staged loads
 #: this process runs
-_LOADING: dict[tuple[str, int], tuple[list[object], _Collection]] = {}
+_LOADING: dict[tuple[str, int], tuple[list[object], StoredCollection]] = {}
 
 
 def lock_name(collection_id: int) -> str:
     return f"strata.vectors:{int(collection_id)}"
 
 
-def lock_for_writing(collection_id: int, *, using: str) -> _Collection | None:
+def lock_for_writing(collection_id: int, *, using: str) -> StoredCollection | None:
     """A writer's shared hold on the collection until its transaction ends; ``StoreUnavailable``
     (the retryable error) while another session's staged load of it runs. Never waiting matters:
     the load's CONCURRENTLY build waits for every older transaction, so a writer waiting for the
@@ -101,7 +102,7 @@ def staged_wanted(rows: int, existing: int) -> bool:
     return rows >= float(settings.STRATA_VECTOR_BULK_FRACTION) * (existing + rows)
 
 
-def open_load(store: PostgresVectorStore, spec: _Collection, rows: int) -> VectorLoad:
+def open_load(store: PostgresVectorStore, spec: StoredCollection, rows: int) -> VectorLoad:
     connection = connections[store.using]
     if connection.in_atomic_block:
         return LiveLoad(store, spec)  # inside the caller's transaction: its savepoints, no build
@@ -125,7 +126,7 @@ class LiveLoad(VectorLoad):
     connection, in order (the last one wins, and two transactions never wait on each other's
     rows)."""
 
-    def __init__(self, store: PostgresVectorStore, spec: _Collection) -> None:
+    def __init__(self, store: PostgresVectorStore, spec: StoredCollection) -> None:
         super().__init__(store, spec.name, spec.model)
         self.using = store.using
         self.spec = spec
@@ -162,7 +163,7 @@ class StagedLoad(VectorLoad):
 
     staged = True
 
-    def __init__(self, store: PostgresVectorStore, spec: _Collection) -> None:
+    def __init__(self, store: PostgresVectorStore, spec: StoredCollection) -> None:
         super().__init__(store, spec.name, spec.model)
         self.pg = store
         self.using = store.using
@@ -204,7 +205,7 @@ class StagedLoad(VectorLoad):
 
     # ------------------------------------------------------------ steps
 
-    def _create_shadow(self) -> _Collection:
+    def _create_shadow(self) -> StoredCollection:
         live = self.live
         with transaction.atomic(using=self.using), self._cursor() as cursor:
             cursor.execute(

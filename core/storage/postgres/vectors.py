@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,12 +60,13 @@ from core.storage.ports import (
     VectorStore,
 )
 from core.storage.ports.errors import InvalidInput, StorageError, StoreUnavailable
-from core.storage.postgres import pipelined, vector_index, vector_load, vector_query
+from core.storage.postgres import pipelined, vector_collections, vector_index, vector_load, vector_query
 from core.storage.postgres.errors import map_database_error
 from core.storage.postgres.filters import compile_filter
+from core.storage.postgres.vector_collections import StoredCollection
 from core.storage.postgres.vector_index import parallel_hnsw_build_is_safe  # noqa: F401 (re-exported)
 
-STORED_DIMENSION = 1536  # strata_vector.embedding is VECTOR(1536)
+STORED_DIMENSION = vector_index.STORED_DIMENSION  # strata_vector.embedding is VECTOR(1536)
 MAX_K = vector_query.MAX_K
 
 _METADATA = sql.SQL("metadata")
@@ -84,52 +83,6 @@ _UPSERT_FROM_STAGE = """
     ON CONFLICT (collection_id, key) DO UPDATE
     SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
-# The last column: the collection's size as its HNSW index's statistics have it (set by the build,
-# by ANALYZE and by (auto)vacuum; -1 or NULL when unknown), for ef_search (core.storage.hnsw).
-_COLLECTION_COLUMNS = (
-    "id, name, dimension, model, metric, indexed_fields, index_type, index_dimensions, "  # noqa: S608 (constants)
-    f"(SELECT reltuples FROM pg_class WHERE oid = to_regclass({vector_index.INDEX_NAME_SQL}))"
-)
-
-
-@dataclass(frozen=True)
-class _Collection(VectorCollection):
-    """A collection spec carrying its database id (handed to the hooks, never to callers)."""
-
-    id: int = field(default=0, compare=False)
-    index_type: str = field(default="halfvec", compare=False)  # see vector_index
-    #: the leading components the index covers (the rest are zero: ``check_tail``)
-    index_dimensions: int = field(default=STORED_DIMENSION, compare=False)
-    rows_estimate: float | None = field(default=None, compare=False)  # its index's reltuples
-
-
-def _collection_from_row(row: Sequence[Any]) -> _Collection:
-    fields = row[5] if isinstance(row[5], list) else json.loads(row[5] or "[]")
-    return _Collection(
-        name=row[1],
-        dimension=row[2],
-        model=row[3],
-        metric=row[4],
-        indexed_fields=tuple(sorted((path, kind) for path, kind in fields)),
-        id=row[0],
-        index_type=row[6],
-        index_dimensions=row[7],
-        rows_estimate=None if row[8] is None else float(row[8]),
-    )
-
-
-def check_tail(spec: VectorCollection, matrix: np.ndarray) -> None:
-    """Refuse vectors with non-zero components beyond the collection's indexed ones (its index
-    would rank them by their leading components only)."""
-    dims = getattr(spec, "index_dimensions", STORED_DIMENSION)
-    if dims < matrix.shape[1] and len(matrix) and np.any(matrix[:, dims:]):
-        row = int(np.flatnonzero(np.any(matrix[:, dims:], axis=1))[0])
-        raise InvalidInput(
-            f"vector {row} has non-zero components beyond the first {dims}: collection {spec.name!r} indexes "
-            f"only those (create_collection(index_dimensions=...))"
-        )
-
-
 def hnsw_index_name(collection_id: int, index_type: str = "halfvec") -> str:
     return vector_index.index_name(collection_id, index_type)
 
@@ -175,9 +128,9 @@ class PostgresVectorStore(VectorStore):
             )
             row = cursor.fetchone()
             if row is None:
-                return self._collection(cursor, spec.name)
+                return vector_collections.fetch(cursor, spec.name)
             vector_index.create(cursor, row[0], spec.metric, index_type, dims)
-        return _Collection(**{**spec.__dict__, "id": row[0], "index_type": index_type, "index_dimensions": dims})
+        return StoredCollection(**{**spec.__dict__, "id": row[0], "index_type": index_type, "index_dimensions": dims})
 
     def _do_add_indexed_fields(self, spec: VectorCollection, fields: tuple[tuple[str, str], ...]) -> VectorCollection:
         """Record the fields (the GIN index on ``metadata`` already serves every path)."""
@@ -187,22 +140,22 @@ class PostgresVectorStore(VectorStore):
                 "UPDATE strata_vector_collection SET indexed_fields = %s::jsonb WHERE name = %s",
                 [json.dumps(merged), spec.name],
             )
-        return _Collection(**{**spec.__dict__, "indexed_fields": merged})
+        return StoredCollection(**{**spec.__dict__, "indexed_fields": merged})
 
     def _do_get_collection(self, name: str) -> VectorCollection | None:
         with self._cursor() as cursor:
             try:
-                return self._collection(cursor, name)
+                return vector_collections.fetch(cursor, name)
             except UnknownCollection:
                 return None
 
     def _do_list_collections(self) -> list[VectorCollection]:
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection "  # noqa: S608
+                f"SELECT {vector_collections.COLUMNS} FROM strata_vector_collection "  # noqa: S608
                 "WHERE name NOT LIKE '#%%' ORDER BY name"  # not the hidden ones of a staged load
             )
-            return [_collection_from_row(row) for row in cursor.fetchall()]
+            return [vector_collections.from_row(row) for row in cursor.fetchall()]
 
     def _do_drop_collection(self, name: str) -> None:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
@@ -222,7 +175,7 @@ class PostgresVectorStore(VectorStore):
     def _do_upsert(self, spec: VectorCollection, keys: list[str], matrix: np.ndarray, metadata: list[str]) -> None:
         # After the collection lookup: inside the caller's transaction the type lookup then runs in
         # a savepoint (psycopg's conn.transaction()), never as a transaction of its own.
-        check_tail(spec, matrix)
+        vector_collections.check_tail(spec, matrix)
         self._register_vector_type()
         # Everything is validated, so no savepoint (it costs a round trip per call): a database
         # error here is unexpected and marks the caller's transaction for rollback.
@@ -243,7 +196,7 @@ class PostgresVectorStore(VectorStore):
 
     def _do_delete(self, collection: str, keys: list[str]) -> int:
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             shadow = vector_load.lock_for_writing(target.id, using=self.using)
             statement = "DELETE FROM strata_vector WHERE collection_id = %s AND key = ANY(%s::text[])"
             if shadow is not None:  # this process's staged load of the collection loses them too
@@ -255,7 +208,7 @@ class PostgresVectorStore(VectorStore):
         where, params = compile_filter(condition, _METADATA)
         query = sql.SQL("DELETE FROM strata_vector WHERE collection_id = %s AND {}").format(where)
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             shadow = vector_load.lock_for_writing(target.id, using=self.using)
             if shadow is not None:  # this process's staged load of the collection loses them too
                 cursor.execute(query.as_string(), [shadow.id, *params])
@@ -266,7 +219,7 @@ class PostgresVectorStore(VectorStore):
 
     def _do_get_many(self, collection: str, keys: list[str]) -> dict[str, VectorItem]:
         with self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             cursor.execute(
                 "SELECT key, embedding::real[], metadata FROM strata_vector "
                 "WHERE collection_id = %s AND key = ANY(%s::text[])",
@@ -279,14 +232,14 @@ class PostgresVectorStore(VectorStore):
         where, params = (sql.SQL("TRUE"), []) if condition is None else compile_filter(condition, _METADATA)
         query = sql.SQL("SELECT count(*) FROM strata_vector WHERE collection_id = %s AND {}").format(where)
         with self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             cursor.execute(query.as_string(), [target.id, *params])
             return cursor.fetchone()[0]
 
     def _do_scan(self, collection: str, after: str | None, limit: int, with_vectors: bool) -> Page[VectorItem]:
         vector = "embedding::real[]" if with_vectors else "NULL"
         with self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             cursor.execute(
                 f"SELECT key, {vector}, metadata FROM strata_vector "  # noqa: S608 (a fixed choice of two)
                 "WHERE collection_id = %s AND (%s::text IS NULL OR key > %s) ORDER BY key LIMIT %s",
@@ -350,7 +303,7 @@ class PostgresVectorStore(VectorStore):
         if wrapper.in_atomic_block:
             raise StorageError("rebuild_index builds CONCURRENTLY: call it outside transaction.atomic()")
         with self._cursor() as cursor:
-            target = self._collection(cursor, collection)
+            target = vector_collections.fetch(cursor, collection)
             new_type = vector_index.check_index_type(index_type or target.index_type)
             dims = target.index_dimensions
             if index_dimensions is not None:
@@ -372,10 +325,10 @@ class PostgresVectorStore(VectorStore):
 
     # ------------------------------------------------------------ helpers
 
-    def get_spec(self, name: str) -> _Collection:
+    def get_spec(self, name: str) -> StoredCollection:
         """The collection with its id and index type (UnknownCollection)."""
         with self._cursor() as cursor:
-            return self._collection(cursor, name)
+            return vector_collections.fetch(cursor, name)
 
     def _register_vector_type(self) -> None:
         """Teach the psycopg connection pgvector's types (one catalog lookup per connection;
@@ -389,16 +342,6 @@ class PostgresVectorStore(VectorStore):
     def _cursor(self):
         return connections[self.using].cursor()
 
-    @staticmethod
-    def _collection(cursor, name: str) -> _Collection:
-        cursor.execute(
-            f"SELECT {_COLLECTION_COLUMNS} FROM strata_vector_collection WHERE name = %s",  # noqa: S608
-            [name],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise UnknownCollection(f"vector collection {name!r} does not exist")
-        return _collection_from_row(row)
 
 
 #: psycopg connections that already know pgvector's types (a connection is registered once).
