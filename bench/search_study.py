@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection
-from psycopg import sql
 
 from content import fulltext, semantic, stores
 from content.embedding import embedding_input
@@ -84,13 +83,7 @@ def _sharing_a_word(workspace_id: int, query: str, chunk_ids: list[int]) -> set[
     parsed = parse_query(query)
     if parsed.is_empty or not chunk_ids:
         return set()
-    or_query, params = fulltext.match_tsquery(parsed)
-    statement = sql.SQL("SELECT id FROM {} WHERE workspace_id = %s AND id = ANY(%s) AND search_vector @@ ({})").format(
-        sql.Identifier(Chunk._meta.db_table), or_query
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement.as_string(connection.connection), [workspace_id, chunk_ids, *params])
-        return {row[0] for row in cursor.fetchall()}
+    return semantic.chunks_sharing_a_word(workspace_id=workspace_id, parsed=parsed, chunk_ids=chunk_ids)
 
 
 def collect(workspace_id: int, items: Sequence[KnownItem], corpus: Corpus) -> list[Candidates]:

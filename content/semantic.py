@@ -137,7 +137,7 @@ def semantic_ranked(
             continue
     weak = [chunk_id for chunk_id, score in ranked if score < floor]
     if weak:
-        lexical = _chunks_sharing_a_word(workspace_id=workspace_id, parsed=parsed, chunk_ids=weak)
+        lexical = chunks_sharing_a_word(workspace_id=workspace_id, parsed=parsed, chunk_ids=weak)
         ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor or chunk_id in lexical]
     if ranked and (parsed.phrases or parsed.excluded):
         allowed = _chunks_obeying(workspace_id=workspace_id, parsed=parsed, chunk_ids=[c for c, _ in ranked])
@@ -145,7 +145,7 @@ def semantic_ranked(
     return ranked
 
 
-def _chunks_sharing_a_word(*, workspace_id: int, parsed: ParsedQuery, chunk_ids: list[int]) -> set[int]:
+def chunks_sharing_a_word(*, workspace_id: int, parsed: ParsedQuery, chunk_ids: list[int]) -> set[int]:
     """The chunks among ``chunk_ids`` that contain any of the query's words (title included)."""
     or_query, params = fulltext.match_tsquery(parsed)
     statement = sql.SQL("SELECT id FROM {} WHERE workspace_id = %s AND id = ANY(%s) AND search_vector @@ ({})").format(
