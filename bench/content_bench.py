@@ -35,6 +35,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ from content.models import Chunk, Document  # noqa: E402
 from core import services as core_services  # noqa: E402
 from core.models import OutboxEvent, Workspace  # noqa: E402
 from core.storage import hnsw  # noqa: E402
-from core.storage.ports import VectorItem  # noqa: E402
+from core.storage.ports import GraphStore, VectorItem, VectorStore  # noqa: E402
 
 TARGET_RECALL = 0.95
 TARGET_P50_MS = 3.0
@@ -237,26 +238,30 @@ def bench_document_page(workspace_id: int, args: argparse.Namespace) -> None:
 WORKSPACE_PREFIX = "content bench "
 
 
+def delete_content(workspace_id: int, *, vector_stores: Iterable[VectorStore], graph: GraphStore) -> None:
+    """Delete the workspace's content: its chunk collections in ``vector_stores``, its document
+    bodies, its ``Document`` nodes in ``graph`` (AGE), its chunk, document and outbox rows."""
+    prefix = stores.chunk_collection(workspace_id=workspace_id, model="x")[:-1]
+    for vectors in vector_stores:
+        for collection in vectors.list_collections():
+            if collection.name.startswith(prefix):
+                vectors.drop_collection(collection.name)
+    ids = [str(i) for i in Document.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)]
+    for start in range(0, len(ids), 5000):
+        stores.documents().delete_many(stores.DOCUMENTS_COLLECTION, ids[start : start + 5000])
+    graph.cypher("MATCH (d:Document) WHERE d.workspace_id = $ws DETACH DELETE d RETURN count(*)", {"ws": workspace_id})
+    Chunk.objects.filter(workspace_id=workspace_id).delete()
+    Document.objects.filter(workspace_id=workspace_id).delete()
+    OutboxEvent.objects.filter(workspace_id=workspace_id).delete()
+
+
 def cleanup(workspace: Workspace) -> None:
     """Delete the workspace's content from every store, then the workspace and its bench user."""
     started = time.perf_counter()
     connection.close_if_unusable_or_obsolete()
     workspace_id = workspace.pk
     users = list(get_user_model().objects.filter(memberships__workspace=workspace, username__startswith="bench-"))
-    vectors = stores.vectors()
-    prefix = stores.chunk_collection(workspace_id=workspace_id, model="x")[:-1]
-    for collection in vectors.list_collections():
-        if collection.name.startswith(prefix):
-            vectors.drop_collection(collection.name)
-    ids = [str(i) for i in Document.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)]
-    for start in range(0, len(ids), 5000):
-        stores.documents().delete_many(stores.DOCUMENTS_COLLECTION, ids[start : start + 5000])
-    stores.graph().cypher(
-        "MATCH (d:Document) WHERE d.workspace_id = $ws DETACH DELETE d RETURN count(*)", {"ws": workspace_id}
-    )
-    Chunk.objects.filter(workspace_id=workspace_id).delete()
-    Document.objects.filter(workspace_id=workspace_id).delete()
-    OutboxEvent.objects.filter(workspace_id=workspace_id).delete()
+    delete_content(workspace_id, vector_stores=[stores.vectors()], graph=stores.graph())
     workspace.delete()
     for user in users:
         user.delete()

@@ -47,13 +47,14 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench.content_bench import delete_content  # noqa: E402
 from content import selectors, services, stores  # noqa: E402
-from content.models import Chunk, Document  # noqa: E402
+from content.models import Document  # noqa: E402
 from core import outbox  # noqa: E402
 from core import services as core_services  # noqa: E402
 from core.embedded.daemons import server_pid  # noqa: E402
 from core.embedded.falkordb import falkordb_pid_file  # noqa: E402
-from core.models import AuditEntry, OutboxEvent, StorageMove, StorageRoute, Workspace  # noqa: E402
+from core.models import AuditEntry, StorageMove, StorageRoute, Workspace  # noqa: E402
 from core.storage import routing, storages  # noqa: E402
 from core.storage.ports import NodeRef  # noqa: E402
 from core.storage.qdrant.client import close_local_clients  # noqa: E402
@@ -164,25 +165,11 @@ def move(kind: str, target: str, cpu: Cpu) -> tuple[float, float, int]:
 
 def cleanup(workspace: Workspace, qdrant_dir: str) -> None:
     """Delete the workspace's content from every backend, the routes and moves, the workspace."""
-    workspace_id = workspace.pk
-    prefix = stores.chunk_collection(workspace_id=workspace_id, model="x")[:-1]
-    for alias in routing.backends("content", "vectors"):
-        vectors = storages.backend("content", "vectors", alias)
-        for collection in vectors.list_collections():
-            if collection.name.startswith(prefix):
-                vectors.drop_collection(collection.name)
-    ids = [str(i) for i in Document.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)]
-    for start in range(0, len(ids), 5000):
-        stores.documents().delete_many(stores.DOCUMENTS_COLLECTION, ids[start : start + 5000])
-    storages.backend("content", "graph", "age").cypher(
-        "MATCH (d:Document) WHERE d.workspace_id = $ws DETACH DELETE d RETURN count(*)", {"ws": workspace_id}
-    )
+    vector_stores = [storages.backend("content", "vectors", alias) for alias in routing.backends("content", "vectors")]
+    delete_content(workspace.pk, vector_stores=vector_stores, graph=storages.backend("content", "graph", "age"))
     storages.backend("content", "graph", "falkordb").drop_graph()
     StorageRoute.objects.filter(app="content").delete()
     StorageMove.objects.filter(app="content").delete()
-    Chunk.objects.filter(workspace_id=workspace_id).delete()
-    Document.objects.filter(workspace_id=workspace_id).delete()
-    OutboxEvent.objects.filter(workspace_id=workspace_id).delete()
     workspace.delete()
     close_local_clients()
     shutil.rmtree(qdrant_dir, ignore_errors=True)
