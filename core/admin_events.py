@@ -4,8 +4,6 @@ replay events (``core.outbox.replay``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -44,7 +42,7 @@ class OutboxDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(WorkspaceScopedAdmin):
+class OutboxEventAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     workspace_field = "workspace_id"
     list_display = (
         "event_type",
@@ -75,15 +73,6 @@ class OutboxEventAdmin(WorkspaceScopedAdmin):
     inlines = [OutboxDeliveryInline]
     actions = ["replay_events"]
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("core.change_outboxevent") and self.can_write(request)

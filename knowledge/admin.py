@@ -48,7 +48,7 @@ def _writable_by_workspace(model_admin: WorkspaceScopedAdmin, request: HttpReque
 
 
 @admin.register(Entity)
-class EntityAdmin(WorkspaceScopedAdmin):
+class EntityAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     list_display = ("name", "key", "type", "workspace", "merged_into", "origin")
     list_filter = (
         ("type", admin.RelatedOnlyFieldListFilter),  # a plain "type" lists every workspace's own types
@@ -61,15 +61,6 @@ class EntityAdmin(WorkspaceScopedAdmin):
     fields = ("workspace", "key", "name", "type", "aliases", "properties", "origin", "merged_into", "created_at")
     readonly_fields = fields
     actions = ["merge_into_oldest", "undo_merge", "reextract_mentioning"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_write_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("knowledge.view_entity") and self.can_write(request)
